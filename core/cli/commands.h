@@ -1,0 +1,14 @@
+// One entry per `qlab` subcommand: each registers its options on the CLI11 app and
+// returns the function that runs it.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <functional>
+
+namespace qlab::cli {
+
+using Command = std::function<int()>;
+
+Command add_eval(CLI::App& app);
+Command add_generate(CLI::App& app);
+
+}  // namespace qlab::cli

@@ -1,0 +1,22 @@
+#include "cli/model_args.h"
+
+#include "model/model_loader.h"
+#include "model/tokenizer_loader.h"
+#include "util/parallel.h"
+
+namespace qlab::cli {
+
+void ModelArgs::add_to(CLI::App& cmd) {
+  cmd.add_option("--model", model_path, "llama2.c checkpoint (.bin)")->required();
+  cmd.add_option("--tokenizer", tokenizer_path, "tokenizer file (default: the one beside the model)");
+  cmd.add_option("--threads", threads, "threads for GEMM and parallel loops (default: all cores)")->check(CLI::NonNegativeNumber);
+}
+
+std::pair<Model, std::unique_ptr<Tokenizer>> ModelArgs::load() const {
+  set_threads(threads);
+  Model model = load_model(model_path);
+  std::unique_ptr<Tokenizer> tok = load_tokenizer_for(model, tokenizer_path);
+  return {std::move(model), std::move(tok)};
+}
+
+}  // namespace qlab::cli

@@ -1,0 +1,63 @@
+#include "eval/perplexity.h"
+
+#include <chrono>
+#include <cmath>
+
+#include "model/forward.h"
+#include "util/error.h"
+#include "util/progress.h"
+
+namespace qlab {
+
+double segment_nll_sum(const Matrix& logits, std::span<const int32_t> ids) {
+  const int64_t n = static_cast<int64_t>(ids.size());
+  std::vector<double> nll(static_cast<size_t>(n > 0 ? n : 0), 0.0);
+#pragma omp parallel for schedule(static)
+  for (int64_t t = 1; t < n; ++t) {
+    const float* row = logits.row(t - 1).data();
+    double mx = row[0];
+    for (int64_t j = 1; j < logits.cols(); ++j) mx = std::max(mx, static_cast<double>(row[j]));
+    double sum = 0;
+    for (int64_t j = 0; j < logits.cols(); ++j) sum += std::exp(static_cast<double>(row[j]) - mx);
+    nll[t] = mx + std::log(sum) - static_cast<double>(row[ids[t]]);
+  }
+  double total = 0;  // fixed order: the same digits for any thread count
+  for (double v : nll) total += v;
+  return total;
+}
+
+PerplexityResult perplexity(const LogitsFn& logits_of, std::span<const int32_t> tokens, const PerplexityOptions& opts) {
+  if (opts.seqlen < 2) fail("seqlen {} is too short: at least 2 tokens per segment are needed", opts.seqlen);
+  PerplexityResult r;
+  r.n_tokens = static_cast<int64_t>(tokens.size());
+  r.seqlen = opts.seqlen;
+  r.n_segments = r.n_tokens / opts.seqlen;
+  if (r.n_segments == 0)
+    fail("the text has {} tokens, fewer than one segment of {}", r.n_tokens, opts.seqlen);
+  if (opts.max_segments > 0 && opts.max_segments < r.n_segments) r.n_segments = opts.max_segments;
+
+  auto start = std::chrono::steady_clock::now();
+  Progress progress("eval", r.n_segments, "segments", opts.progress);
+  double total = 0;
+  for (int64_t s = 0; s < r.n_segments; ++s) {
+    std::span<const int32_t> seg = tokens.subspan(static_cast<size_t>(s * opts.seqlen), static_cast<size_t>(opts.seqlen));
+    Matrix logits = logits_of(seg);
+    double nll = segment_nll_sum(logits, seg);
+    r.segment_nll.push_back(nll / static_cast<double>(opts.seqlen - 1));
+    total += nll;
+    progress.advance();
+  }
+  progress.finish();
+  r.n_scored = r.n_segments * (opts.seqlen - 1);
+  r.ppl = std::exp(total / static_cast<double>(r.n_scored));
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return r;
+}
+
+PerplexityResult perplexity(const Model& model, std::span<const int32_t> tokens, const PerplexityOptions& opts) {
+  if (opts.seqlen > model.config.max_seq_len)
+    fail("--seqlen {} is above the context of {} ({} positions)", opts.seqlen, model.source, model.config.max_seq_len);
+  return perplexity([&](std::span<const int32_t> seg) { return forward_logits(model, seg); }, tokens, opts);
+}
+
+}  // namespace qlab

@@ -1,0 +1,41 @@
+// Perplexity with the GPTQ protocol (IST-DASLab/gptq opt_eval): the whole text tokenized
+// once, cut into n = n_tokens / seqlen non-overlapping segments (the tail is dropped),
+// positions 2..seqlen of each segment scored (a segment's first token is never a target),
+// ppl = exp(mean NLL over all n·(seqlen−1) scored tokens).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "model/model.h"
+
+namespace qlab {
+
+struct PerplexityOptions {
+  int64_t seqlen = 0;
+  int64_t max_segments = 0;  // 0 = all
+  bool progress = true;
+};
+
+struct PerplexityResult {
+  double ppl = 0;
+  int64_t n_tokens = 0;    // tokens in the whole text
+  int64_t n_segments = 0;  // segments evaluated
+  int64_t seqlen = 0;
+  int64_t n_scored = 0;    // n_segments · (seqlen − 1)
+  std::vector<double> segment_nll;  // mean NLL of each segment's scored tokens
+  double seconds = 0;
+};
+
+// Logits (T×vocab) of one segment.
+using LogitsFn = std::function<Matrix(std::span<const int32_t> segment)>;
+
+// Sum over t = 1..T−1 of −log softmax(logits[t−1])[ids[t]], accumulated in double.
+double segment_nll_sum(const Matrix& logits, std::span<const int32_t> ids);
+
+PerplexityResult perplexity(const LogitsFn& logits_of, std::span<const int32_t> tokens, const PerplexityOptions& opts);
+PerplexityResult perplexity(const Model& model, std::span<const int32_t> tokens, const PerplexityOptions& opts);
+
+}  // namespace qlab

@@ -1,0 +1,29 @@
+// qlab: dispatches the subcommand; every error surfaces here as one line and exit code 1.
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <map>
+
+#include "cli/commands.h"
+#include "util/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"qlab: post-training quantization research framework"};
+  app.set_version_flag("--version", QLAB_VERSION);
+  app.require_subcommand(1);
+  std::map<std::string, qlab::cli::Command> commands{
+      {"eval", qlab::cli::add_eval(app)},
+      {"generate", qlab::cli::add_generate(app)},
+  };
+  CLI11_PARSE(app, argc, argv);
+  try {
+    for (CLI::App* sub : app.get_subcommands()) return commands.at(sub->get_name())();
+  } catch (const qlab::Error& e) {
+    fmt::print(stderr, "qlab: error: {}\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "qlab: internal error: {}\n", e.what());
+    return 2;
+  }
+  return 0;
+}

@@ -1,0 +1,163 @@
+#include "model/block_forward.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "tensor/gemm.h"
+#include "util/error.h"
+
+namespace qlab {
+
+void rms_norm(const Matrix& x, const Vector& weight, float eps, Matrix& out) {
+  out.resize(x.rows(), x.cols());
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < x.rows(); ++r) {
+    float mean_sq = x.row(r).squaredNorm() / static_cast<float>(x.cols());
+    float inv = 1.0f / std::sqrt(mean_sq + eps);
+    out.row(r) = (x.row(r) * inv).cwiseProduct(weight.transpose());
+  }
+}
+
+void layer_norm(const Matrix& x, const Vector& weight, const Vector& bias, float eps, Matrix& out) {
+  out.resize(x.rows(), x.cols());
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < x.rows(); ++r) {
+    float mean = x.row(r).mean();
+    auto centered = x.row(r).array() - mean;
+    float var = centered.square().mean();
+    float inv = 1.0f / std::sqrt(var + eps);
+    out.row(r) = (centered * inv).matrix().cwiseProduct(weight.transpose());
+    if (bias.size() > 0) out.row(r) += bias.transpose();
+  }
+}
+
+void apply_norm(const ModelConfig& config, const Norm& norm, const Matrix& x, Matrix& out) {
+  if (config.norm == NormKind::rms)
+    rms_norm(x, norm.weight, config.norm_eps, out);
+  else
+    layer_norm(x, norm.weight, norm.bias, config.norm_eps, out);
+}
+
+void apply_rope(Matrix& x, int64_t n_heads, int64_t head_dim, int64_t pos0, float theta) {
+  const int64_t half = head_dim / 2;
+  // Frequencies rounded to float as the reference computes them, angles in float.
+  std::vector<float> inv_freq(half);
+  for (int64_t j = 0; j < half; ++j)
+    inv_freq[j] = static_cast<float>(1.0 / std::pow(static_cast<double>(theta), 2.0 * j / head_dim));
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < x.rows(); ++r) {
+    std::vector<float> cos_t(half), sin_t(half);
+    const float pos = static_cast<float>(pos0 + r);
+    for (int64_t j = 0; j < half; ++j) {
+      float angle = pos * inv_freq[j];
+      cos_t[j] = static_cast<float>(std::cos(static_cast<double>(angle)));
+      sin_t[j] = static_cast<float>(std::sin(static_cast<double>(angle)));
+    }
+    float* row = x.row(r).data();
+    for (int64_t h = 0; h < n_heads; ++h) {
+      float* head = row + h * head_dim;
+      for (int64_t j = 0; j < half; ++j) {
+        float a = head[j], b = head[j + half];
+        head[j] = a * cos_t[j] - b * sin_t[j];
+        head[j + half] = b * cos_t[j] + a * sin_t[j];
+      }
+    }
+  }
+}
+
+void causal_attention(const Matrix& q, const Matrix& k, const Matrix& v, int64_t n_heads,
+                      int64_t n_kv_heads, int64_t head_dim, int64_t pos0, Matrix& out) {
+  const int64_t n_q = q.rows();
+  const int64_t q_stride = q.cols(), kv_stride = k.cols();
+  const int64_t group = n_heads / n_kv_heads;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+  constexpr int64_t tile = 128;  // query rows per task: a tile only reads keys up to its last row
+  const int64_t n_tiles = (n_q + tile - 1) / tile;
+  out.resize(n_q, n_heads * head_dim);
+#pragma omp parallel
+  {
+    // Rows start 64-byte aligned: Eigen's vectorised reductions then sum in the same order
+    // whatever the buffer's address, so results do not depend on the thread or the run.
+    Matrix scores;
+#pragma omp for schedule(dynamic, 1) collapse(2)
+    for (int64_t h = 0; h < n_heads; ++h) {
+      for (int64_t t = 0; t < n_tiles; ++t) {
+        const int64_t r0 = t * tile, r1 = std::min(n_q, r0 + tile), rows = r1 - r0;
+        const int64_t n_keys = pos0 + r1;  // the tile's last query sees keys [0, pos0 + r1)
+        const int64_t kvh = h / group;
+        const int64_t ld = (n_keys + 15) / 16 * 16;
+        if (scores.rows() < rows || scores.cols() < ld) scores.resize(tile, std::max<int64_t>(ld, scores.cols()));
+        const int64_t lds = scores.cols();
+        gemm_nt(rows, n_keys, head_dim, scale, q.data() + r0 * q_stride + h * head_dim, q_stride,
+                k.data() + kvh * head_dim, kv_stride, 0.0f, scores.data(), lds);
+        for (int64_t i = 0; i < rows; ++i) {
+          float* s = scores.data() + i * lds;
+          const int64_t visible = pos0 + r0 + i + 1;  // causal mask: keys after the query are cut
+          Eigen::Map<Eigen::ArrayXf> row(s, visible);  // vectorised exp: softmax is the hot non-GEMM part
+          row = (row - row.maxCoeff()).exp();
+          row *= 1.0f / row.sum();
+          std::fill(s + visible, s + n_keys, 0.0f);
+        }
+        gemm_nn(rows, head_dim, n_keys, 1.0f, scores.data(), lds, v.data() + kvh * head_dim,
+                kv_stride, 0.0f, out.data() + r0 * out.cols() + h * head_dim, out.cols());
+      }
+    }
+  }
+}
+
+namespace {
+void run_linear(const Linear& l, const Matrix& x, Matrix& y, const LinearInputHook* hook) {
+  if (hook) (*hook)(l, x);
+  linear_forward(x, l.weight, l.bias, y);
+}
+}  // namespace
+
+void block_forward(const Block& b, const ModelConfig& c, Matrix& x, int64_t pos0, LayerKv* kv,
+                   const LinearInputHook* hook) {
+  const int64_t n = x.rows();
+  Matrix h, q, k_new, v_new, attn, tmp;
+
+  // Attention sub-block (pre-norm): x += o(attention(rope(q(h)), rope(k(h)), v(h))).
+  apply_norm(c, b.attn_norm, x, h);
+  run_linear(b.q, h, q, hook);
+  run_linear(b.k, h, k_new, hook);
+  run_linear(b.v, h, v_new, hook);
+  if (c.position == PositionKind::rope) {
+    apply_rope(q, c.n_heads, c.head_dim, pos0, c.rope_theta);
+    apply_rope(k_new, c.n_kv_heads, c.head_dim, pos0, c.rope_theta);
+  }
+  if (kv) {
+    if (kv->n_past != pos0) fail("block {}: kv cache holds {} positions, forward starts at {}", b.index, kv->n_past, pos0);
+    if (pos0 + n > kv->k.rows()) fail("block {}: kv cache capacity {} exceeded", b.index, kv->k.rows());
+    kv->k.middleRows(pos0, n) = k_new;
+    kv->v.middleRows(pos0, n) = v_new;
+    kv->n_past = pos0 + n;
+    // Attention reads only rows [0, pos0 + n) of the cache.
+    causal_attention(q, kv->k, kv->v, c.n_heads, c.n_kv_heads, c.head_dim, pos0, attn);
+  } else {
+    causal_attention(q, k_new, v_new, c.n_heads, c.n_kv_heads, c.head_dim, 0, attn);
+  }
+  run_linear(b.o, attn, tmp, hook);
+  x += tmp;
+
+  // MLP sub-block: x += down(silu(gate(h)) * up(h))  or  x += down(relu(up(h))).
+  apply_norm(c, b.mlp_norm, x, h);
+  Matrix up;
+  run_linear(b.up, h, up, hook);
+  if (c.mlp == MlpKind::swiglu) {
+    Matrix gate;
+    run_linear(b.gate, h, gate, hook);
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < n; ++r) {
+      auto g = gate.row(r).array();
+      up.row(r).array() *= g / (1.0f + (-g).exp());
+    }
+  } else {
+    up = up.cwiseMax(0.0f);
+  }
+  run_linear(b.down, up, tmp, hook);
+  x += tmp;
+}
+
+}  // namespace qlab

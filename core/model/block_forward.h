@@ -1,0 +1,41 @@
+// Shared transformer kernels and the forward pass of one block over a whole segment
+// (all positions at once). Each kernel is a plain function so tests can check it alone.
+#pragma once
+#include <cstdint>
+#include <functional>
+
+#include "model/model.h"
+
+namespace qlab {
+
+// out = x / rms(x) * weight, row by row.
+void rms_norm(const Matrix& x, const Vector& weight, float eps, Matrix& out);
+// out = (x - mean) / sqrt(var + eps) * weight + bias, row by row.
+void layer_norm(const Matrix& x, const Vector& weight, const Vector& bias, float eps, Matrix& out);
+void apply_norm(const ModelConfig& config, const Norm& norm, const Matrix& x, Matrix& out);
+
+// Rotary position embedding in the Hugging Face "rotate half" layout: within each head,
+// element j pairs with j + head_dim/2 and turns by pos · theta^(-2j/head_dim).
+// Row r of x is at position pos0 + r; x holds n_heads heads side by side.
+void apply_rope(Matrix& x, int64_t n_heads, int64_t head_dim, int64_t pos0, float theta);
+
+// Causal grouped-query attention. q: T×(n_heads·hd) at positions pos0.., k and v:
+// (pos0+T)×(n_kv_heads·hd) holding every earlier position too. out: T×(n_heads·hd).
+void causal_attention(const Matrix& q, const Matrix& k, const Matrix& v, int64_t n_heads,
+                      int64_t n_kv_heads, int64_t head_dim, int64_t pos0, Matrix& out);
+
+// Keys and values of one block for incremental decoding.
+struct LayerKv {
+  Matrix k, v;         // capacity × kv_dim
+  int64_t n_past = 0;  // rows filled
+};
+
+// Called with each linear's input just before the linear runs (statistics capture).
+using LinearInputHook = std::function<void(const Linear& linear, const Matrix& input)>;
+
+// x (T×dim) ← block(x). Positions are pos0.. ; with kv, keys/values are appended to it
+// and attention covers its earlier rows.
+void block_forward(const Block& block, const ModelConfig& config, Matrix& x, int64_t pos0 = 0,
+                   LayerKv* kv = nullptr, const LinearInputHook* hook = nullptr);
+
+}  // namespace qlab

@@ -1,0 +1,28 @@
+// Whole-model forward: embed → blocks → final norm → lm_head logits.
+#pragma once
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "model/block_forward.h"
+#include "model/model.h"
+
+namespace qlab {
+
+// Hidden states (T×dim) of the token embeddings for `tokens`; throws on an id outside the vocabulary.
+Matrix embed(const Model& model, std::span<const int32_t> tokens);
+
+// Logits (T×vocab) for one segment starting at position 0.
+Matrix forward_logits(const Model& model, std::span<const int32_t> tokens);
+
+// Incremental decoding state: one LayerKv per block.
+struct KvCache {
+  std::vector<LayerKv> layers;
+  int64_t n_past() const { return layers.empty() ? 0 : layers[0].n_past; }
+};
+KvCache make_kv_cache(const Model& model, int64_t capacity);
+
+// Logits for `tokens` appended after the cache's positions; the cache grows by T rows.
+Matrix forward_logits(const Model& model, std::span<const int32_t> tokens, KvCache& cache);
+
+}  // namespace qlab
