@@ -30,6 +30,7 @@ Command add_generate(CLI::App& app) {
       std::fflush(stdout);
     });
     fmt::print("\n");
+    std::fflush(stdout);
     fmt::print(stderr, "{} tokens in {:.2f} s\n", r.tokens.size() - r.n_prompt, r.seconds);
     return 0;
   };

@@ -1,0 +1,43 @@
+// Shared by the benchmarks: wall-clock timing and the machine's measured SGEMM peak with
+// the GEMM the runtime uses (4096³, best of a few runs), the denominator of every ratio.
+#pragma once
+#include <chrono>
+#include <functional>
+#include <random>
+
+#include "tensor/gemm.h"
+#include "tensor/tensor.h"
+
+namespace qlab::bench {
+
+inline double seconds_of(const std::function<void()>& fn) {
+  auto t0 = std::chrono::steady_clock::now();
+  fn();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Best time of `repeats` runs after one warm-up.
+inline double best_seconds(const std::function<void()>& fn, int repeats) {
+  fn();
+  double best = 1e300;
+  for (int i = 0; i < repeats; ++i) best = std::min(best, seconds_of(fn));
+  return best;
+}
+
+inline Matrix random_matrix(int64_t rows, int64_t cols, float stddev, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, stddev);
+  Matrix m(rows, cols);
+  for (int64_t i = 0; i < m.size(); ++i) m.data()[i] = normal(rng);
+  return m;
+}
+
+// GFLOP/s of C = A·Bᵀ at 4096³ through gemm_nt.
+inline double measure_sgemm_peak_gflops() {
+  const int64_t n = 4096;
+  Matrix a = random_matrix(n, n, 1.0f, 1), b = random_matrix(n, n, 1.0f, 2), c(n, n);
+  double s = best_seconds([&] { gemm_nt(n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n); }, 3);
+  return 2.0 * n * n * n / s / 1e9;
+}
+
+}  // namespace qlab::bench
