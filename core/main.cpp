@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   std::map<std::string, qlab::cli::Command> commands{
       {"eval", qlab::cli::add_eval(app)},
       {"generate", qlab::cli::add_generate(app)},
+      {"convert", qlab::cli::add_convert(app)},
   };
   CLI11_PARSE(app, argc, argv);
   try {

@@ -7,7 +7,7 @@
 namespace qlab::cli {
 
 void ModelArgs::add_to(CLI::App& cmd) {
-  cmd.add_option("--model", model_path, "llama2.c checkpoint (.bin)")->required();
+  cmd.add_option("--model", model_path, "Hugging Face model directory or llama2.c checkpoint (.bin)")->required();
   cmd.add_option("--tokenizer", tokenizer_path, "tokenizer file (default: the one beside the model)");
   cmd.add_option("--threads", threads, "threads for GEMM and parallel loops (default: all cores)")->check(CLI::NonNegativeNumber);
 }

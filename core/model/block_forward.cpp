@@ -118,8 +118,8 @@ void block_forward(const Block& b, const ModelConfig& c, Matrix& x, int64_t pos0
   const int64_t n = x.rows();
   Matrix h, q, k_new, v_new, attn, tmp;
 
-  // Attention sub-block (pre-norm): x += o(attention(rope(q(h)), rope(k(h)), v(h))).
-  apply_norm(c, b.attn_norm, x, h);
+  // Attention sub-block. Pre-norm: x += o(attn(norm(x))). Post-norm: x = norm(x + o(attn(x))).
+  if (c.pre_norm) apply_norm(c, b.attn_norm, x, h); else h = x;
   run_linear(b.q, h, q, hook);
   run_linear(b.k, h, k_new, hook);
   run_linear(b.v, h, v_new, hook);
@@ -140,9 +140,13 @@ void block_forward(const Block& b, const ModelConfig& c, Matrix& x, int64_t pos0
   }
   run_linear(b.o, attn, tmp, hook);
   x += tmp;
+  if (!c.pre_norm) {
+    apply_norm(c, b.attn_norm, x, h);
+    x = h;
+  }
 
-  // MLP sub-block: x += down(silu(gate(h)) * up(h))  or  x += down(relu(up(h))).
-  apply_norm(c, b.mlp_norm, x, h);
+  // MLP sub-block: down(silu(gate(h)) * up(h))  or  down(relu(up(h))), pre- or post-norm.
+  if (c.pre_norm) apply_norm(c, b.mlp_norm, x, h); else h = x;
   Matrix up;
   run_linear(b.up, h, up, hook);
   if (c.mlp == MlpKind::swiglu) {
@@ -158,6 +162,10 @@ void block_forward(const Block& b, const ModelConfig& c, Matrix& x, int64_t pos0
   }
   run_linear(b.down, up, tmp, hook);
   x += tmp;
+  if (!c.pre_norm) {
+    apply_norm(c, b.mlp_norm, x, h);
+    x = h;
+  }
 }
 
 }  // namespace qlab

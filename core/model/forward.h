@@ -9,8 +9,10 @@
 
 namespace qlab {
 
-// Hidden states (T×dim) of the token embeddings for `tokens`; throws on an id outside the vocabulary.
-Matrix embed(const Model& model, std::span<const int32_t> tokens);
+// Hidden states (T×dim) entering block 0 for `tokens` at positions pos0..: token embeddings
+// (projected in, for OPT-350M) plus learned positions where the model has them.
+// Throws on an id outside the vocabulary.
+Matrix embed(const Model& model, std::span<const int32_t> tokens, int64_t pos0 = 0);
 
 // Logits (T×vocab) for one segment starting at position 0.
 Matrix forward_logits(const Model& model, std::span<const int32_t> tokens);

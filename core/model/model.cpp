@@ -50,6 +50,24 @@ Block make_llama_block(const ModelConfig& c, int index) {
   return b;
 }
 
+Block make_opt_block(const ModelConfig& c, int index) {
+  Block b;
+  b.index = index;
+  auto name = [&](const char* path) { return fmt::format("{}.{}", index, path); };
+  auto linear = [&](const char* path, int64_t out, int64_t in) {
+    return Linear{name(path), Matrix::Zero(out, in), Vector::Zero(out)};
+  };
+  b.attn_norm = {name("self_attn_layer_norm"), Vector::Ones(c.dim), Vector::Zero(c.dim)};
+  b.mlp_norm = {name("final_layer_norm"), Vector::Ones(c.dim), Vector::Zero(c.dim)};
+  b.q = linear("self_attn.q_proj", c.dim, c.dim);
+  b.k = linear("self_attn.k_proj", c.dim, c.dim);
+  b.v = linear("self_attn.v_proj", c.dim, c.dim);
+  b.o = linear("self_attn.out_proj", c.dim, c.dim);
+  b.up = linear("fc1", c.hidden_dim, c.dim);
+  b.down = linear("fc2", c.dim, c.hidden_dim);
+  return b;
+}
+
 namespace {
 void check_tensor(const std::string& source, const std::string& name, const float* data, long long n) {
   long long bad = first_non_finite(data, n);
@@ -59,6 +77,8 @@ void check_tensor(const std::string& source, const std::string& name, const floa
 
 void check_finite(const Model& m) {
   check_tensor(m.source, "embed_tokens", m.embed_tokens.data(), m.embed_tokens.size());
+  check_tensor(m.source, "embed_positions", m.embed_positions.data(), m.embed_positions.size());
+  for (const Linear* l : {&m.project_in, &m.project_out}) check_tensor(m.source, l->name, l->weight.data(), l->weight.size());
   for (const Block& b : m.blocks) {
     for (const Norm* n : {&b.attn_norm, &b.mlp_norm}) {
       check_tensor(m.source, n->name, n->weight.data(), n->weight.size());

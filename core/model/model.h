@@ -24,6 +24,9 @@ struct ModelConfig {
   MlpKind mlp = MlpKind::swiglu;
   PositionKind position = PositionKind::rope;
   int32_t bos_id = 1, eos_id = 2;
+  bool pre_norm = true;          // false: OPT-350M's post-LayerNorm blocks
+  int64_t position_offset = 0;   // OPT's learned positions start at row 2
+  int64_t sliding_window = 0;    // Mistral: attention window (0 = none); longer segments are refused
 
   int64_t kv_dim() const { return n_kv_heads * head_dim; }
 };
@@ -56,9 +59,11 @@ struct Block {
 struct Model {
   ModelConfig config;
   std::string source;  // file or directory it was loaded from
-  Matrix embed_tokens;  // vocab × dim
+  Matrix embed_tokens;    // vocab × embedding width (OPT-350M: word_embed_proj_dim)
+  Matrix embed_positions;  // learned positions (OPT), empty for RoPE models
+  Linear project_in, project_out;  // OPT-350M: embedding width ↔ dim; empty otherwise
   std::vector<Block> blocks;
-  Norm final_norm;
+  Norm final_norm;  // empty weight: none (OPT-350M)
   Linear lm_head;
 
   std::vector<Linear*> linears();        // every linear, blocks first, lm_head last
@@ -67,6 +72,9 @@ struct Model {
 
 // Builds an empty LLaMA-style block with the Hugging Face names and the config's shapes.
 Block make_llama_block(const ModelConfig& config, int index);
+// The same for OPT: self_attn.{q,k,v,out}_proj, fc1, fc2, self_attn_layer_norm,
+// final_layer_norm, biases everywhere.
+Block make_opt_block(const ModelConfig& config, int index);
 
 // Checks every weight for NaN/Inf; throws naming `source` and the tensor.
 void check_finite(const Model& model);

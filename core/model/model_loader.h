@@ -1,4 +1,5 @@
-// Loads a model from a path: a llama2.c checkpoint file (.bin).
+// Loads a model from a path: a Hugging Face model directory (config.json + safetensors)
+// or a llama2.c checkpoint file (.bin).
 #pragma once
 #include <filesystem>
 

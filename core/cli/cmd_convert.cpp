@@ -1,0 +1,23 @@
+// `qlab convert`: writes a loaded LLaMA-family model as a Hugging Face directory.
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+#include "model/hf_loader.h"
+#include "model/model_loader.h"
+
+namespace qlab::cli {
+
+Command add_convert(CLI::App& app) {
+  auto model = std::make_shared<std::string>(), out = std::make_shared<std::string>();
+  CLI::App* cmd = app.add_subcommand("convert", "write a LLaMA-family model (e.g. a llama2.c checkpoint) as a Hugging Face directory");
+  cmd->add_option("--model", *model, "model to read")->required();
+  cmd->add_option("--out", *out, "directory to write (config.json, model.safetensors)")->required();
+  return [model, out]() {
+    Model m = load_model(*model);
+    write_hf_llama(m, *out);
+    fmt::print("wrote {} ({} layers, {} linears) as a Hugging Face LLaMA directory\n", *out, m.blocks.size(), m.linears().size());
+    return 0;
+  };
+}
+
+}  // namespace qlab::cli

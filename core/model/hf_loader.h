@@ -1,0 +1,17 @@
+// Hugging Face model directories: config.json + model.safetensors (or an index and
+// shards), F32/F16/BF16 converted to float32. The architecture row is picked from
+// config.json's `architectures` (or `model_type`); each row knows its tensor names.
+#pragma once
+#include <filesystem>
+
+#include "model/model.h"
+
+namespace qlab {
+
+Model load_hf_model(const std::filesystem::path& dir);
+
+// Writes a LLaMA-family model as a Hugging Face directory (config.json, model.safetensors,
+// F32). q/k rows are already in the rotate-half layout Hugging Face expects.
+void write_hf_llama(const Model& model, const std::filesystem::path& dir);
+
+}  // namespace qlab
