@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
       {"eval", qlab::cli::add_eval(app)},
       {"generate", qlab::cli::add_generate(app)},
       {"convert", qlab::cli::add_convert(app)},
+      {"tokenize", qlab::cli::add_tokenize(app)},
   };
   CLI11_PARSE(app, argc, argv);
   try {

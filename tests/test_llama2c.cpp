@@ -3,7 +3,7 @@
 #include <catch2/catch.hpp>
 #include <cstring>
 
-#include "data/text_source.h"
+#include "data/data_spec.h"
 #include "eval/generate.h"
 #include "eval/perplexity.h"
 #include "model/llama2c_loader.h"
@@ -90,8 +90,8 @@ TEST_CASE("tok512: heap BPE equals llama2.c's rescanning encoder", "[llama2c][to
 TEST_CASE("bundled model perplexity is identical for 1 and 2 threads", "[llama2c][bundled]") {
   Model model = load_llama2c(bundled("stories260K.bin"));
   auto tok = load_tokenizer_for(model, "");
-  TextSource src = load_text_source((source_dir() / "datasets/tinystories/tinystories_eval.txt").string());
-  std::vector<int32_t> ids = tok->encode(src.text, true);
+  std::vector<int32_t> ids =
+      load_eval_tokens((source_dir() / "datasets/tinystories/tinystories_eval.txt").string(), *tok, 512).tokens;
   int previous = thread_count();
   set_threads(1);
   PerplexityResult one = perplexity(model, ids, {512, 12, false});

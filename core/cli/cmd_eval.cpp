@@ -6,7 +6,7 @@
 #include "cli/commands.h"
 #include "cli/model_args.h"
 #include "cli/table.h"
-#include "data/text_source.h"
+#include "data/data_spec.h"
 #include "eval/perplexity.h"
 #include "util/error.h"
 #include "util/parallel.h"
@@ -26,7 +26,7 @@ Command add_eval(CLI::App& app) {
   auto args = std::make_shared<EvalArgs>();
   CLI::App* cmd = app.add_subcommand("eval", "perplexity of a model on a text (GPTQ protocol)");
   args->model.add_to(*cmd);
-  cmd->add_option("--data", args->data, "evaluation text: PATH or text:PATH")->required();
+  cmd->add_option("--data", args->data, "evaluation data: KIND:PATH with KIND one of text, wikitext2, ptb, ptb-old, c4, c4-old (a bare path is text)")->required();
   cmd->add_option("--seqlen", args->seqlen, "segment length in tokens")->required()->check(CLI::PositiveNumber);
   cmd->add_option("--max-segments", args->max_segments, "evaluate at most K segments (0 = all)")->check(CLI::NonNegativeNumber);
   cmd->add_flag("--json", args->json, "print one JSON object instead of a table");
@@ -34,8 +34,9 @@ Command add_eval(CLI::App& app) {
     auto [model, tok] = args->model.load();
     if (args->seqlen > model.config.max_seq_len)
       fail("--seqlen {} is above the context of {} ({} positions)", args->seqlen, model.source, model.config.max_seq_len);
-    TextSource src = load_text_source(args->data);
-    std::vector<int32_t> ids = tok->encode(src.text, true);
+    TokenData data = load_eval_tokens(args->data, *tok, args->seqlen);
+    const DataProvenance& src = data.provenance;
+    const std::vector<int32_t>& ids = data.tokens;
     PerplexityOptions opts{args->seqlen, args->max_segments, true};
     PerplexityResult r;
     try {
@@ -44,13 +45,13 @@ Command add_eval(CLI::App& app) {
       fail("{}: {}", src.path, e.what());
     }
     if (args->json) {
-      nlohmann::json j = {{"model", model.source}, {"data", src.path}, {"ppl", r.ppl}, {"n_segments", r.n_segments},
+      nlohmann::json j = {{"model", model.source}, {"data", src.spec}, {"data_sha256", src.sha256}, {"ppl", r.ppl}, {"n_segments", r.n_segments},
                           {"n_tokens", r.n_tokens}, {"n_scored", r.n_scored}, {"seqlen", r.seqlen},
                           {"seconds", r.seconds}, {"threads", thread_count()}, {"segment_nll", r.segment_nll}};
       fmt::print("{}\n", j.dump());
     } else {
       Table t({"model", "data", "seqlen", "segments", "tokens", "ppl", "time"});
-      t.add_row({model.source, src.path, std::to_string(r.seqlen), std::to_string(r.n_segments),
+      t.add_row({model.source, src.spec, std::to_string(r.seqlen), std::to_string(r.n_segments),
                  std::to_string(r.n_tokens), fmt::format("{:.6f}", r.ppl), fmt::format("{:.2f} s", r.seconds)});
       fmt::print("{}", t.render());
     }

@@ -11,5 +11,6 @@ using Command = std::function<int()>;
 Command add_eval(CLI::App& app);
 Command add_generate(CLI::App& app);
 Command add_convert(CLI::App& app);
+Command add_tokenize(CLI::App& app);
 
 }  // namespace qlab::cli

@@ -1,23 +1,14 @@
 #include "model/llama2c_tokenizer.h"
 
+#include "model/bpe_merge.h"
+
 #include <cmath>
 #include <cstring>
-#include <queue>
 
 #include "util/error.h"
 #include "util/file_io.h"
 
 namespace qlab {
-
-std::string Tokenizer::decode(std::span<const int32_t> tokens) const {
-  std::string out;
-  int32_t prev = -1;
-  for (int32_t t : tokens) {
-    out += decode_piece(prev, t);
-    prev = t;
-  }
-  return out;
-}
 
 Llama2cTokenizer Llama2cTokenizer::load(const std::filesystem::path& path) {
   const std::vector<uint8_t> bytes = read_binary_file(path);
@@ -78,51 +69,13 @@ std::vector<int32_t> Llama2cTokenizer::encode(std::string_view text, bool add_bo
     i += n;
   }
 
-  // Merge: doubly linked list over symbols, heap of candidate pairs.
-  const int64_t n = static_cast<int64_t>(symbols.size());
-  std::vector<int64_t> prev(n), next(n);
-  for (int64_t i = 0; i < n; ++i) {
-    prev[i] = i - 1;
-    next[i] = i + 1 < n ? i + 1 : -1;
-  }
-  struct Candidate {
-    float score;
-    int64_t left;
-    int32_t left_id, right_id, merged;
-    bool operator<(const Candidate& o) const {  // max score first, then leftmost
-      if (score != o.score) return score < o.score;
-      return left > o.left;
-    }
-  };
-  std::priority_queue<Candidate> heap;
-  std::unordered_map<uint64_t, int32_t> pair_cache;
-  auto try_pair = [&](int64_t left) {
-    if (left < 0 || next[left] < 0) return;
-    int32_t a = symbols[left], b = symbols[next[left]];
-    uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
-    auto it = pair_cache.find(key);
-    int32_t merged = it != pair_cache.end() ? it->second : (pair_cache[key] = lookup(pieces_[a] + pieces_[b]));
-    if (merged >= 0) heap.push({scores_[merged], left, a, b, merged});
-  };
-  for (int64_t i = 0; i + 1 < n; ++i) try_pair(i);
-  while (!heap.empty()) {
-    Candidate c = heap.top();
-    heap.pop();
-    int64_t right = next[c.left];
-    if (symbols[c.left] < 0 || right < 0 || symbols[c.left] != c.left_id || symbols[right] != c.right_id) continue;  // stale
-    symbols[c.left] = c.merged;
-    symbols[right] = -1;
-    next[c.left] = next[right];
-    if (next[right] >= 0) prev[next[right]] = c.left;
-    try_pair(prev[c.left]);
-    try_pair(c.left);
-  }
-
-  std::vector<int32_t> out;
-  out.reserve(static_cast<size_t>(n) + 1);
-  if (add_bos) out.push_back(bos_id());
-  for (int64_t i = n > 0 ? 0 : -1; i >= 0; i = next[i]) out.push_back(symbols[i]);
-  return out;
+  bpe_merge(symbols, [this](int32_t a, int32_t b) -> std::optional<MergeRule> {
+    int32_t merged = lookup(pieces_[a] + pieces_[b]);
+    if (merged < 0) return std::nullopt;
+    return MergeRule{-static_cast<double>(scores_[merged]), merged};  // highest score first
+  });
+  if (add_bos) symbols.insert(symbols.begin(), bos_id());
+  return symbols;
 }
 
 std::string Llama2cTokenizer::decode_piece(int32_t prev, int32_t token) const {

@@ -23,4 +23,18 @@ class Tokenizer {
   std::string decode(std::span<const int32_t> tokens) const;
 };
 
+// A piece of text between special tokens, or a special token itself (special_id >= 0).
+struct TextChunk {
+  std::string_view text;
+  int32_t special_id = -1;
+};
+struct SpecialToken {
+  std::string text;
+  int32_t id;
+};
+// Splits text on literal occurrences of special tokens (longest match first), as the slow
+// Hugging Face tokenizers do before encoding the pieces between them. No whitespace is
+// stripped around them. Empty chunks are dropped.
+std::vector<TextChunk> split_on_specials(std::string_view text, const std::vector<SpecialToken>& specials);
+
 }  // namespace qlab

@@ -1,6 +1,10 @@
-// Picks and loads the tokenizer for a model: an explicit path, or the file that sits
-// beside the checkpoint (llama2.c: tok<vocab>.bin, then tokenizer.bin). Refuses a
-// tokenizer whose vocabulary does not fit the model's embedding.
+// Picks and loads a tokenizer by what the path holds:
+//   tokenizer.model → SentencePiece (LLaMA 1/2)     tokenizer.json → BPE (byte-level or ▁-style)
+//   vocab.json (+ merges.txt beside it) → byte-level BPE (GPT-2/OPT)
+//   *.bin → llama2.c tokenizer                      a directory → the first of these it holds
+// For a model, the default is its own directory (Hugging Face) or the tok<vocab>.bin /
+// tokenizer.bin beside a llama2.c checkpoint. A vocabulary larger than the model's
+// embedding (or, for llama2.c, different from it) is refused.
 #pragma once
 #include <filesystem>
 #include <memory>

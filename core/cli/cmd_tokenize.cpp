@@ -1,0 +1,48 @@
+// `qlab tokenize`: token count (and ids) of a data spec, to check protocol fidelity
+// without a model.
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "data/data_spec.h"
+#include "model/tokenizer_loader.h"
+
+namespace qlab::cli {
+
+namespace {
+struct TokenizeArgs {
+  std::string tokenizer, data;
+  int64_t seqlen = 2048;
+  bool count = false, ids = false, json = false;
+};
+}  // namespace
+
+Command add_tokenize(CLI::App& app) {
+  auto args = std::make_shared<TokenizeArgs>();
+  CLI::App* cmd = app.add_subcommand("tokenize", "token count (and ids) of evaluation data, as the reference tokenizes it");
+  cmd->add_option("--tokenizer", args->tokenizer, "tokenizer.model, tokenizer.json, vocab.json, llama2.c .bin, or a model directory")->required();
+  cmd->add_option("--data", args->data, "data spec, as for qlab eval")->required();
+  cmd->add_option("--seqlen", args->seqlen, "segment length (used by the c4 protocols and the segment count)")->check(CLI::PositiveNumber);
+  auto* count = cmd->add_flag("--count", args->count, "print the token count (default)");
+  cmd->add_flag("--ids", args->ids, "also print the ids, space-separated")->excludes(count);
+  cmd->add_flag("--json", args->json, "one JSON object: tokens, segments at --seqlen, file, sha256");
+  return [args]() {
+    auto tok = load_tokenizer(args->tokenizer);
+    TokenData d = load_eval_tokens(args->data, *tok, args->seqlen);
+    const int64_t n = static_cast<int64_t>(d.tokens.size());
+    if (args->json) {
+      nlohmann::json j = {{"tokenizer", tok->source()}, {"data", d.provenance.spec}, {"path", d.provenance.path},
+                          {"sha256", d.provenance.sha256}, {"bytes", d.provenance.bytes}, {"n_tokens", n},
+                          {"seqlen", args->seqlen}, {"n_segments", n / args->seqlen}};
+      if (args->ids) j["ids"] = d.tokens;
+      fmt::print("{}\n", j.dump());
+      return 0;
+    }
+    fmt::print("{}\n", n);
+    if (args->ids) fmt::print("{}\n", fmt::join(d.tokens, " "));
+    return 0;
+  };
+}
+
+}  // namespace qlab::cli

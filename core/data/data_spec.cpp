@@ -1,0 +1,90 @@
+#include "data/data_spec.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "data/corpus_readers.h"
+#include "data/python_random.h"
+#include "util/error.h"
+#include "util/file_io.h"
+#include "util/sha256.h"
+
+namespace qlab {
+
+const std::vector<std::string>& data_kinds() {
+  static const std::vector<std::string> kinds = {"text", "wikitext2", "ptb", "ptb-old", "c4", "c4-old"};
+  return kinds;
+}
+
+DataSpec parse_data_spec(const std::string& spec) {
+  DataSpec d{"text", spec};
+  size_t colon = spec.find(':');
+  if (colon != std::string::npos && colon > 1) {  // "C:\..." stays a path
+    d.kind = spec.substr(0, colon);
+    d.path = spec.substr(colon + 1);
+  }
+  const auto& kinds = data_kinds();
+  if (std::find(kinds.begin(), kinds.end(), d.kind) == kinds.end())
+    fail("data spec '{}': unknown kind '{}'; known: {}", spec, d.kind, join(kinds, ", "));
+  if (d.path.empty()) fail("data spec '{}': no path", spec);
+  return d;
+}
+
+namespace {
+
+// A directory stands for the split's usual file inside it.
+std::filesystem::path resolve(const DataSpec& d) {
+  std::filesystem::path p(d.path);
+  if (!std::filesystem::is_directory(p)) return p;
+  const char* name = d.kind == "wikitext2" ? "wiki.test.raw"
+                     : d.kind == "ptb"     ? "ptb.test.txt"
+                     : d.kind == "ptb-old" ? "ptb.valid.txt"
+                                           : "c4-validation.00000-of-00008.json.gz";
+  return p / name;
+}
+
+std::vector<int32_t> c4_old_windows(const std::vector<std::string>& docs, const Tokenizer& tok, int64_t seqlen,
+                                    const std::string& path) {
+  PythonRandom rng(0);
+  std::vector<int32_t> out;
+  for (int w = 0; w < 256; ++w) {
+    std::vector<int32_t> ids;
+    for (int64_t tries = 0;; ++tries) {
+      if (tries > 100000) fail("{}: no document with at least {} tokens after 100000 draws", path, seqlen);
+      ids = tok.encode(docs[static_cast<size_t>(rng.randint(0, static_cast<int64_t>(docs.size()) - 1))], true);
+      if (static_cast<int64_t>(ids.size()) >= seqlen) break;
+    }
+    int64_t i = rng.randint(0, static_cast<int64_t>(ids.size()) - seqlen - 1);
+    out.insert(out.end(), ids.begin() + i, ids.begin() + i + seqlen);
+  }
+  return out;
+}
+
+}  // namespace
+
+TokenData load_eval_tokens(const std::string& spec, const Tokenizer& tok, int64_t seqlen) {
+  const DataSpec d = parse_data_spec(spec);
+  const std::filesystem::path path = resolve(d);
+  TokenData out;
+  if (d.kind == "text") {
+    std::string text = read_text_file(path);
+    if (text.empty()) fail("{}: empty text file", path.string());
+    out.tokens = tok.encode(text, true);
+  } else if (d.kind == "wikitext2") {
+    out.tokens = tok.encode(join(read_wikitext_rows(path), "\n\n"), true);
+  } else if (d.kind == "ptb" || d.kind == "ptb-old") {
+    out.tokens = tok.encode(join(read_ptb_sentences(path), d.kind == "ptb" ? " " : "\n\n"), true);
+  } else if (d.kind == "c4") {
+    std::vector<std::string> docs = read_json_lines_text(path);
+    if (docs.size() > 1100) docs.resize(1100);
+    out.tokens = tok.encode(join(docs, " "), true);
+    if (static_cast<int64_t>(out.tokens.size()) > 256 * seqlen) out.tokens.resize(static_cast<size_t>(256 * seqlen));
+  } else {  // c4-old
+    out.tokens = c4_old_windows(read_json_lines_text(path), tok, seqlen, path.string());
+  }
+  out.provenance = {spec, d.kind, path.string(), sha256_file(path), std::filesystem::file_size(path),
+                    static_cast<int64_t>(out.tokens.size())};
+  return out;
+}
+
+}  // namespace qlab

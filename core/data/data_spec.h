@@ -1,0 +1,41 @@
+// Evaluation data named by a spec "KIND:PATH" (a bare path is text:PATH). Each kind is one
+// reference protocol, tokenized the way the reference code does it:
+//   text:PATH        the file's bytes as they are, BOS first
+//   wikitext2:PATH   wiki.test.raw rows (dataset-script semantics) joined with "\n\n" (GPTQ)
+//   ptb:PATH         ptb.test.txt sentences joined with " " (GPTQ --new-eval)
+//   ptb-old:PATH     ptb.valid.txt sentences joined with "\n\n" (GPTQ's first protocol)
+//   c4:PATH          C4 validation JSON lines (.json/.json.gz): the first 1100 documents joined
+//                    with " ", truncated to 256·seqlen tokens (GPTQ c4-new)
+//   c4-old:PATH      256 random seqlen windows of documents with ≥ seqlen tokens, drawn with
+//                    Python's random.seed(0) (GPTQ's first C4 protocol)
+// PATH may also be a directory holding the split's usual file name.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model/tokenizer.h"
+
+namespace qlab {
+
+struct DataProvenance {
+  std::string spec, kind, path, sha256;
+  uint64_t bytes = 0;
+  int64_t n_tokens = 0;
+};
+
+struct DataSpec {
+  std::string kind, path;
+};
+DataSpec parse_data_spec(const std::string& spec);  // throws on an unknown kind, listing the known ones
+const std::vector<std::string>& data_kinds();
+
+struct TokenData {
+  std::vector<int32_t> tokens;
+  DataProvenance provenance;
+};
+
+// The evaluation token stream for `spec`. seqlen matters only to the C4 protocols.
+TokenData load_eval_tokens(const std::string& spec, const Tokenizer& tokenizer, int64_t seqlen);
+
+}  // namespace qlab
