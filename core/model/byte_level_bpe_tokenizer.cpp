@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "model/bpe_merge.h"
+#include "model/tokenizer_json_fields.h"
 #include "util/error.h"
 #include "util/file_io.h"
 
@@ -104,8 +105,7 @@ std::unique_ptr<ByteLevelBpeTokenizer> ByteLevelBpeTokenizer::from_vocab_merges(
   nlohmann::json vocab = nlohmann::json::parse(read_text_file(vocab_json), nullptr, false);
   if (vocab.is_discarded() || !vocab.is_object()) fail("{}: not a JSON object of token → id", vocab_json.string());
   for (auto& [piece, id] : vocab.items()) {
-    if (!id.is_number_integer()) fail("{}: id of '{}' is not an integer", vocab_json.string(), piece);
-    t->ids_[piece] = id.get<int32_t>();
+    t->ids_[piece] = token_id(id, vocab_json.string(), piece);
   }
   std::istringstream lines(read_text_file(merges_txt));
   std::string line;
@@ -146,35 +146,25 @@ std::unique_ptr<ByteLevelBpeTokenizer> ByteLevelBpeTokenizer::from_tokenizer_jso
                                                                                   const std::string& path) {
   std::unique_ptr<ByteLevelBpeTokenizer> t(new ByteLevelBpeTokenizer());
   t->source_ = path;
-  const auto& model = j["model"];
-  for (auto& [piece, id] : model["vocab"].items()) t->ids_[piece] = id.get<int32_t>();
+  const auto& model = j.at("model");
+  for (auto& [piece, id] : model.at("vocab").items()) t->ids_[piece] = token_id(id, path, piece);
   std::vector<std::string> specials;
-  if (j.contains("added_tokens") && j["added_tokens"].is_array())
-    for (const auto& a : j["added_tokens"]) {
-      t->ids_[a["content"].get<std::string>()] = a["id"].get<int32_t>();
-      specials.push_back(a["content"].get<std::string>());
+  if (j.contains("added_tokens") && j.at("added_tokens").is_array())
+    for (const auto& a : j.at("added_tokens")) {
+      t->ids_[a.at("content").get<std::string>()] = token_id(a.at("id"), path, a.at("content").get<std::string>());
+      specials.push_back(a.at("content").get<std::string>());
     }
   int32_t rank = 0;
-  for (const auto& m : model["merges"]) {
-    std::string left, right;
-    if (m.is_string()) {
-      std::string s = m.get<std::string>();
-      size_t space = s.find(' ');
-      if (space == std::string::npos) fail("{}: merge {} '{}' is not two tokens", path, rank, s);
-      left = s.substr(0, space);
-      right = s.substr(space + 1);
-    } else {
-      left = m[0].get<std::string>();
-      right = m[1].get<std::string>();
-    }
+  for (const auto& m : model.at("merges")) {
+    const auto [left, right] = merge_pair(m, path, rank);
     t->add_merge(left, right, rank++, path);
   }
   // BOS from a TemplateProcessing post-processor that starts with a special token.
   std::string bos;
-  const auto& post = j.contains("post_processor") ? j["post_processor"] : nlohmann::json();
-  if (post.is_object() && post.value("type", "") == "TemplateProcessing" && !post["single"].empty() &&
-      post["single"][0].contains("SpecialToken"))
-    bos = post["single"][0]["SpecialToken"]["id"].get<std::string>();
+  const auto& post = j.contains("post_processor") ? j.at("post_processor") : nlohmann::json();
+  if (post.is_object() && post.value("type", "") == "TemplateProcessing" && !post.at("single").empty() &&
+      post.at("single").at(0).contains("SpecialToken"))
+    bos = post.at("single").at(0).at("SpecialToken").at("id").get<std::string>();
   t->finish(bos.empty() ? "<|endoftext|>" : bos, "<|endoftext|>", !bos.empty(), specials);
   return t;
 }
@@ -202,7 +192,9 @@ void ByteLevelBpeTokenizer::encode_word(std::string_view word, std::vector<int32
 std::vector<int32_t> ByteLevelBpeTokenizer::encode(std::string_view text, bool add_bos) const {
   std::vector<int32_t> out;
   if (add_bos && add_bos_) out.push_back(bos_id_);
-  pcre2_match_data* md = pcre2_match_data_create_from_pattern(regex_->code, nullptr);
+  std::unique_ptr<pcre2_match_data, decltype(&pcre2_match_data_free)> match(
+      pcre2_match_data_create_from_pattern(regex_->code, nullptr), &pcre2_match_data_free);
+  pcre2_match_data* md = match.get();
   for (const TextChunk& chunk : split_on_specials(text, specials_)) {
     if (chunk.special_id >= 0) {
       out.push_back(chunk.special_id);
@@ -216,7 +208,6 @@ std::vector<int32_t> ByteLevelBpeTokenizer::encode(std::string_view text, bool a
       int rc = pcre2_match(regex_->code, subject, chunk.text.size(), pos, pos == 0 ? 0 : PCRE2_NO_UTF_CHECK, md, nullptr);
       if (rc == PCRE2_ERROR_NOMATCH) break;
       if (rc < 0) {
-        pcre2_match_data_free(md);
         fail("{}: the text is not valid UTF-8 near byte {} (pcre2 error {})", source_, pos, rc);
       }
       PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
@@ -224,7 +215,6 @@ std::vector<int32_t> ByteLevelBpeTokenizer::encode(std::string_view text, bool a
       pos = ov[1] > ov[0] ? ov[1] : ov[1] + 1;
     }
   }
-  pcre2_match_data_free(md);
   return out;
 }
 

@@ -11,9 +11,12 @@
 namespace qlab {
 
 Llama2cTokenizer Llama2cTokenizer::load(const std::filesystem::path& path) {
-  const std::vector<uint8_t> bytes = read_binary_file(path);
+  return parse(read_binary_file(path), path.string());
+}
+
+Llama2cTokenizer Llama2cTokenizer::parse(const std::vector<uint8_t>& bytes, const std::string& source) {
   Llama2cTokenizer t;
-  t.source_ = path.string();
+  t.source_ = source;
   const std::string& name = t.source_;
   size_t pos = 0;
   auto take = [&](void* dst, size_t n, const char* what) {
@@ -82,10 +85,7 @@ std::string Llama2cTokenizer::decode_piece(int32_t prev, int32_t token) const {
   if (token < 0 || token >= vocab_size()) fail("{}: token id {} outside the vocabulary of {}", source_, token, vocab_size());
   std::string_view piece = pieces_[static_cast<size_t>(token)];
   if (prev == bos_id() && !piece.empty() && piece[0] == ' ') piece.remove_prefix(1);
-  unsigned int byte = 0;
-  if (piece.size() == 6 && piece.substr(0, 3) == "<0x" && piece[5] == '>' &&
-      std::sscanf(std::string(piece).c_str(), "<0x%02X>", &byte) == 1)
-    return std::string(1, static_cast<char>(byte));
+  if (int byte = byte_piece_value(piece); byte >= 0) return std::string(1, static_cast<char>(byte));
   return std::string(piece);
 }
 

@@ -15,6 +15,8 @@ namespace qlab {
 class Llama2cTokenizer final : public Tokenizer {
  public:
   static Llama2cTokenizer load(const std::filesystem::path& path);
+  // The same from a file image in memory; `name` appears in errors.
+  static Llama2cTokenizer parse(const std::vector<uint8_t>& bytes, const std::string& name);
 
   std::vector<int32_t> encode(std::string_view text, bool add_bos) const override;
   std::string decode_piece(int32_t prev, int32_t token) const override;

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/bpe_merge.h"
+#include "model/tokenizer_json_fields.h"
 #include "util/error.h"
 
 namespace qlab {
@@ -32,12 +33,12 @@ std::unique_ptr<MetaspaceBpeTokenizer> MetaspaceBpeTokenizer::from_tokenizer_jso
                                                                                   const std::string& path) {
   std::unique_ptr<MetaspaceBpeTokenizer> t(new MetaspaceBpeTokenizer());
   t->source_ = path;
-  const auto& model = j["model"];
-  for (auto& [piece, id] : model["vocab"].items()) t->ids_[piece] = id.get<int32_t>();
-  if (j.contains("added_tokens") && j["added_tokens"].is_array())
-    for (const auto& a : j["added_tokens"]) {
-      t->ids_[a["content"].get<std::string>()] = a["id"].get<int32_t>();
-      if (a.value("special", false)) t->specials_.push_back({a["content"].get<std::string>(), a["id"].get<int32_t>()});
+  const auto& model = j.at("model");
+  for (auto& [piece, id] : model.at("vocab").items()) t->ids_[piece] = token_id(id, path, piece);
+  if (j.contains("added_tokens") && j.at("added_tokens").is_array())
+    for (const auto& a : j.at("added_tokens")) {
+      t->ids_[a.at("content").get<std::string>()] = token_id(a.at("id"), path, a.at("content").get<std::string>());
+      if (a.value("special", false)) t->specials_.push_back({a.at("content").get<std::string>(), token_id(a.at("id"), path, "")});
     }
   t->pieces_.assign(t->ids_.size(), "");
   for (const auto& [piece, id] : t->ids_) {
@@ -45,18 +46,8 @@ std::unique_ptr<MetaspaceBpeTokenizer> MetaspaceBpeTokenizer::from_tokenizer_jso
     t->pieces_[static_cast<size_t>(id)] = piece;
   }
   int32_t rank = 0;
-  for (const auto& m : model["merges"]) {
-    std::string left, right;
-    if (m.is_string()) {
-      std::string s = m.get<std::string>();
-      size_t space = s.find(' ');
-      if (space == std::string::npos) fail("{}: merge {} '{}' is not two tokens", path, rank, s);
-      left = s.substr(0, space);
-      right = s.substr(space + 1);
-    } else {
-      left = m[0].get<std::string>();
-      right = m[1].get<std::string>();
-    }
+  for (const auto& m : model.at("merges")) {
+    const auto [left, right] = merge_pair(m, path, rank);
     auto l = t->ids_.find(left), r = t->ids_.find(right), merged = t->ids_.find(left + right);
     if (l == t->ids_.end() || r == t->ids_.end() || merged == t->ids_.end())
       fail("{}: merge '{} {}' (rank {}) names a token missing from the vocabulary", path, left, right, rank);
@@ -65,18 +56,23 @@ std::unique_ptr<MetaspaceBpeTokenizer> MetaspaceBpeTokenizer::from_tokenizer_jso
     ++rank;
   }
   t->byte_fallback_ = model.value("byte_fallback", false);
-  if (model.contains("unk_token") && model["unk_token"].is_string()) {
-    auto it = t->ids_.find(model["unk_token"].get<std::string>());
+  if (model.contains("unk_token") && model.at("unk_token").is_string()) {
+    auto it = t->ids_.find(model.at("unk_token").get<std::string>());
     if (it != t->ids_.end()) t->unk_id_ = it->second;
   }
   std::string scheme = "always";
-  if (!find_prepend(j.contains("normalizer") ? j["normalizer"] : nlohmann::json(), scheme))
-    find_prepend(j.contains("pre_tokenizer") ? j["pre_tokenizer"] : nlohmann::json(), scheme);
+  if (!find_prepend(j.contains("normalizer") ? j.at("normalizer") : nlohmann::json(), scheme))
+    find_prepend(j.contains("pre_tokenizer") ? j.at("pre_tokenizer") : nlohmann::json(), scheme);
   t->prepend_ = scheme == "first" ? Prepend::first : scheme == "never" ? Prepend::never : Prepend::always;
-  const auto& post = j.contains("post_processor") ? j["post_processor"] : nlohmann::json();
-  if (post.is_object() && post.value("type", "") == "TemplateProcessing" && !post["single"].empty() &&
-      post["single"][0].contains("SpecialToken"))
-    t->bos_id_ = t->ids_.at(post["single"][0]["SpecialToken"]["id"].get<std::string>());
+  const auto& post = j.contains("post_processor") ? j.at("post_processor") : nlohmann::json();
+  if (post.is_object() && post.value("type", "") == "TemplateProcessing" && !post.at("single").empty() &&
+      post.at("single").at(0).contains("SpecialToken"))
+  {
+    const std::string bos = post.at("single").at(0).at("SpecialToken").at("id").get<std::string>();
+    auto it = t->ids_.find(bos);
+    if (it == t->ids_.end()) fail("{}: the post-processor's BOS '{}' is not in the vocabulary", path, bos);
+    t->bos_id_ = it->second;
+  }
   if (auto it = t->ids_.find("</s>"); it != t->ids_.end()) t->eos_id_ = it->second;
   return t;
 }
@@ -131,8 +127,7 @@ std::string MetaspaceBpeTokenizer::decode_piece(int32_t prev, int32_t token) con
   for (const SpecialToken& s : specials_)
     if (s.id == token) return "";
   const std::string& piece = pieces_[static_cast<size_t>(token)];
-  if (piece.size() == 6 && piece.rfind("<0x", 0) == 0 && piece[5] == '>')
-    return std::string(1, static_cast<char>(std::stoi(piece.substr(3, 2), nullptr, 16)));
+  if (int byte = byte_piece_value(piece); byte >= 0) return std::string(1, static_cast<char>(byte));
   std::string out;
   for (size_t i = 0; i < piece.size();) {
     if (piece.compare(i, 3, kMeta) == 0) {

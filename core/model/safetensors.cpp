@@ -59,7 +59,9 @@ std::map<std::string, TensorInfo> SafetensorsFile::parse_header(const uint8_t* d
   const uint64_t data_size = size - *data_start;
 
   std::map<std::string, TensorInfo> out;
-  for (auto& [key, value] : header.items()) {
+  for (auto item = header.begin(); item != header.end(); ++item) {
+    const std::string& key = item.key();
+    const nlohmann::json& value = item.value();
     if (key == "__metadata__") continue;
     auto bad = [&](const std::string& why) { fail("{}: tensor '{}': {}", name, key, why); };
     if (!value.is_object()) bad("header entry is not an object");

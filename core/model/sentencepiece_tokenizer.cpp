@@ -41,7 +41,7 @@ std::string SentencePieceTokenizer::decode_piece(int32_t prev, int32_t token) co
   if (token < 0 || token >= vocab_size()) fail("{}: token id {} outside the vocabulary of {}", source_, token, vocab_size());
   if (sp_->IsControl(token)) return "";
   std::string piece = sp_->IdToPiece(token);
-  if (sp_->IsByte(token)) return std::string(1, static_cast<char>(std::stoi(piece.substr(3, 2), nullptr, 16)));
+  if (int byte = byte_piece_value(piece); sp_->IsByte(token) && byte >= 0) return std::string(1, static_cast<char>(byte));
   std::string out;
   for (size_t i = 0; i < piece.size();) {
     if (piece.compare(i, 3, "\xE2\x96\x81") == 0) {  // ▁ is a space

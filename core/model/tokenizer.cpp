@@ -12,6 +12,13 @@ std::string Tokenizer::decode(std::span<const int32_t> tokens) const {
   return out;
 }
 
+int byte_piece_value(std::string_view piece) {
+  if (piece.size() != 6 || piece.substr(0, 3) != "<0x" || piece[5] != '>') return -1;
+  auto hex = [](char c) { return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1; };
+  int hi = hex(piece[3]), lo = hex(piece[4]);
+  return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
+}
+
 std::vector<TextChunk> split_on_specials(std::string_view text, const std::vector<SpecialToken>& specials) {
   std::vector<TextChunk> out;
   size_t start = 0, i = 0;

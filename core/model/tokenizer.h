@@ -35,6 +35,9 @@ struct SpecialToken {
 // Splits text on literal occurrences of special tokens (longest match first), as the slow
 // Hugging Face tokenizers do before encoding the pieces between them. No whitespace is
 // stripped around them. Empty chunks are dropped.
+// The byte of a byte-fallback piece "<0xAB>" (0..255), or −1 for any other piece.
+int byte_piece_value(std::string_view piece);
+
 std::vector<TextChunk> split_on_specials(std::string_view text, const std::vector<SpecialToken>& specials);
 
 }  // namespace qlab

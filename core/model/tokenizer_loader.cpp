@@ -27,23 +27,27 @@ bool mentions_byte_level(const nlohmann::json& node) {
   return false;
 }
 
-std::unique_ptr<Tokenizer> load_tokenizer_json(const std::filesystem::path& path) {
-  nlohmann::json j = nlohmann::json::parse(read_text_file(path), nullptr, false);
-  if (j.is_discarded() || !j.is_object()) fail("{}: not a JSON object", path.string());
-  if (!j.contains("model") || !j["model"].is_object()) fail("{}: no 'model' section", path.string());
-  const std::string type = j["model"].value("type", "BPE");
-  if (type != "BPE") fail("{}: tokenizer model type '{}' is not supported (BPE only)", path.string(), type);
-  if (!j["model"].contains("vocab") || !j["model"]["vocab"].is_object() || !j["model"].contains("merges") ||
-      !j["model"]["merges"].is_array())
-    fail("{}: BPE model needs a 'vocab' object and a 'merges' array", path.string());
-  try {
+}  // namespace
+
+std::unique_ptr<Tokenizer> parse_tokenizer_json(const std::string& text, const std::string& name) {
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) fail("{}: not a JSON object", name);
+  try {  // any field of the wrong type or shape becomes an error naming the file
+    if (!j.contains("model") || !j["model"].is_object()) fail("{}: no 'model' section", name);
+    const std::string type = j["model"].value("type", "BPE");
+    if (type != "BPE") fail("{}: tokenizer model type '{}' is not supported (BPE only)", name, type);
+    if (!j["model"].contains("vocab") || !j["model"]["vocab"].is_object() || !j["model"].contains("merges") ||
+        !j["model"]["merges"].is_array())
+      fail("{}: BPE model needs a 'vocab' object and a 'merges' array", name);
     if (mentions_byte_level(j.contains("pre_tokenizer") ? j["pre_tokenizer"] : nlohmann::json()))
-      return ByteLevelBpeTokenizer::from_tokenizer_json(j, path.string());
-    return MetaspaceBpeTokenizer::from_tokenizer_json(j, path.string());
+      return ByteLevelBpeTokenizer::from_tokenizer_json(j, name);
+    return MetaspaceBpeTokenizer::from_tokenizer_json(j, name);
   } catch (const nlohmann::json::exception& e) {
-    fail("{}: malformed tokenizer.json: {}", path.string(), e.what());
+    fail("{}: malformed tokenizer.json: {}", name, e.what());
   }
 }
+
+namespace {
 
 std::filesystem::path find_in_dir(const std::filesystem::path& dir) {
   for (const char* name : {"tokenizer.model", "tokenizer.json", "vocab.json", "tokenizer.bin"})
@@ -73,7 +77,7 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::filesystem::path& path) {
     if (!std::filesystem::exists(merges)) fail("{}: byte-level BPE needs merges.txt beside it", path.string());
     return ByteLevelBpeTokenizer::from_vocab_merges(path, merges);
   }
-  if (ext == ".json") return load_tokenizer_json(path);
+  if (ext == ".json") return parse_tokenizer_json(read_text_file(path), path.string());
   if (ext == ".bin") return std::make_unique<Llama2cTokenizer>(Llama2cTokenizer::load(path));
   fail("{}: unknown tokenizer file (expected tokenizer.model, tokenizer.json, vocab.json or a llama2.c .bin)", path.string());
 }

@@ -15,6 +15,8 @@
 namespace qlab {
 
 std::unique_ptr<Tokenizer> load_tokenizer(const std::filesystem::path& path);
+// A tokenizer.json from its text; `name` appears in errors.
+std::unique_ptr<Tokenizer> parse_tokenizer_json(const std::string& text, const std::string& name);
 std::unique_ptr<Tokenizer> load_tokenizer_for(const Model& model, const std::filesystem::path& explicit_path);
 
 }  // namespace qlab
