@@ -3,7 +3,12 @@
 // shards, and every broken-directory error.
 #include <catch2/catch.hpp>
 
+#include "data/data_spec.h"
+#include "eval/perplexity.h"
 #include "model/forward.h"
+#include "model/model_loader.h"
+#include "model/tokenizer_loader.h"
+#include "support/skip.h"
 #include "model/hf_loader.h"
 #include "model/llama2c_loader.h"
 #include "support/hf_dir.h"
@@ -203,4 +208,30 @@ TEST_CASE("safetensors headers that lie are refused", "[safetensors][bad-input]"
   uint64_t start = 0;
   REQUIRE_THROWS_WITH(SafetensorsFile::parse_header(lying.data(), lying.size(), "y.safetensors", &start),
                       Catch::Contains("y.safetensors") && Catch::Contains("does not fit"));
+}
+
+TEST_CASE("an OPT directory evaluates end to end with its byte-level tokenizer", "[hf][opt]") {
+  const auto gpt2 = source_dir() / "../shared/data/gpt2-tokenizer";
+  if (!std::filesystem::exists(gpt2 / "vocab.json")) QLAB_SKIP("GPT-2 tokenizer files not found in ../shared/data");
+  TempDir dir;
+  OptShape shape{16, 32, 1, 2, 50272, 128, 16, true};  // OPT's embedding has 50272 rows for 50265 tokens
+  write_hf_dir(dir / "opt", opt_config(shape), random_opt(shape, 3));
+  for (const char* f : {"vocab.json", "merges.txt"}) std::filesystem::copy_file(gpt2 / f, dir / "opt" / f);
+  std::ofstream(dir / "opt/tokenizer_config.json") << R"({"add_bos_token": true, "bos_token": "<|endoftext|>"})";
+  Model m = load_model(dir / "opt");
+  auto tok = load_tokenizer_for(m, "");
+  TokenData d = load_eval_tokens("wikitext2:" + (source_dir() / "../shared/data/wikitext-2-raw/wiki.test.raw").string(), *tok, 128);
+  CHECK(d.tokens.size() == 287644 + 1);  // GPT-2's count plus the BOS the OPT-style config adds
+  PerplexityResult r = perplexity(m, d.tokens, {128, 3, false});
+  CHECK(r.n_segments == 3);
+  CHECK(std::isfinite(r.ppl));
+  CHECK(r.ppl > 1.0);
+
+  // The same tokenizer against a model whose embedding is too small is refused.
+  OptShape small{16, 32, 1, 2, 50, 128, 16, true};
+  write_hf_dir(dir / "small", opt_config(small), random_opt(small, 3));
+  for (const char* f : {"vocab.json", "merges.txt"}) std::filesystem::copy_file(gpt2 / f, dir / "small" / f);
+  Model s = load_model(dir / "small");
+  REQUIRE_THROWS_WITH(load_tokenizer_for(s, ""), Catch::Contains("vocab.json") && Catch::Contains("50257 tokens") &&
+                                                     Catch::Contains("vocabulary of 50"));
 }

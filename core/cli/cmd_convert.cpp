@@ -4,6 +4,9 @@
 #include "cli/commands.h"
 #include "model/hf_loader.h"
 #include "model/model_loader.h"
+#include "model/tokenizer_loader.h"
+
+#include <filesystem>
 
 namespace qlab::cli {
 
@@ -15,6 +18,12 @@ Command add_convert(CLI::App& app) {
   return [model, out]() {
     Model m = load_model(*model);
     write_hf_llama(m, *out);
+    // Bring the llama2.c tokenizer along, so the directory evaluates on its own.
+    if (!std::filesystem::is_directory(*model)) {
+      auto tok = load_tokenizer_for(m, "");
+      std::filesystem::copy_file(tok->source(), std::filesystem::path(*out) / std::filesystem::path(tok->source()).filename(),
+                                 std::filesystem::copy_options::overwrite_existing);
+    }
     fmt::print("wrote {} ({} layers, {} linears) as a Hugging Face LLaMA directory\n", *out, m.blocks.size(), m.linears().size());
     return 0;
   };
