@@ -16,6 +16,8 @@ int main(int argc, char** argv) {
       {"generate", qlab::cli::add_generate(app)},
       {"convert", qlab::cli::add_convert(app)},
       {"tokenize", qlab::cli::add_tokenize(app)},
+      {"plugins", qlab::cli::add_plugins(app)},
+      {"run", qlab::cli::add_run(app)},
   };
   CLI11_PARSE(app, argc, argv);
   try {

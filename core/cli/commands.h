@@ -12,5 +12,9 @@ Command add_eval(CLI::App& app);
 Command add_generate(CLI::App& app);
 Command add_convert(CLI::App& app);
 Command add_tokenize(CLI::App& app);
+Command add_plugins(CLI::App& app);
+Command add_run(CLI::App& app);
+Command add_report(CLI::App& app);
+Command add_layer(CLI::App& app);
 
 }  // namespace qlab::cli

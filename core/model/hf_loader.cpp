@@ -1,5 +1,6 @@
 #include "model/hf_loader.h"
 
+#include <algorithm>
 #include <fstream>
 #include <functional>
 

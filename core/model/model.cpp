@@ -20,6 +20,13 @@ std::vector<const Linear*> Block::linears() const {
   return out;
 }
 
+std::vector<std::vector<Linear*>> Block::input_groups() {
+  std::vector<std::vector<Linear*>> groups = {{&q, &k, &v}, {&o}, {}, {&down}};
+  if (gate.weight.size() > 0) groups[2].push_back(&gate);
+  groups[2].push_back(&up);
+  return groups;
+}
+
 std::vector<Linear*> Model::linears() {
   std::vector<Linear*> out;
   for (Block& b : blocks)

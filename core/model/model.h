@@ -54,6 +54,9 @@ struct Block {
 
   std::vector<Linear*> linears();  // the non-empty ones, in forward order
   std::vector<const Linear*> linears() const;
+  // Linears grouped by the input they share, in forward order: [q, k, v], [o], [gate, up]
+  // (or [fc1]), [down]. Statistics are captured once per group.
+  std::vector<std::vector<Linear*>> input_groups();
 };
 
 struct Model {

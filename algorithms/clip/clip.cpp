@@ -1,0 +1,101 @@
+// clip: AWQ's output-aware clipping search (llm-awq auto_clip_layer), a transform on one
+// linear. For each output row and input group it tries max |w| · (1 − i/n_grid), i <
+// max_shrink·n_grid, clamps the weights there, quantizes them with the run's format, and
+// keeps the threshold whose group-wise partial outputs x_g·Q(w_g) on the sampled calibration
+// rows are closest (mean squared) to x_g·w_g. q/k projections are skipped, as the reference does.
+#include <qlab/grid.hpp>
+#include <qlab/plugin.hpp>
+#include <string>
+#include <vector>
+
+namespace {
+
+class Clip {
+ public:
+  static constexpr const char* name = "clip";
+  static constexpr const char* version = "1.0.0";
+  static constexpr const char* summary = "AWQ output-aware weight clipping search (transform on one linear)";
+  static constexpr uint32_t stats = QLAB_STAT_ROWS;
+  static constexpr uint32_t scope = QLAB_SCOPE_LINEAR;
+  static constexpr qlab_param_decl params[] = {
+      {"n_grid", QLAB_PARAM_INT, "20", "shrink grid size", 1, 1, 1000, nullptr},
+      {"max_shrink", QLAB_PARAM_FLOAT, "0.5", "largest fraction of max |w| cut off", 1, 0.0, 1.0, nullptr},
+      {"skip", QLAB_PARAM_STRING, "\"q_|k_|query|key|Wqkv\"", "'|'-separated substrings of linear names left unclipped", 0, 0, 0, nullptr},
+  };
+
+  explicit Clip(const qlab::sdk::Params& p)
+      : n_grid_(static_cast<int32_t>(p.get_int("n_grid"))), max_shrink_(p.get_float("max_shrink")) {
+    std::string s = p.get_string("skip");
+    for (size_t start = 0; start <= s.size();) {
+      size_t bar = s.find('|', start);
+      if (bar == std::string::npos) bar = s.size();
+      if (bar > start) skip_.push_back(s.substr(start, bar - start));
+      start = bar + 1;
+    }
+  }
+
+  void transform(const qlab_group_in& in, qlab_transform_out& out) {
+    for (const std::string& s : skip_)
+      if (std::string(in.name).find(s) != std::string::npos) return;  // wrote nothing: the weights stay
+    if (in.stats.rows.n_rows == 0) throw qlab::sdk::Failure("clip needs sampled input rows (ROWS statistic)");
+    for (int32_t l = 0; l < in.n_linears; ++l) clip_one(in.weights[l], in.stats.rows, in.format, out.weights[l], out);
+    out.wrote_weights = 1;
+  }
+
+ private:
+  void clip_one(qlab_cview w, qlab_cview x, qlab_format f, qlab_view dst, qlab_transform_out& out) {
+    const int64_t rows = w.n_rows, cols = w.n_cols, tokens = x.n_rows;
+    const int64_t gs = f.group_size > 0 ? f.group_size : cols;
+    const int64_t groups = qlab::grid::n_groups(cols, f.group_size);
+    const int32_t maxq = qlab::grid::max_code(f.bits);
+    const int32_t steps = static_cast<int32_t>(max_shrink_ * n_grid_);
+    double shrink_sum = 0;
+#pragma omp parallel for schedule(dynamic, 8) reduction(+ : shrink_sum)
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* wr = w.data + r * w.row_stride;
+      float* dr = dst.data + r * dst.row_stride;
+      std::vector<float> clipped(static_cast<size_t>(gs));
+      std::vector<double> reference(static_cast<size_t>(tokens));
+      for (int64_t g = 0; g < groups; ++g) {
+        const int64_t c0 = g * gs, n = std::min(gs, cols - c0);
+        float org_max = 0;
+        for (int64_t c = 0; c < n; ++c) org_max = std::max(org_max, std::fabs(wr[c0 + c]));
+        for (int64_t t = 0; t < tokens; ++t) {
+          double s = 0;
+          for (int64_t c = 0; c < n; ++c) s += double(x.data[t * x.row_stride + c0 + c]) * wr[c0 + c];
+          reference[t] = s;
+        }
+        float best_max = org_max;
+        double best_err = 1e9;  // the reference's initial min_errs
+        for (int32_t i = 0; i < steps; ++i) {
+          const float max_val = org_max * static_cast<float>(1.0 - static_cast<double>(i) / n_grid_);
+          for (int64_t c = 0; c < n; ++c) clipped[c] = std::min(std::max(wr[c0 + c], -max_val), max_val);
+          qlab::grid::GroupParams p = qlab::grid::fit(clipped.data(), n, 1, f.bits, f.sym, f.range);
+          for (int64_t c = 0; c < n; ++c) clipped[c] = qlab::grid::quant_dequant(clipped[c], p, maxq);
+          double err = 0;
+          for (int64_t t = 0; t < tokens; ++t) {
+            double s = 0;
+            for (int64_t c = 0; c < n; ++c) s += double(x.data[t * x.row_stride + c0 + c]) * clipped[c];
+            err += (s - reference[t]) * (s - reference[t]);
+          }
+          err /= static_cast<double>(tokens);
+          if (err < best_err) {
+            best_err = err;
+            best_max = max_val;
+          }
+        }
+        for (int64_t c = 0; c < n; ++c) dr[c0 + c] = std::min(std::max(wr[c0 + c], -best_max), best_max);
+        shrink_sum += org_max > 0 ? 1.0 - best_max / org_max : 0.0;
+      }
+    }
+    qlab::sdk::add_metric(out.metrics, out.n_metrics, "mean_shrink", shrink_sum / static_cast<double>(rows * groups));
+  }
+
+  int32_t n_grid_;
+  double max_shrink_;
+  std::vector<std::string> skip_;
+};
+
+}  // namespace
+
+QLAB_PLUGIN(Clip)

@@ -1,0 +1,79 @@
+// The experiment log (HDF5), layout as in ARCHITECTURE.md §6 and the README:
+//   /                      attrs qlab_version, created_utc, host, config_toml, plugin_abi_version, experiment
+//   /plugins/<name>        attrs path, version, sha256, params
+//   /calibration           attrs data, path, sha256, sampler, n_segments, seq_len, seed; segment_documents, segment_starts
+//   /float/eval/<dataset>  attrs ppl, seq_len, n_segments, n_tokens, data, sha256; nll
+//   /runs/<run_id>         attrs <sweep axis> = value, status (running|done|failed), error, started_utc, finished_utc
+//   /runs/<run_id>/linears columns id, block, bits, group_size, n_rows, n_cols, rel_output_error, weight_mse,
+//                          time_quantize_s, bits_per_weight, <plugin>.<metric> (NaN before first use)
+//   /runs/<run_id>/blocks  columns block, rel_block_output_error, time_capture_s, time_transform_s,
+//                          time_quantize_s, time_propagate_s, peak_rss_bytes
+//   /runs/<run_id>/eval/<dataset>   as /float/eval
+// Rows are appended and the file flushed after every block, so a killed run leaves its
+// finished blocks and status=running.
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "data/data_spec.h"
+#include "eval/perplexity.h"
+#include "log/h5.h"
+
+namespace qlab {
+
+struct LinearRow {
+  std::string id;
+  int32_t block = 0, bits = 0, group_size = 0;
+  int64_t n_rows = 0, n_cols = 0;
+  double rel_output_error = 0, weight_mse = 0, time_quantize_s = 0, bits_per_weight = 0;
+  std::map<std::string, double> metrics;  // "<plugin>.<metric>"
+};
+
+struct BlockRow {
+  int32_t block = 0;
+  double rel_block_output_error = 0, time_capture_s = 0, time_transform_s = 0, time_quantize_s = 0, time_propagate_s = 0;
+  int64_t peak_rss_bytes = 0;
+};
+
+struct EvalRecord {
+  std::string dataset;  // the data spec
+  PerplexityResult result;
+  DataProvenance provenance;
+};
+
+class ExperimentLog {
+ public:
+  // A new log (the file is replaced), or an existing one to resume, which must hold the same
+  // configuration text.
+  static ExperimentLog create(const std::string& path, const std::string& experiment, const std::string& config_text);
+  static ExperimentLog resume(const std::string& path, const std::string& config_text);
+  static ExperimentLog open_read(const std::string& path);
+
+  const std::string& path() const { return path_; }
+  hid_t file() const { return file_.id(); }
+
+  void write_plugin(const std::string& name, const std::string& path, const std::string& version,
+                    const std::string& sha256, const std::string& params);
+  void write_calibration(const DataProvenance& p, const std::string& sampler, int64_t n_segments, int64_t seq_len,
+                         uint64_t seed, const std::vector<int64_t>& documents, const std::vector<int64_t>& starts);
+  void write_eval(const std::string& group_path, const EvalRecord& e);  // group_path: "float" or "runs/r0000"
+  bool has_eval(const std::string& group_path, const std::string& dataset) const;
+  EvalRecord read_eval(const std::string& group_path, const std::string& dataset) const;
+
+  // Starts (or reopens) a run; returns how many blocks it has already finished.
+  int64_t begin_run(const std::string& run_id, const std::vector<std::pair<std::string, std::string>>& sweep_point);
+  std::string run_status(const std::string& run_id) const;  // "" when absent
+  void append_block(const std::string& run_id, const std::vector<LinearRow>& linears, const BlockRow& block);
+  void finish_run(const std::string& run_id, const std::string& status, const std::string& error = "");
+
+ private:
+  std::string path_;
+  h5::Handle file_;
+};
+
+std::string utc_now();
+// Dataset group name for a data spec: "wikitext2:/data/wiki.test.raw" → "wikitext2_wiki.test.raw".
+std::string eval_group_name(const std::string& spec);
+
+}  // namespace qlab

@@ -1,0 +1,107 @@
+#include "plugin_host/params.h"
+
+#include <algorithm>
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "util/error.h"
+
+namespace qlab {
+
+namespace {
+const char* type_name(int32_t t) {
+  switch (t) {
+    case QLAB_PARAM_INT: return "an integer";
+    case QLAB_PARAM_FLOAT: return "a number";
+    case QLAB_PARAM_BOOL: return "true or false";
+    default: return "a string";
+  }
+}
+}  // namespace
+
+ParamValue parse_default(const qlab_param_decl& d) {
+  const std::string text = d.default_value ? d.default_value : "";
+  try {
+    switch (d.type) {
+      case QLAB_PARAM_INT: return {static_cast<int64_t>(std::stoll(text)), "default"};
+      case QLAB_PARAM_FLOAT: return {std::stod(text), "default"};
+      case QLAB_PARAM_BOOL: return {text == "true", "default"};
+      default: return {text.size() >= 2 && text.front() == '"' ? text.substr(1, text.size() - 2) : text, "default"};
+    }
+  } catch (const std::exception&) {
+    fail("plugin parameter '{}' declares an unreadable default '{}'", d.name, text);
+  }
+}
+
+ResolvedParams resolve_params(const qlab_plugin& plugin, const std::map<std::string, ParamValue>& given,
+                              const std::string& where) {
+  std::vector<std::string> known;
+  for (int32_t i = 0; i < plugin.n_params; ++i) known.push_back(plugin.params[i].name);
+  for (const auto& [name, value] : given)
+    if (std::find(known.begin(), known.end(), name) == known.end())
+      fail("{}: {} ({}): unknown parameter '{}'; known: {}", value.where, where, plugin.name, name,
+           known.empty() ? "none" : fmt::format("{}", fmt::join(known, ", ")));
+
+  ResolvedParams out;
+  for (int32_t i = 0; i < plugin.n_params; ++i) {
+    const qlab_param_decl& d = plugin.params[i];
+    auto it = given.find(d.name);
+    const ParamValue v = it != given.end() ? it->second : parse_default(d);
+    auto bad = [&](const std::string& why) { fail("{}: {} ({}): parameter '{}' {}", v.where, where, plugin.name, d.name, why); };
+    qlab_param p{d.name, d.type, 0, 0.0, nullptr};
+    switch (d.type) {
+      case QLAB_PARAM_INT:
+        if (!std::holds_alternative<int64_t>(v.value)) bad(fmt::format("must be {}", type_name(d.type)));
+        p.i = std::get<int64_t>(v.value);
+        if (d.has_range && (p.i < d.min_value || p.i > d.max_value)) bad(fmt::format("= {} is outside [{}, {}]", p.i, d.min_value, d.max_value));
+        break;
+      case QLAB_PARAM_FLOAT:
+        if (std::holds_alternative<int64_t>(v.value)) p.f = static_cast<double>(std::get<int64_t>(v.value));
+        else if (std::holds_alternative<double>(v.value)) p.f = std::get<double>(v.value);
+        else bad(fmt::format("must be {}", type_name(d.type)));
+        if (!std::isfinite(p.f)) bad("must be finite");
+        if (d.has_range && (p.f < d.min_value || p.f > d.max_value)) bad(fmt::format("= {} is outside [{}, {}]", p.f, d.min_value, d.max_value));
+        break;
+      case QLAB_PARAM_BOOL:
+        if (!std::holds_alternative<bool>(v.value)) bad(fmt::format("must be {}", type_name(d.type)));
+        p.i = std::get<bool>(v.value) ? 1 : 0;
+        break;
+      default: {
+        if (!std::holds_alternative<std::string>(v.value)) bad(fmt::format("must be {}", type_name(d.type)));
+        const std::string s = std::get<std::string>(v.value);
+        if (d.choices) {
+          std::string choices = d.choices;
+          bool ok = false;
+          for (size_t start = 0; start <= choices.size();) {
+            size_t bar = choices.find('|', start);
+            if (bar == std::string::npos) bar = choices.size();
+            ok = ok || choices.substr(start, bar - start) == s;
+            start = bar + 1;
+          }
+          if (!ok) bad(fmt::format("= \"{}\" is not one of {}", s, choices));
+        }
+        out.strings_.push_back(std::make_unique<std::string>(s));
+        p.s = out.strings_.back()->c_str();
+      }
+    }
+    out.values_.push_back(p);
+  }
+  return out;
+}
+
+std::string ResolvedParams::describe() const {
+  std::string out;
+  for (const qlab_param& p : values_) {
+    if (!out.empty()) out += ", ";
+    switch (p.type) {
+      case QLAB_PARAM_INT: out += fmt::format("{}={}", p.name, p.i); break;
+      case QLAB_PARAM_FLOAT: out += fmt::format("{}={}", p.name, p.f); break;
+      case QLAB_PARAM_BOOL: out += fmt::format("{}={}", p.name, p.i ? "true" : "false"); break;
+      default: out += fmt::format("{}=\"{}\"", p.name, p.s);
+    }
+  }
+  return out;
+}
+
+}  // namespace qlab

@@ -1,0 +1,38 @@
+#include "plugin_host/plugin_instance.h"
+
+#include "util/error.h"
+
+namespace qlab {
+
+PluginInstance::PluginInstance(const LoadedPlugin& plugin, ResolvedParams params)
+    : plugin_(plugin), params_(std::move(params)) {
+  qlab_error err{};
+  self_ = plugin_.descriptor->create(params_.data(), params_.size(), &err);
+  if (!self_) fail("plugin '{}' ({}): create failed: {}", name(), plugin_.path, err.message[0] ? err.message : "no message");
+}
+
+PluginInstance::~PluginInstance() {
+  if (self_) plugin_.descriptor->destroy(self_);
+}
+
+void PluginInstance::check(int32_t rc, const char* hook, const std::string& layer, const qlab_error& err) const {
+  if (rc != 0)
+    fail("plugin '{}' failed in {} on layer {}: {}", name(), hook, layer, err.message[0] ? err.message : "no message");
+}
+
+void PluginInstance::observe(const std::string& layer, int32_t block, qlab_cview x) {
+  qlab_error err{};
+  check(plugin_.descriptor->observe(self_, layer.c_str(), block, x, &err), "observe", layer, err);
+}
+
+void PluginInstance::transform(const qlab_group_in& in, qlab_transform_out& out) {
+  qlab_error err{};
+  check(plugin_.descriptor->transform(self_, &in, &out, &err), "transform", in.name, err);
+}
+
+void PluginInstance::quantize(const qlab_linear_in& in, qlab_quantize_out& out) {
+  qlab_error err{};
+  check(plugin_.descriptor->quantize(self_, &in, &out, &err), "quantize", in.name, err);
+}
+
+}  // namespace qlab

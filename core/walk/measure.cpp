@@ -1,0 +1,29 @@
+#include "walk/measure.h"
+
+#include "tensor/gemm.h"
+
+namespace qlab {
+
+namespace {
+// tr(A H Aᵀ) = Σ (A H) ∘ A, with A H as one GEMM (H symmetric).
+double quadratic_form(const Matrix& a, const Matrix& h) {
+  Matrix ah(a.rows(), a.cols());
+  gemm_nt(a.rows(), h.rows(), a.cols(), 1.0f, a.data(), a.cols(), h.data(), h.cols(), 0.0f, ah.data(), ah.cols());
+  return (ah.cast<double>().array() * a.cast<double>().array()).sum();
+}
+}  // namespace
+
+double relative_output_error(const Matrix& w, const Matrix& w_hat, const Matrix& hessian_sum) {
+  const double denom = quadratic_form(w, hessian_sum);
+  const Matrix delta = w - w_hat;
+  return denom > 0 ? quadratic_form(delta, hessian_sum) / denom : 0.0;
+}
+
+double weight_mse(const Matrix& w, const Matrix& w_hat) { return (w - w_hat).cast<double>().squaredNorm() / static_cast<double>(w.size()); }
+
+double relative_error(const Matrix& a, const Matrix& b) {
+  const double denom = b.cast<double>().squaredNorm();
+  return denom > 0 ? (a - b).cast<double>().squaredNorm() / denom : 0.0;
+}
+
+}  // namespace qlab

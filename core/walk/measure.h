@@ -1,0 +1,14 @@
+// Host metrics of one quantized linear on the calibration inputs, from Σ x xᵀ:
+//   rel_output_error = ‖(W − Ŵ)X‖² / ‖WX‖² = tr(Δ H Δᵀ) / tr(W H Wᵀ)
+//   weight_mse = mean (W − Ŵ)²
+#pragma once
+#include "tensor/tensor.h"
+
+namespace qlab {
+
+double relative_output_error(const Matrix& w, const Matrix& w_hat, const Matrix& hessian_sum);
+double weight_mse(const Matrix& w, const Matrix& w_hat);
+// ‖a − b‖² / ‖b‖² over whole matrices (block outputs).
+double relative_error(const Matrix& a, const Matrix& b);
+
+}  // namespace qlab

@@ -1,0 +1,51 @@
+#include "walk/pipeline.h"
+
+#include "util/error.h"
+
+namespace qlab {
+
+namespace {
+struct Checked {
+  const LoadedPlugin* plugin;
+  ResolvedParams params;
+};
+
+std::vector<Checked> check(const RunConfig& run, const PluginRegistry& registry) {
+  std::vector<Checked> out;
+  for (size_t i = 0; i < run.pipeline.size(); ++i) {
+    const PipelineEntry& e = run.pipeline[i];
+    const LoadedPlugin* p = registry.find(e.plugin);
+    if (!p) {
+      try {
+        registry.get(e.plugin);
+      } catch (const Error& err) {
+        fail("{}: pipeline[{}]: {}", e.where, i, err.what());
+      }
+    }
+    const bool last = i + 1 == run.pipeline.size();
+    const qlab_plugin& d = *p->descriptor;
+    if (last && !d.quantize)
+      fail("{}: pipeline[{}] ({}) is last but has no quantize hook; a pipeline ends with one quantizer (e.g. rtn)", e.where, i, e.plugin);
+    if (!last && !d.transform && !d.observe)
+      fail("{}: pipeline[{}] ({}) is a quantizer but not last; put transforms first and one quantizer at the end", e.where, i, e.plugin);
+    out.push_back({p, resolve_params(d, e.params, fmt::format("pipeline[{}]", i))});
+  }
+  return out;
+}
+}  // namespace
+
+void validate_pipeline(const RunConfig& run, const PluginRegistry& registry) { check(run, registry); }
+
+Pipeline build_pipeline(const RunConfig& run, const PluginRegistry& registry) {
+  Pipeline p;
+  std::vector<Checked> checked = check(run, registry);
+  for (size_t i = 0; i < checked.size(); ++i) {
+    auto inst = std::make_unique<PluginInstance>(*checked[i].plugin, std::move(checked[i].params));
+    p.stats_mask |= inst->descriptor().stats;
+    if (i + 1 == checked.size()) p.quantizer = std::move(inst);
+    else p.transforms.push_back(std::move(inst));
+  }
+  return p;
+}
+
+}  // namespace qlab

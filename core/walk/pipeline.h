@@ -1,0 +1,24 @@
+// A run's pipeline: its transform plugins in order, then exactly one quantizer, each with its
+// parameters resolved against the plugin's declaration. Validation needs only the registry,
+// so it runs before any weight is loaded.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "config/experiment.h"
+#include "plugin_host/plugin_instance.h"
+
+namespace qlab {
+
+struct Pipeline {
+  std::vector<std::unique_ptr<PluginInstance>> transforms;
+  std::unique_ptr<PluginInstance> quantizer;
+  uint32_t stats_mask = 0;  // union of what the plugins declared
+};
+
+// Throws for an unknown plugin or parameter, a bad value, or a pipeline not shaped
+// transforms… → quantizer.
+void validate_pipeline(const RunConfig& run, const PluginRegistry& registry);
+Pipeline build_pipeline(const RunConfig& run, const PluginRegistry& registry);
+
+}  // namespace qlab

@@ -1,0 +1,60 @@
+#include "walk/stats.h"
+
+#include <cblas.h>
+
+#include "util/error.h"
+
+namespace qlab {
+
+StatsCollector::StatsCollector(uint32_t mask, int64_t in, int64_t total_tokens, int64_t rows_wanted)
+    : mask_(mask), stride_(std::max<int64_t>(1, total_tokens / rows_wanted)) {
+  h_ = Matrix::Zero(in, in);
+  if (mask_ & (QLAB_STAT_ABS_MEAN | QLAB_STAT_ABS_MAX)) {
+    abs_sum_ = Vector::Zero(in);
+    abs_max_ = Vector::Zero(in);
+  }
+  if (mask_ & QLAB_STAT_ROWS) rows_ = Matrix::Zero((total_tokens + stride_ - 1) / stride_, in);
+}
+
+void StatsCollector::add_sequence(const Matrix& x) {
+  const int64_t t = x.rows(), in = x.cols();
+  if (in != h_.cols()) fail("statistics: input has {} features, expected {}", in, h_.cols());
+  cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, in, t, 1.0f, x.data(), in, 1.0f, h_.data(), in);
+  symmetric_ = false;
+  if (abs_sum_.size() > 0) {
+    abs_sum_ += x.cwiseAbs().colwise().sum().transpose();
+    abs_max_ = abs_max_.cwiseMax(x.cwiseAbs().colwise().maxCoeff().transpose());
+  }
+  if (rows_.size() > 0)
+    for (int64_t r = 0; r < t; ++r)
+      if ((n_tokens_ + r) % stride_ == 0 && n_rows_ < rows_.rows()) rows_.row(n_rows_++) = x.row(r);
+  n_tokens_ += t;
+  n_sequences_ += 1;
+}
+
+const Matrix& StatsCollector::hessian_sum() const {
+  if (!symmetric_) {
+    h_.triangularView<Eigen::StrictlyLower>() = h_.transpose();
+    symmetric_ = true;
+  }
+  return h_;
+}
+
+Matrix StatsCollector::hessian() const {
+  return hessian_sum() * (2.0f / static_cast<float>(std::max<int64_t>(1, n_sequences_)));
+}
+
+qlab_stats StatsCollector::view(const Matrix& hessian) const {
+  qlab_stats s{};
+  s.n_tokens = n_tokens_;
+  if (mask_ & QLAB_STAT_HESSIAN) s.hessian = {hessian.data(), hessian.rows(), hessian.cols(), hessian.cols()};
+  if (abs_sum_.size() > 0) {
+    abs_mean_ = abs_sum_ / static_cast<float>(std::max<int64_t>(1, n_tokens_));
+    if (mask_ & QLAB_STAT_ABS_MEAN) s.abs_mean = abs_mean_.data();
+    if (mask_ & QLAB_STAT_ABS_MAX) s.abs_max = abs_max_.data();
+  }
+  if (mask_ & QLAB_STAT_ROWS) s.rows = {rows_.data(), n_rows_, rows_.cols(), rows_.cols()};
+  return s;
+}
+
+}  // namespace qlab

@@ -1,0 +1,37 @@
+// Statistics of one linear input, streamed over calibration segments: only what the
+// pipeline declared, plus the Hessian the host's own error measure needs.
+//   hessian_sum = Σ x xᵀ over all tokens (SYRK); hessian() = 2/S · that, S = sequences (GPTQ)
+//   abs_mean, abs_max per input channel; rows = every k-th token, k = max(1, total / 512)
+//   (llm-awq's subsample for its clip search).
+#pragma once
+#include <cstdint>
+
+#include "qlab/plugin.h"
+#include "tensor/tensor.h"
+
+namespace qlab {
+
+class StatsCollector {
+ public:
+  // mask: qlab_stat bits; total_tokens: all calibration tokens, for the row stride.
+  StatsCollector(uint32_t mask, int64_t in_features, int64_t total_tokens, int64_t rows_wanted = 512);
+  void add_sequence(const Matrix& x);  // tokens × in, one calibration sequence
+
+  const Matrix& hessian_sum() const;   // symmetric, Σ x xᵀ
+  Matrix hessian() const;              // 2/S · Σ x xᵀ
+  qlab_stats view(const Matrix& hessian) const;  // pointers into this object and `hessian`
+  int64_t n_tokens() const { return n_tokens_; }
+  int64_t n_sequences() const { return n_sequences_; }
+
+ private:
+  uint32_t mask_;
+  int64_t stride_, n_tokens_ = 0, n_sequences_ = 0;
+  mutable Matrix h_;         // upper triangle accumulated; symmetrised on first read
+  mutable bool symmetric_ = false;
+  Vector abs_sum_, abs_max_;
+  mutable Vector abs_mean_;
+  Matrix rows_;
+  int64_t n_rows_ = 0;
+};
+
+}  // namespace qlab

@@ -1,0 +1,23 @@
+# qlab_add_plugin(NAME SOURCES...): builds libqlab_<NAME>.so against the plugin SDK, the same
+# way inside qlab's tree and outside it (include this file, or find_package(qlab)).
+# The plugin sees only plugins/sdk/include (plugin.h, plugin.hpp, grid.hpp) and Eigen.
+include_guard(GLOBAL)
+get_filename_component(QLAB_SDK_INCLUDE_DIR "${CMAKE_CURRENT_LIST_DIR}/../include" ABSOLUTE)
+
+function(qlab_add_plugin name)
+  find_package(Eigen3 3.3 REQUIRED NO_MODULE)
+  find_package(OpenMP)
+  add_library(qlab_${name} MODULE ${ARGN})
+  set_target_properties(qlab_${name} PROPERTIES
+    PREFIX "lib"
+    OUTPUT_NAME "qlab_${name}"
+    CXX_STANDARD 20
+    CXX_STANDARD_REQUIRED ON
+    CXX_VISIBILITY_PRESET hidden      # only qlab_plugin_entry is exported
+    VISIBILITY_INLINES_HIDDEN ON)
+  target_include_directories(qlab_${name} PRIVATE ${QLAB_SDK_INCLUDE_DIR})
+  target_link_libraries(qlab_${name} PRIVATE Eigen3::Eigen)
+  if(OpenMP_CXX_FOUND)
+    target_link_libraries(qlab_${name} PRIVATE OpenMP::OpenMP_CXX)
+  endif()
+endfunction()
