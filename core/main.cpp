@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
       {"tokenize", qlab::cli::add_tokenize(app)},
       {"plugins", qlab::cli::add_plugins(app)},
       {"run", qlab::cli::add_run(app)},
+      {"report", qlab::cli::add_report(app)},
   };
   CLI11_PARSE(app, argc, argv);
   try {

@@ -36,9 +36,10 @@ Command add_run(CLI::App& app) {
     opt.resume = args->resume;
     opt.plugin_dirs = args->plugin_dirs;
     ExperimentSummary s = run_experiment(ex, opt);
-    fmt::print("\n{}\nlog: {}\n", summary_table(s), opt.log_path);
+    std::fflush(stderr);
+    fmt::print("\n{}\nlog: {}\n", runs_table(s).render(), opt.log_path);
     for (const RunSummary& r : s.runs)
-      if (r.status == "failed") return 1;
+      if (r.status != "done") return 1;
     return 0;
   };
 }

@@ -36,4 +36,34 @@ std::string Table::render() const {
   return out;
 }
 
+std::string Table::render_markdown() const {
+  auto line = [](const std::vector<std::string>& cells) {
+    std::string out = "|";
+    for (const std::string& c : cells) out += " " + c + " |";
+    return out + "\n";
+  };
+  std::string out = line(header_) + "|";
+  for (size_t c = 0; c < header_.size(); ++c) out += "---|";
+  out += "\n";
+  for (const auto& row : rows_) out += line(row);
+  return out;
+}
+
+std::string Table::render_csv() const {
+  auto cell = [](const std::string& c) {
+    if (c.find_first_of(",\"\n") == std::string::npos) return c;
+    std::string q = "\"";
+    for (char ch : c) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+    return q + "\"";
+  };
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string out;
+    for (size_t i = 0; i < cells.size(); ++i) out += (i ? "," : "") + cell(cells[i]);
+    return out + "\n";
+  };
+  std::string out = line(header_);
+  for (const auto& row : rows_) out += line(row);
+  return out;
+}
+
 }  // namespace qlab::cli

@@ -1,12 +1,10 @@
 #include "run/experiment_runner.h"
 
-#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <memory>
 
-#include "cli/table.h"
 #include "data/calibration.h"
 #include "data/data_spec.h"
 #include "eval/perplexity.h"
@@ -64,13 +62,6 @@ EvalRecord evaluate(const Model& model, const Tokenizer& tok, const std::string&
   return e;
 }
 
-// "quant.bits=4 quant.group_size=32" for a sweep point.
-std::string setting_text(const std::vector<std::pair<std::string, std::string>>& point) {
-  std::string out;
-  for (const auto& [axis, value] : point) out += (out.empty() ? "" : " ") + axis + "=" + value;
-  return out;
-}
-
 int64_t abort_after_block() {  // testing hook: die like a killed process after this block is logged
   const char* v = std::getenv("QLAB_TEST_ABORT_AFTER_BLOCK");
   return v ? std::atoll(v) : -1;
@@ -89,7 +80,6 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
   }
   ExperimentLog log = opt.resume ? ExperimentLog::resume(opt.log_path, ex.config_text)
                                  : ExperimentLog::create(opt.log_path, ex.name, ex.config_text);
-  ExperimentSummary summary;
   std::map<std::string, int> model_index;
   std::string loaded_model;
   std::unique_ptr<Model> float_model;
@@ -114,8 +104,6 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
         EvalRecord e = evaluate(*float_model, *tok, spec, run, opt.progress);
         log.write_eval(float_group, e);
       }
-      if (summary.float_ppl.size() < run.eval_data.size() && float_group == "float")
-        summary.float_ppl.emplace_back(spec, log.read_eval(float_group, spec).result.ppl);
     }
     // Calibration segments: drawn once for every run that shares the same recipe and tokenizer.
     const std::string key = fmt::format("{}|{}|{}|{}|{}|{}", run.calibration.data, run.calibration.sampler,
@@ -128,91 +116,38 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
                               run.calibration.seqlen, run.calibration.seed, calibration.document, calibration.start);
     }
 
-    RunSummary rs;
-    rs.run_id = run.run_id;
-    rs.sweep_point = run.sweep_point;
-    auto started = std::chrono::steady_clock::now();
-    if (log.run_status(run.run_id) == "done") {
-      rs.status = "done (logged)";
-      for (const std::string& spec : run.eval_data) rs.ppl.emplace_back(spec, log.read_eval("runs/" + run.run_id, spec).result.ppl);
-      summary.runs.push_back(rs);
-      continue;
-    }
+    if (log.run_status(run.run_id) == "done") continue;  // --resume: finished earlier
     const int64_t finished = log.begin_run(run.run_id, run.sweep_point);
     try {
       Pipeline pipeline = build_pipeline(run, registry);
-      for (const auto* inst : {pipeline.quantizer.get()})
-        log.write_plugin(inst->name(), inst->plugin().path, inst->descriptor().version, inst->plugin().sha256, inst->params().describe());
+      log.write_plugin(pipeline.quantizer->name(), pipeline.quantizer->plugin().path, pipeline.quantizer->descriptor().version,
+                       pipeline.quantizer->plugin().sha256, pipeline.quantizer->params().describe());
       for (const auto& t : pipeline.transforms)
         log.write_plugin(t->name(), t->plugin().path, t->descriptor().version, t->plugin().sha256, t->params().describe());
       Model model = *float_model;
       for (int64_t b = 0; b < finished; ++b) restore_block(checkpoint_file(opt.log_path, run.run_id, b), model.blocks[b]);
-      double weights = 0, bits = 0, rel = 0;
-      int64_t n_linears = 0;
       const int64_t abort_at = abort_after_block();
       if (opt.progress) fmt::print(stderr, "{}: {}\n", run.run_id, run.sweep_point.empty() ? ex.name : setting_text(run.sweep_point));
       walk_layers(model, *float_model, calibration.segments, pipeline, run, finished,
                   [&](const BlockResult& r) {
+                    // The block's weights reach disk before its rows: a logged block can always be restored.
                     save_block(checkpoint_file(opt.log_path, run.run_id, r.block), model.blocks[r.block]);
                     log.append_block(run.run_id, r.linears, r.row);
                     if (r.block == abort_at) std::_Exit(86);
                   },
                   opt.progress);
-      // Summaries come from the log, so a resumed run counts its earlier blocks too.
-      h5::Handle lin = h5::open_group(log.file(), "runs/" + run.run_id + "/linears");
-      std::vector<double> rows = h5::read_numbers(lin.id(), "n_rows"), cols = h5::read_numbers(lin.id(), "n_cols"),
-                          bpw = h5::read_numbers(lin.id(), "bits_per_weight"), err = h5::read_numbers(lin.id(), "rel_output_error");
-      for (size_t i = 0; i < rows.size(); ++i) {
-        weights += rows[i] * cols[i];
-        bits += rows[i] * cols[i] * bpw[i];
-        rel += err[i];
-        ++n_linears;
-      }
-      rs.bits_per_weight = weights > 0 ? bits / weights : 0;
-      rs.mean_rel_output_error = n_linears ? rel / static_cast<double>(n_linears) : 0;
-      for (const std::string& spec : run.eval_data) {
-        EvalRecord e = evaluate(model, *tok, spec, run, opt.progress);
-        log.write_eval("runs/" + run.run_id, e);
-        rs.ppl.emplace_back(spec, e.result.ppl);
-      }
+      for (const std::string& spec : run.eval_data) log.write_eval("runs/" + run.run_id, evaluate(model, *tok, spec, run, opt.progress));
       log.finish_run(run.run_id, "done");
       std::error_code ec;
       std::filesystem::remove_all(opt.log_path + ".blocks/" + run.run_id, ec);
-      rs.status = "done";
     } catch (const Error& e) {
       log.finish_run(run.run_id, "failed", e.what());
-      rs.status = "failed";
-      rs.error = e.what();
       fmt::print(stderr, "qlab: run {} failed: {}\n", run.run_id, e.what());
     }
-    rs.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    summary.runs.push_back(rs);
   }
   std::error_code ec;
   if (std::filesystem::is_empty(opt.log_path + ".blocks", ec)) std::filesystem::remove(opt.log_path + ".blocks", ec);
-  return summary;
-}
-
-std::string summary_table(const ExperimentSummary& s) {
-  std::vector<std::string> header = {"run", "setting", "avg bits"};
-  for (const auto& [spec, ppl] : s.float_ppl) header.push_back("ppl " + eval_group_name(spec));
-  header.insert(header.end(), {"mean rel err", "status", "time"});
-  cli::Table t(header);
-  std::vector<std::string> first = {"float", "-", "32"};
-  for (const auto& [spec, ppl] : s.float_ppl) first.push_back(fmt::format("{:.4f}", ppl));
-  first.insert(first.end(), {"-", "done", "-"});
-  t.add_row(first);
-  for (const RunSummary& r : s.runs) {
-    const std::string setting = setting_text(r.sweep_point);
-    std::vector<std::string> row = {r.run_id, setting.empty() ? "-" : setting,
-                                    r.bits_per_weight > 0 ? fmt::format("{:.3f}", r.bits_per_weight) : "-"};
-    for (size_t i = 0; i < s.float_ppl.size(); ++i) row.push_back(i < r.ppl.size() ? fmt::format("{:.4f}", r.ppl[i].second) : "-");
-    row.push_back(r.mean_rel_output_error > 0 ? fmt::format("{:.3e}", r.mean_rel_output_error) : "-");
-    row.push_back(r.status);
-    row.push_back(r.seconds > 0 ? fmt::format("{:.1f} s", r.seconds) : "-");
-    t.add_row(row);
-  }
-  return t.render();
+  return read_summary(log);
 }
 
 }  // namespace qlab

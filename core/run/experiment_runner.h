@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "config/experiment.h"
+#include "log/log_summary.h"
 
 namespace qlab {
 
@@ -19,21 +20,7 @@ struct RunOptions {
   bool progress = true;
 };
 
-struct RunSummary {
-  std::string run_id, status, error;
-  std::vector<std::pair<std::string, std::string>> sweep_point;
-  double bits_per_weight = 0, mean_rel_output_error = 0, seconds = 0;
-  std::vector<std::pair<std::string, double>> ppl;  // dataset spec → ppl
-};
-
-struct ExperimentSummary {
-  std::vector<std::pair<std::string, double>> float_ppl;
-  std::vector<RunSummary> runs;
-};
-
+// Returns the log's summary once every run is done or failed.
 ExperimentSummary run_experiment(const Experiment& experiment, const RunOptions& options);
-
-// Plain-text summary: one row for the float model and one per run.
-std::string summary_table(const ExperimentSummary& summary);
 
 }  // namespace qlab

@@ -1,0 +1,115 @@
+#include "log/log_summary.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <set>
+
+namespace qlab {
+
+std::string setting_text(const std::vector<std::pair<std::string, std::string>>& point) {
+  std::string out;
+  for (const auto& [axis, value] : point) out += (out.empty() ? "" : " ") + axis + "=" + value;
+  return out;
+}
+
+namespace {
+std::vector<std::pair<std::string, double>> read_ppl(hid_t file, const std::string& group) {
+  std::vector<std::pair<std::string, double>> out;
+  if (!h5::exists(file, group + "/eval")) return out;
+  h5::Handle g = h5::open_group(file, group + "/eval");
+  for (const std::string& ds : h5::children(g.id())) {
+    h5::Handle d = h5::open_group(g.id(), ds);
+    out.emplace_back(ds, h5::attr_double(d.id(), "ppl"));
+  }
+  return out;
+}
+const std::set<std::string> kRunAttrs = {"status", "error", "started_utc", "finished_utc"};
+}  // namespace
+
+ExperimentSummary read_summary(const ExperimentLog& log) {
+  ExperimentSummary s;
+  const hid_t f = log.file();
+  s.experiment = h5::has_attr(f, "experiment") ? h5::attr_string(f, "experiment") : "";
+  s.float_ppl = read_ppl(f, "float");
+  if (!h5::exists(f, "runs")) return s;
+  h5::Handle runs = h5::open_group(f, "runs");
+  for (const std::string& id : h5::children(runs.id())) {
+    h5::Handle g = h5::open_group(runs.id(), id);
+    RunSummary r;
+    r.run_id = id;
+    r.status = h5::attr_string(g.id(), "status");
+    r.error = h5::attr_string(g.id(), "error");
+    // Sweep axes are the run's other attributes, in name order.
+    std::vector<std::string> names;
+    H5Aiterate2(g.id(), H5_INDEX_NAME, H5_ITER_INC, nullptr,
+                [](hid_t, const char* name, const H5A_info_t*, void* data) -> herr_t {
+                  static_cast<std::vector<std::string>*>(data)->push_back(name);
+                  return 0;
+                },
+                &names);
+    for (const std::string& n : names)
+      if (!kRunAttrs.count(n)) r.sweep_point.emplace_back(n, h5::attr_string(g.id(), n));
+    if (h5::exists(g.id(), "linears")) {
+      h5::Handle lin = h5::open_group(g.id(), "linears");
+      std::vector<double> rows = h5::read_numbers(lin.id(), "n_rows"), cols = h5::read_numbers(lin.id(), "n_cols"),
+                          bpw = h5::read_numbers(lin.id(), "bits_per_weight"), err = h5::read_numbers(lin.id(), "rel_output_error");
+      double weights = 0, bits = 0, rel = 0;
+      for (size_t i = 0; i < rows.size(); ++i) {
+        weights += rows[i] * cols[i];
+        bits += rows[i] * cols[i] * bpw[i];
+        rel += err[i];
+      }
+      r.n_linears = static_cast<int64_t>(rows.size());
+      r.bits_per_weight = weights > 0 ? bits / weights : 0;
+      r.mean_rel_output_error = rows.empty() ? 0 : rel / static_cast<double>(rows.size());
+    }
+    if (h5::exists(g.id(), "blocks")) {
+      h5::Handle b = h5::open_group(g.id(), "blocks");
+      r.block_error = h5::read_numbers(b.id(), "rel_block_output_error");
+    }
+    r.ppl = read_ppl(f, "runs/" + id);
+    s.runs.push_back(std::move(r));
+  }
+  return s;
+}
+
+cli::Table runs_table(const ExperimentSummary& s) {
+  std::vector<std::string> header = {"run", "setting", "avg bits"};
+  for (const auto& [ds, ppl] : s.float_ppl) header.push_back("ppl " + ds);
+  header.insert(header.end(), {"mean rel err", "status"});
+  cli::Table t(header);
+  std::vector<std::string> first = {"float", "-", "32"};
+  for (const auto& [ds, ppl] : s.float_ppl) first.push_back(fmt::format("{:.4f}", ppl));
+  first.insert(first.end(), {"-", "done"});
+  t.add_row(first);
+  for (const RunSummary& r : s.runs) {
+    const std::string setting = setting_text(r.sweep_point);
+    std::vector<std::string> row = {r.run_id, setting.empty() ? "-" : setting,
+                                    r.bits_per_weight > 0 ? fmt::format("{:.3f}", r.bits_per_weight) : "-"};
+    for (const auto& [ds, fp] : s.float_ppl) {
+      auto it = std::find_if(r.ppl.begin(), r.ppl.end(), [&](const auto& p) { return p.first == ds; });
+      row.push_back(it == r.ppl.end() ? "-" : fmt::format("{:.4f}", it->second));
+    }
+    row.push_back(r.n_linears > 0 ? fmt::format("{:.3e}", r.mean_rel_output_error) : "-");
+    row.push_back(r.status);
+    t.add_row(row);
+  }
+  return t;
+}
+
+cli::Table block_error_table(const ExperimentSummary& s) {
+  size_t n_blocks = 0;
+  for (const RunSummary& r : s.runs) n_blocks = std::max(n_blocks, r.block_error.size());
+  std::vector<std::string> header = {"block"};
+  for (const RunSummary& r : s.runs) header.push_back(r.run_id);
+  cli::Table t(header);
+  for (size_t b = 0; b < n_blocks; ++b) {
+    std::vector<std::string> row = {std::to_string(b)};
+    for (const RunSummary& r : s.runs) row.push_back(b < r.block_error.size() ? fmt::format("{:.3e}", r.block_error[b]) : "-");
+    t.add_row(row);
+  }
+  return t;
+}
+
+}  // namespace qlab

@@ -1,0 +1,34 @@
+// What a log says, summarised: the float perplexities and, per run, its sweep point,
+// status, average bits per weight, mean per-linear error and perplexities; and per-block
+// error. The numbers come from the log alone (qlab run prints the same table at its end).
+#pragma once
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cli/table.h"
+#include "log/experiment_log.h"
+
+namespace qlab {
+
+struct RunSummary {
+  std::string run_id, status, error;
+  std::vector<std::pair<std::string, std::string>> sweep_point;
+  double bits_per_weight = 0, mean_rel_output_error = 0;
+  int64_t n_linears = 0;
+  std::vector<std::pair<std::string, double>> ppl;  // dataset group → ppl
+  std::vector<double> block_error;                  // rel_block_output_error by block
+};
+
+struct ExperimentSummary {
+  std::string experiment;
+  std::vector<std::pair<std::string, double>> float_ppl;  // dataset group → ppl
+  std::vector<RunSummary> runs;
+};
+
+ExperimentSummary read_summary(const ExperimentLog& log);
+cli::Table runs_table(const ExperimentSummary& s);
+cli::Table block_error_table(const ExperimentSummary& s);
+std::string setting_text(const std::vector<std::pair<std::string, std::string>>& point);
+
+}  // namespace qlab
