@@ -1,0 +1,143 @@
+// `qlab layer`: one linear quantized outside any model, on identical inputs to other tools.
+// The input file holds `weight` (out × in) and `inputs` (tokens × in) or `hessian` (in × in);
+// the output holds the dequantized `weight`, `codes`, `scales`, `zeros`, `g_idx` (and
+// `codebook`), with the metrics in its metadata and, with --json, on stdout.
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "config/experiment.h"
+#include "model/safetensors.h"
+#include "plugin_host/params.h"
+#include "util/error.h"
+#include "util/parallel.h"
+#include "walk/linear_hooks.h"
+#include "walk/measure.h"
+#include "walk/pipeline.h"
+#include "walk/stats.h"
+
+namespace qlab::cli {
+
+namespace {
+struct LayerArgs {
+  std::string weights, pipeline, out;
+  std::vector<std::string> sets, plugin_dirs;
+  bool json = false;
+};
+
+ParamValue parse_set_value(const std::string& text, const std::string& where) {
+  if (text == "true" || text == "false") return {text == "true", where};
+  try {
+    size_t used = 0;
+    long long i = std::stoll(text, &used);
+    if (used == text.size()) return {static_cast<int64_t>(i), where};
+    double d = std::stod(text, &used);
+    if (used == text.size()) return {d, where};
+  } catch (const std::exception&) {
+  }
+  std::string s = text.size() >= 2 && text.front() == '"' && text.back() == '"' ? text.substr(1, text.size() - 2) : text;
+  return {s, where};
+}
+}  // namespace
+
+Command add_layer(CLI::App& app) {
+  auto a = std::make_shared<LayerArgs>();
+  CLI::App* cmd = app.add_subcommand("layer", "quantize one linear from a safetensors file (weight + inputs or hessian)");
+  cmd->add_option("--weights", a->weights, "input .safetensors with 'weight' and 'inputs' or 'hessian'")->required();
+  cmd->add_option("--pipeline", a->pipeline, "plugins, comma-separated, quantizer last (e.g. rtn, clip,rtn)")->required();
+  cmd->add_option("--set", a->sets, "format (bits, group_size, sym, range) or <plugin>.<param> = value");
+  cmd->add_option("--out", a->out, "output .safetensors")->required();
+  cmd->add_option("--plugin-path", a->plugin_dirs, "extra plugin directories");
+  cmd->add_flag("--json", a->json, "print the metrics as one JSON object");
+  return [a]() {
+    RunConfig run;
+    run.format = {4, 0, 0, QLAB_RANGE_GPTQ};
+    for (size_t s = 0; s <= a->pipeline.size();) {
+      size_t comma = a->pipeline.find(',', s);
+      if (comma == std::string::npos) comma = a->pipeline.size();
+      if (comma > s) run.pipeline.push_back({a->pipeline.substr(s, comma - s), {}, "--pipeline"});
+      s = comma + 1;
+    }
+    for (const std::string& set : a->sets) {
+      const size_t eq = set.find('=');
+      if (eq == std::string::npos) fail("--set '{}': expected key=value", set);
+      const std::string key = set.substr(0, eq), value = set.substr(eq + 1), where = "--set " + set;
+      ParamValue v = parse_set_value(value, where);
+      if (key == "bits" || key == "group_size") {
+        if (!std::holds_alternative<int64_t>(v.value)) fail("{}: {} must be an integer", where, key);
+        (key == "bits" ? run.format.bits : run.format.group_size) = static_cast<int32_t>(std::get<int64_t>(v.value));
+      } else if (key == "sym") {
+        if (!std::holds_alternative<bool>(v.value)) fail("{}: sym must be true or false", where);
+        run.format.sym = std::get<bool>(v.value) ? 1 : 0;
+      } else if (key == "range") {
+        if (value != "gptq" && value != "minmax") fail("{}: range must be gptq or minmax", where);
+        run.format.range = value == "gptq" ? QLAB_RANGE_GPTQ : QLAB_RANGE_MINMAX;
+      } else {
+        const size_t dot = key.find('.');
+        auto it = std::find_if(run.pipeline.begin(), run.pipeline.end(), [&](const PipelineEntry& e) { return dot != std::string::npos && e.plugin == key.substr(0, dot); });
+        if (it == run.pipeline.end()) fail("{}: '{}' is neither a format key (bits, group_size, sym, range) nor <plugin>.<param> of the pipeline", where, key);
+        it->params[key.substr(dot + 1)] = v;
+      }
+    }
+    if (run.format.bits < 2 || run.format.bits > 8) fail("bits = {} is outside 2..8", run.format.bits);
+    PluginRegistry registry = PluginRegistry::discover(a->plugin_dirs);
+    Pipeline pipeline = build_pipeline(run, registry);  // validates names, params and order
+
+    auto file = SafetensorsFile::open(a->weights);
+    if (!file->has("weight")) fail("{}: no tensor 'weight' (out × in)", a->weights);
+    Linear linear{"weight", file->to_matrix("weight"), {}};
+    const int64_t in = linear.in_features();
+    const uint32_t mask = pipeline.stats_mask;
+    Matrix hessian, hessian_sum;
+    std::unique_ptr<StatsCollector> collector;
+    if (file->has("inputs")) {
+      Matrix x = file->to_matrix("inputs");
+      if (x.cols() != in) fail("{}: 'inputs' has {} columns, 'weight' has {} inputs", a->weights, x.cols(), in);
+      collector = std::make_unique<StatsCollector>(mask | QLAB_STAT_HESSIAN, in, x.rows());
+      collector->add_sequence(x);
+      hessian = collector->hessian();
+      hessian_sum = collector->hessian_sum();
+    } else if (file->has("hessian")) {
+      hessian = file->to_matrix("hessian");
+      if (hessian.rows() != in || hessian.cols() != in) fail("{}: 'hessian' must be {} × {}", a->weights, in, in);
+      if (mask & (QLAB_STAT_ROWS | QLAB_STAT_ABS_MEAN | QLAB_STAT_ABS_MAX))
+        fail("{}: the pipeline needs input rows or channel statistics; give 'inputs', not only 'hessian'", a->weights);
+      hessian_sum = hessian;
+      collector = std::make_unique<StatsCollector>(0, in, 1);
+    } else {
+      fail("{}: needs 'inputs' (tokens × in) or 'hessian' (in × in) beside 'weight'", a->weights);
+    }
+    qlab_stats stats = collector->view(hessian);
+    if (file->has("hessian")) stats.hessian = {hessian.data(), in, in, in};
+
+    const Matrix original = linear.weight;
+    std::map<std::string, double> metrics;
+    for (auto& t : pipeline.transforms) transform_linear(linear, 0, run.format, *t, stats, metrics);
+    QuantizedLinear q = quantize_linear(linear, 0, run.format, *pipeline.quantizer, stats);
+    for (const auto& [k, v] : q.metrics) metrics[k] = v;
+    metrics["rel_output_error"] = relative_output_error(original, q.dequant, hessian_sum);
+    metrics["weight_mse"] = weight_mse(original, q.dequant);
+    metrics["bits_per_weight"] = q.bits_per_weight;
+
+    std::vector<TensorToWrite> out = {
+        f32_tensor("weight", {q.dequant.rows(), q.dequant.cols()}, q.dequant.data()),
+        f32_tensor("scales", {q.scales.rows(), q.scales.cols()}, q.scales.data()),
+        f32_tensor("zeros", {q.zeros.rows(), q.zeros.cols()}, q.zeros.data()),
+        i32_tensor("g_idx", {in}, q.g_idx.data())};
+    TensorToWrite codes{"codes", Dtype::u8, {q.dequant.rows(), q.dequant.cols()}, q.codes};
+    out.push_back(codes);
+    if (!q.codebook.empty())
+      out.push_back(f32_tensor("codebook", {q.dequant.rows(), q.n_groups, int64_t(1) << q.bits}, q.codebook.data()));
+    std::map<std::string, std::string> meta;
+    nlohmann::json j = metrics;
+    meta["qlab_metrics"] = j.dump();
+    meta["qlab_pipeline"] = a->pipeline;
+    write_safetensors(a->out, out, meta);
+    if (a->json) fmt::print("{}\n", j.dump());
+    else for (const auto& [k, v] : metrics) fmt::print("{:<24} {}\n", k, v);
+    return 0;
+  };
+}
+
+}  // namespace qlab::cli

@@ -1,0 +1,89 @@
+#include "walk/linear_hooks.h"
+
+#include "backend/linalg.h"
+#include "util/error.h"
+#include "util/parallel.h"
+
+namespace qlab {
+
+namespace {
+qlab_cview cview(const Matrix& m) { return {m.data(), m.rows(), m.cols(), m.cols()}; }
+qlab_view view(Matrix& m) { return {m.data(), m.rows(), m.cols(), m.cols()}; }
+
+void take_metrics(const PluginInstance& p, const qlab_metric* metrics, int32_t n, std::map<std::string, double>& into) {
+  for (int32_t i = 0; i < n && i < 16; ++i)
+    if (metrics[i].name) into[std::string(p.name()) + "." + metrics[i].name] = metrics[i].value;
+}
+}  // namespace
+
+bool transform_linear(Linear& l, int block, const qlab_format& format, PluginInstance& t, const qlab_stats& stats,
+                      std::map<std::string, double>& metrics) {
+  const char* names[1] = {l.name.c_str()};
+  qlab_cview weights[1] = {cview(l.weight)};
+  qlab_group_in in{};
+  in.name = l.name.c_str();
+  in.block = block;
+  in.n_linears = 1;
+  in.linear_names = names;
+  in.weights = weights;
+  in.stats = stats;
+  in.format = format;
+  in.la = cpu_linalg();
+  Matrix edited = l.weight;
+  Vector scale = Vector::Ones(l.in_features());
+  qlab_view out_weights[1] = {view(edited)};
+  qlab_transform_out out{};
+  out.scale = scale.data();
+  out.weights = out_weights;
+  t.transform(in, out);
+  if (out.wrote_scale) fail("plugin '{}' returned a scale for linear {}: only group-scope transforms may scale", t.name(), l.name);
+  take_metrics(t, out.metrics, out.n_metrics, metrics);
+  if (!out.wrote_weights) return false;
+  if (first_non_finite(edited.data(), edited.size()) >= 0) fail("plugin '{}' returned non-finite weights for {}", t.name(), l.name);
+  l.weight = edited;
+  return true;
+}
+
+QuantizedLinear quantize_linear(const Linear& l, int block, const qlab_format& f, PluginInstance& quantizer,
+                                const qlab_stats& stats) {
+  QuantizedLinear q;
+  q.name = l.name;
+  q.bits = f.bits;
+  q.group_size = f.group_size;
+  q.sym = f.sym != 0;
+  const int64_t rows = l.out_features(), cols = l.in_features();
+  q.n_groups = f.group_size > 0 ? (cols + f.group_size - 1) / f.group_size : 1;
+  q.dequant = Matrix::Zero(rows, cols);
+  q.codes.assign(static_cast<size_t>(rows * cols), 0);
+  q.scales = Matrix::Zero(rows, q.n_groups);
+  q.zeros = Matrix::Zero(rows, q.n_groups);
+  q.g_idx.assign(static_cast<size_t>(cols), 0);
+  if (quantizer.descriptor().uses_codebook) q.codebook.assign(static_cast<size_t>(rows * q.n_groups * (int64_t(1) << f.bits)), 0.0f);
+  qlab_linear_in in{};
+  in.name = l.name.c_str();
+  in.block = block;
+  in.weight = cview(l.weight);
+  in.stats = stats;
+  in.format = f;
+  in.la = cpu_linalg();
+  in.n_threads = thread_count();
+  qlab_quantize_out out{};
+  out.dequant = view(q.dequant);
+  out.codes = q.codes.data();
+  out.scales = q.scales.data();
+  out.zeros = q.zeros.data();
+  out.g_idx = q.g_idx.data();
+  out.codebook = q.codebook.empty() ? nullptr : q.codebook.data();
+  out.n_groups = q.n_groups;
+  quantizer.quantize(in, out);
+  if (long long bad = first_non_finite(q.dequant.data(), q.dequant.size()); bad >= 0)
+    fail("plugin '{}' produced a non-finite dequantized weight for {} at flat index {}", quantizer.name(), l.name, bad);
+  q.bits_per_weight = out.bits_per_weight > 0 ? out.bits_per_weight : uniform_bits_per_weight(f.bits, f.group_size, q.sym, cols);
+  std::map<std::string, double> m;
+  take_metrics(quantizer, out.metrics, out.n_metrics, m);
+  q.metrics.assign(m.begin(), m.end());
+  return q;
+}
+
+
+}  // namespace qlab

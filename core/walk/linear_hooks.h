@@ -1,0 +1,22 @@
+// Calling a plugin on one linear: the host side of the transform (SCOPE_LINEAR) and quantize
+// hooks. Buffers are allocated here from the shapes, results checked (finite weights) and
+// the plugin's metrics named "<plugin>.<metric>". Shared by the walker and `qlab layer`.
+#pragma once
+#include <map>
+#include <string>
+
+#include "model/model.h"
+#include "plugin_host/plugin_instance.h"
+#include "walk/quantized_linear.h"
+
+namespace qlab {
+
+// Runs a linear-scope transform; replaces l.weight when the plugin edited it. Returns
+// whether it did.
+bool transform_linear(Linear& l, int block, const qlab_format& format, PluginInstance& plugin, const qlab_stats& stats,
+                      std::map<std::string, double>& metrics);
+
+QuantizedLinear quantize_linear(const Linear& l, int block, const qlab_format& format, PluginInstance& quantizer,
+                                const qlab_stats& stats);
+
+}  // namespace qlab
