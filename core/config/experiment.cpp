@@ -16,7 +16,8 @@ namespace qlab {
 namespace {
 
 std::string at(const std::string& file, const toml::node& n) {
-  return fmt::format("{}:{}", file, n.source().begin.line);
+  // Values set by --set or a sweep axis have no line in the file.
+  return n.source().begin.line > 0 ? fmt::format("{}:{}", file, n.source().begin.line) : file;
 }
 
 void check_keys(const std::string& file, const toml::table& t, const std::string& section, const std::set<std::string>& known) {
@@ -262,8 +263,10 @@ Experiment load_experiment(const std::string& path, const std::vector<std::strin
   }
   ex.name = root.get("name") && root.get("name")->is_string() ? *root.get("name")->value<std::string>()
                                                                : std::filesystem::path(path).stem().string();
-  // The sweep: axes of values, expanded as a grid (Cartesian product, last axis fastest) or zipped.
-  std::vector<std::pair<std::string, const toml::array*>> axes;
+  // The sweep: axes of values, expanded as a grid (Cartesian product, last axis fastest) or
+  // zipped. Each point is set into the parsed tree in place, so every other node keeps its
+  // line for error messages.
+  std::vector<std::pair<std::string, toml::array>> axes;
   if (const toml::node* s = root.get("sweep")) {
     if (!s->is_table()) fail("{}: [sweep] must be a table", at(path, *s));
     ex.sweep_mode = "grid";
@@ -274,33 +277,31 @@ Experiment load_experiment(const std::string& path, const std::vector<std::strin
         continue;
       }
       if (!v.is_array() || v.as_array()->empty()) fail("{}: sweep axis '{}' must be a non-empty array", at(path, v), k.str());
-      axes.emplace_back(std::string(k.str()), v.as_array());
+      axes.emplace_back(std::string(k.str()), *v.as_array());
     }
     if (ex.sweep_mode == "zip")
       for (const auto& [name, values] : axes)
-        if (values->size() != axes[0].second->size())
-          fail("{}: zip sweep axes differ in length: '{}' has {}, '{}' has {}", path, axes[0].first, axes[0].second->size(), name, values->size());
+        if (values.size() != axes[0].second.size())
+          fail("{}: zip sweep axes differ in length: '{}' has {}, '{}' has {}", path, axes[0].first, axes[0].second.size(), name, values.size());
+    root.erase("sweep");
   }
-  toml::table base = root;
-  base.erase("sweep");
   size_t n_points = 1;
   if (!axes.empty()) {
-    if (ex.sweep_mode == "zip") n_points = axes[0].second->size();
-    else for (const auto& a : axes) n_points *= a.second->size();
+    if (ex.sweep_mode == "zip") n_points = axes[0].second.size();
+    else for (const auto& a : axes) n_points *= a.second.size();
   }
   for (size_t point = 0; point < n_points; ++point) {
-    toml::table t = base;
     std::vector<std::pair<std::string, std::string>> values;
     size_t rest = point;
     for (size_t a = axes.size(); a-- > 0;) {  // last axis varies fastest
-      const toml::array& vals = *axes[a].second;
+      const toml::array& vals = axes[a].second;
       size_t idx = ex.sweep_mode == "zip" ? point : rest % vals.size();
       rest = ex.sweep_mode == "zip" ? rest : rest / vals.size();
-      set_path(t, axes[a].first, *vals.get(idx), fmt::format("{}: sweep axis '{}'", path, axes[a].first));
+      set_path(root, axes[a].first, *vals.get(idx), fmt::format("{}: sweep axis '{}'", path, axes[a].first));
       values.emplace_back(axes[a].first, toml_text(*vals.get(idx)));
     }
     std::reverse(values.begin(), values.end());
-    RunConfig r = build_run(path, t);
+    RunConfig r = build_run(path, root);
     r.run_id = fmt::format("r{:04}", point);
     r.sweep_point = values;
     ex.runs.push_back(std::move(r));

@@ -1,0 +1,102 @@
+// The plugin ABI: the descriptor layout is pinned (a silent change fails here until
+// QLAB_PLUGIN_ABI_VERSION is bumped and these numbers updated), and the loader refuses
+// wrong versions, non-plugins and duplicate names, naming the files.
+#include <catch2/catch.hpp>
+#include <cstddef>
+
+#include "plugin_host/plugin_loader.h"
+#include "qlab/plugin.h"
+
+using namespace qlab;
+
+namespace {
+const std::string kFixtures = QLAB_FIXTURE_DIR;
+}
+
+TEST_CASE("plugin ABI layout is pinned (x86-64 Linux)", "[plugin][abi]") {
+  CHECK(QLAB_PLUGIN_ABI_VERSION == 1);
+  CHECK(sizeof(qlab_view) == 32);
+  CHECK(sizeof(qlab_cview) == 32);
+  CHECK(sizeof(qlab_error) == 512);
+  CHECK(sizeof(qlab_metric) == 16);
+  CHECK(sizeof(qlab_param_decl) == 64);
+  CHECK(sizeof(qlab_param) == 40);
+  CHECK(sizeof(qlab_linalg) == 40);
+  CHECK(sizeof(qlab_stats) == 88);
+  CHECK(sizeof(qlab_format) == 16);
+  CHECK(sizeof(qlab_linear_in) == 168);
+  CHECK(sizeof(qlab_quantize_out) == 352);
+  CHECK(sizeof(qlab_group_in) == 160);
+  CHECK(sizeof(qlab_transform_out) == 288);
+  CHECK(sizeof(qlab_plugin) == 96);
+  CHECK(offsetof(qlab_view, row_stride) == 24);
+  CHECK(offsetof(qlab_param_decl, has_range) == 32);
+  CHECK(offsetof(qlab_param_decl, choices) == 56);
+  CHECK(offsetof(qlab_param, f) == 24);
+  CHECK(offsetof(qlab_param, s) == 32);
+  CHECK(offsetof(qlab_linalg, trsm) == 32);
+  CHECK(offsetof(qlab_stats, rows) == 48);
+  CHECK(offsetof(qlab_stats, n_tokens) == 80);
+  CHECK(offsetof(qlab_linear_in, stats) == 48);
+  CHECK(offsetof(qlab_linear_in, format) == 136);
+  CHECK(offsetof(qlab_linear_in, la) == 152);
+  CHECK(offsetof(qlab_linear_in, n_threads) == 160);
+  CHECK(offsetof(qlab_quantize_out, codes) == 32);
+  CHECK(offsetof(qlab_quantize_out, codebook) == 64);
+  CHECK(offsetof(qlab_quantize_out, n_groups) == 72);
+  CHECK(offsetof(qlab_quantize_out, bits_per_weight) == 80);
+  CHECK(offsetof(qlab_quantize_out, metrics) == 88);
+  CHECK(offsetof(qlab_quantize_out, n_metrics) == 344);
+  CHECK(offsetof(qlab_group_in, weights) == 24);
+  CHECK(offsetof(qlab_group_in, stats) == 32);
+  CHECK(offsetof(qlab_group_in, format) == 120);
+  CHECK(offsetof(qlab_group_in, measure) == 144);
+  CHECK(offsetof(qlab_group_in, host) == 152);
+  CHECK(offsetof(qlab_transform_out, wrote_scale) == 16);
+  CHECK(offsetof(qlab_transform_out, metrics) == 24);
+  CHECK(offsetof(qlab_transform_out, n_metrics) == 280);
+  CHECK(offsetof(qlab_plugin, abi_version) == 0);
+  CHECK(offsetof(qlab_plugin, name) == 8);
+  CHECK(offsetof(qlab_plugin, params) == 32);
+  CHECK(offsetof(qlab_plugin, n_params) == 40);
+  CHECK(offsetof(qlab_plugin, stats) == 44);
+  CHECK(offsetof(qlab_plugin, scope) == 48);
+  CHECK(offsetof(qlab_plugin, uses_codebook) == 52);
+  CHECK(offsetof(qlab_plugin, create) == 56);
+  CHECK(offsetof(qlab_plugin, destroy) == 64);
+  CHECK(offsetof(qlab_plugin, observe) == 72);
+  CHECK(offsetof(qlab_plugin, transform) == 80);
+  CHECK(offsetof(qlab_plugin, quantize) == 88);
+}
+
+TEST_CASE("the loader refuses a plugin built for another ABI, naming the file and both versions", "[plugin][abi]") {
+  const std::string path = kFixtures + "/bad_abi/libqlab_future.so";
+  REQUIRE_THROWS_WITH(PluginRegistry::load_library(path),
+                      Catch::Contains("libqlab_future.so") && Catch::Contains("plugin ABI 2, this qlab expects 1"));
+  REQUIRE_THROWS_WITH(PluginRegistry::discover({kFixtures + "/bad_abi"}), Catch::Contains("libqlab_future.so"));
+}
+
+TEST_CASE("the loader refuses a library that is not a plugin", "[plugin]") {
+  REQUIRE_THROWS_WITH(PluginRegistry::load_library(kFixtures + "/not_a_plugin/libqlab_not_a_plugin.so"),
+                      Catch::Contains("libqlab_not_a_plugin.so") && Catch::Contains("not a qlab plugin"));
+  REQUIRE_THROWS_WITH(PluginRegistry::load_library(kFixtures + "/nowhere/libqlab_x.so"),
+                      Catch::Contains("libqlab_x.so") && Catch::Contains("cannot load"));
+}
+
+TEST_CASE("two plugins with one name are an error listing both paths", "[plugin]") {
+  REQUIRE_THROWS_WITH(PluginRegistry::discover({kFixtures + "/duplicate"}),
+                      Catch::Contains("two plugins are named 'rtn'") && Catch::Contains("libqlab_rtn_twin.so") &&
+                          Catch::Contains("libqlab_rtn.so"));
+}
+
+TEST_CASE("built-in plugins are found and declare themselves", "[plugin]") {
+  PluginRegistry reg = PluginRegistry::discover({});
+  const LoadedPlugin& rtn = reg.get("rtn");
+  CHECK(rtn.hooks() == "quantize");
+  CHECK(rtn.descriptor->stats == 0);
+  const LoadedPlugin& clip = reg.get("clip");
+  CHECK(clip.hooks() == "transform");
+  CHECK(clip.descriptor->stats == QLAB_STAT_ROWS);
+  CHECK(clip.descriptor->scope == QLAB_SCOPE_LINEAR);
+  REQUIRE_THROWS_WITH(reg.get("gptqq"), Catch::Contains("unknown plugin 'gptqq'") && Catch::Contains("rtn"));
+}

@@ -1,0 +1,172 @@
+// The walker, the experiment files and the log, on the bundled model: RTN through the whole
+// pipeline equals RTN applied to each weight on its own; a killed run resumes to identical
+// numbers; a failing plugin marks its run failed; configuration errors name file and line.
+#include <catch2/catch.hpp>
+#include <cstdlib>
+
+#include "config/experiment.h"
+#include "log/log_summary.h"
+#include "model/llama2c_loader.h"
+#include "qlab/grid.hpp"
+#include "run/experiment_runner.h"
+#include "support/llama2c_file.h"
+#include "util/error.h"
+#include "walk/layer_walker.h"
+
+using namespace qlab;
+using namespace qlab::test;
+
+namespace {
+std::string write_experiment(const TempDir& dir, const std::string& body, const std::string& name = "exp.toml") {
+  const std::string root = source_dir().string();
+  std::string text = "name = \"t\"\n[model]\npath = \"" + root + "/datasets/stories260K/stories260K.bin\"\n"
+                     "[calibration]\ndata = \"text:" + root + "/datasets/tinystories/tinystories_calib.txt\"\nn_segments = 16\nseq_len = 128\n"
+                     "[eval]\ndata = \"text:" + root + "/datasets/tinystories/tinystories_eval.txt\"\nseq_len = 256\nmax_segments = 8\n" + body;
+  std::ofstream(dir / name) << text;
+  return (dir / name).string();
+}
+}  // namespace
+
+TEST_CASE("RTN through the walker equals RTN of each weight on its own", "[walker]") {
+  TempDir dir;
+  Experiment ex = load_experiment(write_experiment(dir, "[quant]\nbits = 3\ngroup_size = 16\n[[pipeline]]\nplugin = \"rtn\"\n"));
+  const RunConfig& run = ex.runs.at(0);
+  PluginRegistry reg = PluginRegistry::discover({});
+  Pipeline pipeline = build_pipeline(run, reg);
+  Model float_model = load_llama2c(source_dir() / "datasets/stories260K/stories260K.bin");
+  Model model = float_model;
+  std::vector<std::vector<int32_t>> calib(4, std::vector<int32_t>(64));
+  for (size_t s = 0; s < calib.size(); ++s)
+    for (size_t t = 0; t < 64; ++t) calib[s][t] = static_cast<int32_t>((s * 131 + t * 7) % 512);
+  int blocks_seen = 0;
+  walk_layers(model, float_model, calib, pipeline, run, 0, [&](const BlockResult& r) {
+    ++blocks_seen;
+    CHECK(r.linears.size() == 7);
+    for (const LinearRow& row : r.linears) {
+      CHECK(row.rel_output_error > 0);
+      CHECK(row.rel_output_error < 0.2);
+      CHECK(row.bits_per_weight == Approx(3 + 19.0 / 16));
+    }
+  }, false);
+  CHECK(blocks_seen == 5);
+  for (size_t b = 0; b < model.blocks.size(); ++b) {
+    const auto got = model.blocks[b].linears();
+    const auto want = float_model.blocks[b].linears();
+    for (size_t i = 0; i < got.size(); ++i) {
+      const Matrix& w = want[i]->weight;
+      Matrix expect(w.rows(), w.cols());
+      for (int64_t r = 0; r < w.rows(); ++r)
+        for (int64_t g = 0; g * 16 < w.cols(); ++g) {
+          const int64_t n = std::min<int64_t>(16, w.cols() - g * 16);
+          grid::GroupParams p = grid::fit(w.row(r).data() + g * 16, n, 1, 3, false, QLAB_RANGE_GPTQ);
+          for (int64_t c = g * 16; c < g * 16 + n; ++c) expect(r, c) = grid::quant_dequant(w(r, c), p, 7);
+        }
+      CHECK(got[i]->weight == expect);
+    }
+  }
+  CHECK(model.lm_head.weight == float_model.lm_head.weight);  // lm_head is never quantized by default
+}
+
+TEST_CASE("a killed run resumes from its last block to identical numbers", "[walker][resume]") {
+  TempDir dir;
+  const std::string exp = write_experiment(dir, "[quant]\nbits = 3\ngroup_size = 32\n[[pipeline]]\nplugin = \"clip\"\n[[pipeline]]\nplugin = \"rtn\"\n");
+  const std::string qlab = QLAB_BINARY;
+  const std::string whole = (dir / "whole.h5").string(), killed = (dir / "killed.h5").string();
+  REQUIRE(std::system((qlab + " run " + exp + " --out " + whole + " > /dev/null 2>&1").c_str()) == 0);
+  int rc = std::system(("QLAB_TEST_ABORT_AFTER_BLOCK=2 " + qlab + " run " + exp + " --out " + killed + " > /dev/null 2>&1").c_str());
+  CHECK(WEXITSTATUS(rc) == 86);
+  {
+    ExperimentSummary half = read_summary(ExperimentLog::open_read(killed));
+    REQUIRE(half.runs.size() == 1);
+    CHECK(half.runs[0].status == "running");
+    CHECK(half.runs[0].block_error.size() == 3);  // blocks 0, 1, 2 were logged before the kill
+  }
+  REQUIRE(std::system((qlab + " run " + exp + " --out " + killed + " --resume > /dev/null 2>&1").c_str()) == 0);
+  ExperimentLog a = ExperimentLog::open_read(whole), b = ExperimentLog::open_read(killed);
+  ExperimentSummary sa = read_summary(a), sb = read_summary(b);
+  CHECK(sb.runs[0].status == "done");
+  CHECK(sa.runs[0].ppl == sb.runs[0].ppl);
+  CHECK(sa.runs[0].block_error == sb.runs[0].block_error);
+  for (const char* column : {"rel_output_error", "weight_mse", "clip.mean_shrink"}) {
+    h5::Handle la = h5::open_group(a.file(), "runs/r0000/linears"), lb = h5::open_group(b.file(), "runs/r0000/linears");
+    std::vector<double> x = h5::read_numbers(la.id(), column), y = h5::read_numbers(lb.id(), column);
+    REQUIRE(x.size() == y.size());
+    for (size_t i = 0; i < x.size(); ++i) CHECK((x[i] == y[i] || (std::isnan(x[i]) && std::isnan(y[i]))));
+  }
+  CHECK(!std::filesystem::exists(killed + ".blocks"));  // checkpoints are removed once the run is done
+  // Resuming with another configuration is refused.
+  rc = std::system((qlab + " run " + exp + " --set quant.bits=4 --out " + killed + " --resume > /dev/null 2>&1").c_str());
+  CHECK(WEXITSTATUS(rc) == 1);
+}
+
+TEST_CASE("a plugin that fails marks its run failed with the plugin's and the layer's name", "[walker]") {
+  TempDir dir;
+  Experiment ex = load_experiment(write_experiment(dir, "[[pipeline]]\nplugin = \"failing\"\n[sweep]\n\"quant.bits\" = [4]\n"));
+  RunOptions opt;
+  opt.log_path = (dir / "log.h5").string();
+  opt.plugin_dirs = {std::string(QLAB_FIXTURE_DIR) + "/failing"};
+  opt.progress = false;
+  ExperimentSummary s = run_experiment(ex, opt);
+  REQUIRE(s.runs.size() == 1);
+  CHECK(s.runs[0].status == "failed");
+  CHECK_THAT(s.runs[0].error, Catch::Contains("plugin 'failing'") && Catch::Contains("1.self_attn.v_proj") &&
+                                   Catch::Contains("refusing this layer on purpose"));
+  CHECK(s.runs[0].ppl.empty());  // nothing evaluated for a failed run
+}
+
+TEST_CASE("experiment files: sweeps expand in order, errors name file and line", "[config]") {
+  TempDir dir;
+  SECTION("grid and zip order") {
+    Experiment g = load_experiment(write_experiment(dir, "[[pipeline]]\nplugin = \"rtn\"\n[sweep]\n\"quant.bits\" = [4, 3]\n\"quant.group_size\" = [32, 64, 128]\n"));
+    REQUIRE(g.runs.size() == 6);
+    CHECK(g.runs[1].run_id == "r0001");
+    CHECK(g.runs[1].format.bits == 4);
+    CHECK(g.runs[1].format.group_size == 64);
+    CHECK(g.runs[3].format.bits == 3);
+    CHECK(g.runs[3].format.group_size == 32);
+    Experiment z = load_experiment(write_experiment(dir, "[[pipeline]]\nplugin = \"rtn\"\n[sweep]\nmode = \"zip\"\n\"quant.bits\" = [4, 3]\n\"pipeline.rtn.search\" = [\"none\", \"mse\"]\n"));
+    REQUIRE(z.runs.size() == 2);
+    CHECK(z.runs[1].format.bits == 3);
+    CHECK(std::get<std::string>(z.runs[1].pipeline[0].params.at("search").value) == "mse");
+    REQUIRE_THROWS_WITH(load_experiment(write_experiment(dir, "[[pipeline]]\nplugin = \"rtn\"\n[sweep]\nmode = \"zip\"\n\"quant.bits\" = [4, 3]\n\"quant.group_size\" = [32]\n")),
+                        Catch::Contains("zip sweep axes differ in length"));
+  }
+  SECTION("--set overrides before validation") {
+    Experiment e = load_experiment(write_experiment(dir, "[[pipeline]]\nplugin = \"rtn\"\n"), {"quant.bits=2", "pipeline.rtn.search=\"mse\""});
+    CHECK(e.runs[0].format.bits == 2);
+    CHECK(std::get<std::string>(e.runs[0].pipeline[0].params.at("search").value) == "mse");
+  }
+  SECTION("unknown keys") {
+    const std::string path = write_experiment(dir, "[quant]\nbits = 4\ngroupsize = 128\n[[pipeline]]\nplugin = \"rtn\"\n");
+    REQUIRE_THROWS_WITH(load_experiment(path), Catch::Contains("exp.toml:14") && Catch::Contains("unknown key 'groupsize' in [quant]") &&
+                                                   Catch::Contains("group_size"));
+  }
+  SECTION("unknown plugin parameter, wrong type, out of range, wrong order") {
+    PluginRegistry reg = PluginRegistry::discover({});
+    auto check = [&](const std::string& body, const std::string& message) {
+      Experiment e = load_experiment(write_experiment(dir, body));
+      REQUIRE_THROWS_WITH(validate_pipeline(e.runs[0], reg), Catch::Contains(message));
+    };
+    check("[[pipeline]]\nplugin = \"rtn\"\nserch = \"mse\"\n", "unknown parameter 'serch'; known: search, mse_grid, mse_max_shrink, mse_norm");
+    check("[[pipeline]]\nplugin = \"rtn\"\nmse_grid = \"many\"\n", "parameter 'mse_grid' must be an integer");
+    check("[[pipeline]]\nplugin = \"rtn\"\nmse_max_shrink = 2.0\n", "outside [0, 1]");
+    check("[[pipeline]]\nplugin = \"clip\"\n", "is last but has no quantize hook");
+    check("[[pipeline]]\nplugin = \"rtn\"\n[[pipeline]]\nplugin = \"rtn\"\n", "is a quantizer but not last");
+    check("[[pipeline]]\nplugin = \"gptqq\"\n", "unknown plugin 'gptqq'");
+  }
+  SECTION("overrides") {
+    Experiment e = load_experiment(write_experiment(dir, "[quant]\nbits = 4\n[[pipeline]]\nplugin = \"rtn\"\n[[override]]\nmatch = \"*.mlp.down_proj\"\nbits = 8\n[[override]]\nmatch = \"0.*\"\nskip = true\n"));
+    CHECK(format_for(e.runs[0], "3.mlp.down_proj")->bits == 8);
+    CHECK(format_for(e.runs[0], "3.mlp.up_proj")->bits == 4);
+    CHECK(!format_for(e.runs[0], "0.mlp.up_proj"));
+    CHECK(!format_for(e.runs[0], "lm_head"));
+    Experiment bad = load_experiment(write_experiment(dir, "[[pipeline]]\nplugin = \"rtn\"\n[[override]]\nmatch = \"*.mlp.fc9\"\nbits = 8\n"));
+    RunOptions opt{(dir / "x.h5").string(), false, {}, false};
+    REQUIRE_THROWS_WITH(run_experiment(bad, opt), Catch::Contains("override match '*.mlp.fc9' matches no linear"));
+  }
+}
+
+TEST_CASE("an unwritable log path is a clear error", "[log][bad-input]") {
+  REQUIRE_THROWS_WITH(ExperimentLog::create("/proc/qlab/forbidden.h5", "x", "text"), Catch::Contains("/proc/qlab/forbidden.h5"));
+  REQUIRE_THROWS_WITH(ExperimentLog::open_read("/nonexistent/log.h5"), Catch::Contains("no such log"));
+}
