@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# The README's demo command: install what is needed, build, then evaluate the bundled
-# stories260K model on held-out TinyStories text and show a greedy sample.
+# The README's demo command: install what is needed, build, then run the demo experiment
+# (experiments/demo.toml) on the bundled stories260K model: float vs RTN at 4 and 3 bits
+# (group 32), per-layer errors and perplexities into results/runs/demo.h5, a table at the end.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bash "$root/.ci/install-deps"
 bash "$root/.ci/build"
 cd "$root"
 qlab=build/core/qlab
-model=datasets/stories260K/stories260K.bin
 echo
-echo "== perplexity of the bundled model (GPTQ protocol, 512-token segments) =="
-"$qlab" eval --model "$model" --data datasets/tinystories/tinystories_eval.txt --seqlen 512
+echo "== the plugins qlab found =="
+"$qlab" plugins | grep -E "^[a-z_]+ [0-9]"
 echo
-echo "== greedy sample =="
-"$qlab" generate --model "$model" --prompt "Once upon a time" --max-tokens 120
+echo "== qlab run experiments/demo.toml =="
+"$qlab" run experiments/demo.toml --out results/runs/demo.h5
+echo
+echo "== a greedy sample from the float model =="
+"$qlab" generate --model datasets/stories260K/stories260K.bin --prompt "Once upon a time" --max-tokens 60

@@ -2,6 +2,7 @@
 #include "plugin_host/plugin_loader.h"
 
 #include <algorithm>
+#include <boost/dll/runtime_symbol_info.hpp>
 #include <boost/dll/shared_library.hpp>
 #include <cstdlib>
 #include <memory>
@@ -70,8 +71,13 @@ PluginRegistry PluginRegistry::discover(const std::vector<std::string>& extra_di
   PluginRegistry reg;
   std::vector<std::string> dirs = extra_dirs;
   for (const std::string& d : split_path_list(std::getenv("QLAB_PLUGIN_PATH"))) dirs.push_back(d);
-  dirs.push_back(QLAB_INSTALL_PLUGIN_DIR);
-  dirs.push_back(QLAB_BUILD_PLUGIN_DIR);
+  // The install directory, found from the executable (<prefix>/bin/qlab → <prefix>/lib/qlab/plugins);
+  // a qlab that is not installed (run from its build tree) uses the build's plugins/ instead.
+  boost::dll::fs::error_code pec;
+  const auto exe = boost::dll::program_location(pec);
+  const std::string installed = pec ? "" : (exe.parent_path().parent_path() / "lib" / "qlab" / "plugins").string();
+  std::error_code iec;
+  dirs.push_back(!installed.empty() && std::filesystem::is_directory(installed, iec) ? installed : QLAB_BUILD_PLUGIN_DIR);
   std::vector<std::filesystem::path> seen;
   for (const std::string& dir : dirs) {
     std::error_code ec;

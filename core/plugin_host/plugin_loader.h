@@ -1,5 +1,6 @@
 // Finds and loads plugins: every libqlab_*.so in --plugin-path dirs, then $QLAB_PLUGIN_PATH
-// (':'-separated), then the install directory and the build tree's plugins/. Boost.DLL loads
+// (':'-separated), then the install directory (<prefix>/lib/qlab/plugins beside
+// <prefix>/bin/qlab) or, for a qlab run from its build tree, the build's plugins/. Boost.DLL loads
 // each library; the ABI version is checked before any other field is read; two libraries
 // with one plugin name are an error naming both. Libraries stay loaded until exit.
 #pragma once

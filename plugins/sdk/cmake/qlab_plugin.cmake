@@ -2,8 +2,12 @@
 # way inside qlab's tree and outside it (include this file, or find_package(qlab)).
 # The plugin sees only plugins/sdk/include (plugin.h, plugin.hpp, grid.hpp) and Eigen.
 include_guard(GLOBAL)
-get_filename_component(_qlab_sdk_include "${CMAKE_CURRENT_LIST_DIR}/../include" ABSOLUTE)
-set(QLAB_SDK_INCLUDE_DIR "${_qlab_sdk_include}" CACHE INTERNAL "qlab plugin SDK headers")
+# In the source tree the headers sit at ../include; an installed qlabConfig.cmake sets
+# QLAB_SDK_INCLUDE_DIR to <prefix>/include before including this file.
+if(NOT QLAB_SDK_INCLUDE_DIR AND EXISTS "${CMAKE_CURRENT_LIST_DIR}/../include/qlab/plugin.h")
+  get_filename_component(_qlab_sdk_include "${CMAKE_CURRENT_LIST_DIR}/../include" ABSOLUTE)
+  set(QLAB_SDK_INCLUDE_DIR "${_qlab_sdk_include}" CACHE INTERNAL "qlab plugin SDK headers")
+endif()
 
 function(qlab_add_plugin name)
   find_package(Eigen3 3.3 REQUIRED NO_MODULE)
