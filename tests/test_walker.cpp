@@ -12,6 +12,10 @@
 #include "support/llama2c_file.h"
 #include "util/error.h"
 #include "walk/layer_walker.h"
+#include "model/safetensors.h"
+#include "util/file_io.h"
+#include <nlohmann/json.hpp>
+#include <random>
 
 using namespace qlab;
 using namespace qlab::test;
@@ -169,4 +173,42 @@ TEST_CASE("experiment files: sweeps expand in order, errors name file and line",
 TEST_CASE("an unwritable log path is a clear error", "[log][bad-input]") {
   REQUIRE_THROWS_WITH(ExperimentLog::create("/proc/qlab/forbidden.h5", "x", "text"), Catch::Contains("/proc/qlab/forbidden.h5"));
   REQUIRE_THROWS_WITH(ExperimentLog::open_read("/nonexistent/log.h5"), Catch::Contains("no such log"));
+}
+
+TEST_CASE("qlab layer: RTN of a weight equals the grid helper's result exactly", "[layer]") {
+  TempDir dir;
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0.0f, 0.5f);
+  Matrix w(6, 40), x(30, 40);
+  for (int64_t i = 0; i < w.size(); ++i) w.data()[i] = normal(rng);
+  for (int64_t i = 0; i < x.size(); ++i) x.data()[i] = normal(rng);
+  write_safetensors(dir / "in.safetensors", {f32_tensor("weight", {6, 40}, w.data()), f32_tensor("inputs", {30, 40}, x.data())});
+  const std::string cmd = std::string(QLAB_BINARY) + " layer --weights " + (dir / "in.safetensors").string() +
+                          " --pipeline rtn --set bits=3 --set group_size=16 --set sym=true --out " + (dir / "out.safetensors").string() +
+                          " --json > " + (dir / "metrics.json").string();
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  auto out = SafetensorsFile::open(dir / "out.safetensors");
+  Matrix dq = out->to_matrix("weight"), scales = out->to_matrix("scales"), zeros = out->to_matrix("zeros");
+  std::vector<int32_t> g_idx = out->to_i32("g_idx");
+  CHECK(scales.cols() == 3);
+  for (int64_t r = 0; r < 6; ++r)
+    for (int64_t g = 0; g < 3; ++g) {
+      const int64_t n = std::min<int64_t>(16, 40 - g * 16);
+      grid::GroupParams p = grid::fit(w.row(r).data() + g * 16, n, 1, 3, true, QLAB_RANGE_GPTQ);
+      CHECK(scales(r, g) == p.scale);
+      CHECK(zeros(r, g) == p.zero);
+      for (int64_t c = g * 16; c < g * 16 + n; ++c) {
+        CHECK(dq(r, c) == grid::quant_dequant(w(r, c), p, 7));
+        CHECK(g_idx[size_t(c)] == g);
+      }
+    }
+  nlohmann::json metrics = nlohmann::json::parse(std::ifstream(dir / "metrics.json"));
+  const double rel = (((w - dq) * x.transpose()).squaredNorm()) / ((w * x.transpose()).squaredNorm());
+  CHECK(metrics["rel_output_error"].get<double>() == Approx(rel).epsilon(1e-4));
+  // A file without inputs or a Hessian is refused, naming it.
+  write_safetensors(dir / "bare.safetensors", {f32_tensor("weight", {6, 40}, w.data())});
+  const std::string bad = std::string(QLAB_BINARY) + " layer --weights " + (dir / "bare.safetensors").string() +
+                          " --pipeline rtn --out " + (dir / "o.safetensors").string() + " 2> " + (dir / "err.txt").string();
+  CHECK(WEXITSTATUS(std::system(bad.c_str())) == 1);
+  CHECK_THAT(read_text_file(dir / "err.txt"), Catch::Contains("bare.safetensors") && Catch::Contains("needs 'inputs'"));
 }
