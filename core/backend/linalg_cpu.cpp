@@ -1,4 +1,3 @@
-#include <Eigen/Cholesky>
 
 #include "backend/linalg.h"
 #include "qlab/plugin.hpp"
@@ -15,17 +14,20 @@ int32_t cpu_gemm_nt(void*, qlab_cview a, qlab_cview b, float alpha, float beta, 
   return 0;
 }
 
+// LAPACK from OpenBLAS (multi-threaded). A row-major matrix read as column-major is its
+// transpose: a row-major lower factor is LAPACK's column-major upper one, and vice versa.
+extern "C" {
+void spotrf_(const char* uplo, const int* n, float* a, const int* lda, int* info);
+void spotri_(const char* uplo, const int* n, float* a, const int* lda, int* info);
+}
+
 int32_t cpu_potrf(void*, qlab_view a, int32_t upper) {
   if (a.n_rows != a.n_cols) return -1;
+  const int n = static_cast<int>(a.n_rows), lda = static_cast<int>(a.row_stride);
+  int info = 0;
+  spotrf_(upper ? "L" : "U", &n, a.data, &lda, &info);
+  if (info != 0) return info > 0 ? info : -1;  // info > 0: the leading minor of that order is not positive definite
   auto m = map(a);
-  Eigen::LLT<Eigen::Ref<sdk::RowMatrix>> llt(m);  // in place: the factor overwrites the lower triangle
-  if (llt.info() != Eigen::Success) {
-    // The first column whose pivot is not positive, for the caller's message.
-    for (int64_t i = 0; i < a.n_rows; ++i)
-      if (!(m(i, i) > 0)) return static_cast<int32_t>(i + 1);
-    return 1;
-  }
-  if (upper) m.template triangularView<Eigen::StrictlyUpper>() = m.transpose();
   if (upper) m.template triangularView<Eigen::StrictlyLower>().setZero();
   else m.template triangularView<Eigen::StrictlyUpper>().setZero();
   return 0;
@@ -33,17 +35,13 @@ int32_t cpu_potrf(void*, qlab_view a, int32_t upper) {
 
 int32_t cpu_potri(void*, qlab_view a, int32_t upper) {
   if (a.n_rows != a.n_cols) return -1;
-  auto m = map(a);
-  const int64_t n = a.n_rows;
-  sdk::RowMatrix l = upper ? sdk::RowMatrix(m.transpose()) : sdk::RowMatrix(m);
-  l.triangularView<Eigen::StrictlyUpper>().setZero();
-  // inv(L Lᵀ) = L⁻ᵀ L⁻¹
-  sdk::RowMatrix linv = sdk::RowMatrix::Identity(n, n);
-  l.triangularView<Eigen::Lower>().solveInPlace(linv);
-  const sdk::RowMatrix lt = linv.transpose();
-  sdk::RowMatrix inv(n, n);
-  gemm_nt(n, n, n, 1.0f, lt.data(), n, lt.data(), n, 0.0f, inv.data(), n);
-  m = inv;
+  const int n = static_cast<int>(a.n_rows), lda = static_cast<int>(a.row_stride);
+  int info = 0;
+  spotri_(upper ? "L" : "U", &n, a.data, &lda, &info);
+  if (info != 0) return info > 0 ? info : -1;
+  auto m = map(a);  // LAPACK fills one triangle; make the result fully symmetric
+  if (upper) m.template triangularView<Eigen::StrictlyLower>() = m.transpose();
+  else m.template triangularView<Eigen::StrictlyUpper>() = m.transpose();
   return 0;
 }
 
