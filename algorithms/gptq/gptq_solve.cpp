@@ -32,7 +32,7 @@ RowMatrix inverse_factor(const RowMatrix& h, const qlab_linalg& la, const Option
     if (r.damp_retries >= opt.max_damp_retries || !(mean_diag > 0))
       throw std::runtime_error("the Hessian is not positive definite even with dampening " + std::to_string(r.damp) +
                                " after " + std::to_string(r.damp_retries) + " ×10 retries (column " + std::to_string(rc) + ")");
-    r.damp *= 10.0;
+    r.damp = std::max(r.damp * 10.0, 1e-6 * mean_diag);  // from zero dampening, start at a millionth of the diagonal
     ++r.damp_retries;
   }
 }
