@@ -9,8 +9,14 @@
 #include "plugin_host/plugin_instance.h"
 #include "qlab/grid.hpp"
 #include "walk/linear_hooks.h"
+#include "config/experiment.h"
+#include "model/llama2c_loader.h"
+#include "support/llama2c_file.h"
+#include "walk/layer_walker.h"
+#include <fstream>
 
 using namespace qlab;
+using namespace qlab::test;
 
 namespace {
 struct Setting {
@@ -183,4 +189,30 @@ TEST_CASE("a rank-deficient Hessian is retried with more dampening, and logged",
   GptqRun d = run_plugin(w, hd, {4, 0, false, false, false, 128, "reference"});
   CHECK(d.metrics.at("gptq.n_dead") == 1);
   CHECK(d.dequant.col(3).cwiseAbs().maxCoeff() == 0.0f);
+}
+
+TEST_CASE("true_sequential recaptures each group's inputs after the earlier groups are quantized", "[gptq][walker]") {
+  TempDir dir;
+  const std::string root = source_dir().string();
+  std::ofstream(dir / "e.toml") << "[model]\npath = \"" << root << "/datasets/stories260K/stories260K.bin\"\n"
+                                << "[quant]\nbits = 3\ngroup_size = 16\n[[pipeline]]\nplugin = \"gptq\"\n";
+  Model float_model = load_llama2c(root + "/datasets/stories260K/stories260K.bin");
+  std::vector<std::vector<int32_t>> calib(8, std::vector<int32_t>(64));
+  for (size_t s = 0; s < calib.size(); ++s)
+    for (size_t t = 0; t < 64; ++t) calib[s][t] = static_cast<int32_t>((s * 37 + t * 11) % 512);
+  PluginRegistry reg = PluginRegistry::discover({});
+  std::map<bool, Model> result;
+  for (bool sequential : {false, true}) {
+    Experiment ex = load_experiment((dir / "e.toml").string(), {sequential ? "walker.true_sequential=true" : "walker.true_sequential=false"});
+    Pipeline p = build_pipeline(ex.runs[0], reg);
+    Model m = float_model;
+    walk_layers(m, float_model, calib, p, ex.runs[0], 0, [](const BlockResult&) {}, false);
+    result.emplace(sequential, std::move(m));
+  }
+  const Block& a = result.at(false).blocks[0];
+  const Block& b = result.at(true).blocks[0];
+  CHECK(a.q.weight == b.q.weight);  // the first group sees the same inputs either way
+  CHECK(a.v.weight == b.v.weight);
+  CHECK(a.o.weight != b.o.weight);  // o_proj's inputs now come through the quantized q, k, v
+  CHECK(a.down.weight != b.down.weight);
 }

@@ -42,20 +42,23 @@ struct BlockStats {
   }
 };
 
-BlockStats capture(Block& block, const ModelConfig& config, const ActivationStore& x, uint32_t mask, int64_t total_tokens) {
+// Statistics of the input groups listed in `wanted` (all when empty), from one pass of the
+// calibration activations through the block as it stands.
+BlockStats capture(Block& block, const ModelConfig& config, const ActivationStore& x, uint32_t mask, int64_t total_tokens,
+                   const std::vector<size_t>& wanted) {
   BlockStats s;
   auto groups = block.input_groups();
+  s.collectors.resize(groups.size());
   s.hessians.resize(groups.size());
   for (size_t g = 0; g < groups.size(); ++g) {
-    if (groups[g].empty()) continue;
-    s.collectors.push_back(std::make_unique<StatsCollector>(mask | QLAB_STAT_HESSIAN, groups[g][0]->in_features(), total_tokens));
-    for (Linear* l : groups[g]) s.group_of[l->name] = s.collectors.size() - 1;
+    for (Linear* l : groups[g]) s.group_of[l->name] = g;
+    if (wanted.empty() || std::find(wanted.begin(), wanted.end(), g) != wanted.end())
+      s.collectors[g] = std::make_unique<StatsCollector>(mask | QLAB_STAT_HESSIAN, groups[g][0]->in_features(), total_tokens);
   }
-  s.hessians.resize(s.collectors.size());
-  std::vector<bool> seen(s.collectors.size());
+  std::vector<bool> seen(groups.size());
   LinearInputHook hook = [&](const Linear& l, const Matrix& input) {
-    size_t g = s.group_of.at(l.name);
-    if (!seen[g]) {
+    const size_t g = s.group_of.at(l.name);
+    if (s.collectors[g] && !seen[g]) {
       seen[g] = true;
       s.collectors[g]->add_sequence(input);
     }
@@ -68,13 +71,13 @@ BlockStats capture(Block& block, const ModelConfig& config, const ActivationStor
   return s;
 }
 
-void apply_linear_transforms(Block& block, Pipeline& pipeline, BlockStats& stats, const RunConfig& run,
-                             std::map<std::string, std::map<std::string, double>>& metrics) {
+void apply_linear_transforms(Block& block, const std::vector<Linear*>& linears, Pipeline& pipeline, BlockStats& stats,
+                             const RunConfig& run, std::map<std::string, std::map<std::string, double>>& metrics) {
   for (auto& t : pipeline.transforms) {
     if (!t->descriptor().transform) continue;
     if (t->descriptor().scope != QLAB_SCOPE_LINEAR)
       fail("plugin '{}': group-scope transforms need the model's scalable groups, which this walker does not offer yet", t->name());
-    for (Linear* l : block.linears()) {
+    for (Linear* l : linears) {
       std::optional<qlab_format> f = format_for(run, l->name);
       if (!f) continue;
       const size_t g = stats.group_of.at(l->name);
@@ -115,46 +118,59 @@ void walk_layers(Model& model, const Model& float_model, const std::vector<std::
     result.block = static_cast<int>(b);
     result.row.block = static_cast<int32_t>(b);
 
-    auto t0 = Clock::now();
-    BlockStats stats = capture(block, config, x, pipeline.stats_mask, total_tokens);
-    result.row.time_capture_s = since(t0);
-
-    t0 = Clock::now();
+    // One stage per input group with true_sequential (GPTQ's llama.py: [q,k,v], [o], [gate,up],
+    // [down], each captured after the earlier ones are quantized); otherwise one stage.
+    std::vector<std::vector<size_t>> stages;
+    const size_t n_groups = block.input_groups().size();
+    if (run.true_sequential)
+      for (size_t g = 0; g < n_groups; ++g) stages.push_back({g});
+    else
+      stages.push_back({});
     std::map<std::string, std::map<std::string, double>> metrics;
-    apply_linear_transforms(block, pipeline, stats, run, metrics);
-    result.row.time_transform_s = since(t0);
+    for (const std::vector<size_t>& stage : stages) {
+      auto t0 = Clock::now();
+      BlockStats stats = capture(block, config, x, pipeline.stats_mask, total_tokens, stage);
+      result.row.time_capture_s += since(t0);
+      std::vector<Linear*> linears;
+      for (Linear* l : block.linears())
+        if (stage.empty() || stats.group_of.at(l->name) == stage[0]) linears.push_back(l);
 
-    t0 = Clock::now();
-    for (Linear* l : block.linears()) {
-      std::optional<qlab_format> f = format_for(run, l->name);
-      if (!f) continue;
-      const size_t g = stats.group_of.at(l->name);
-      auto tq = Clock::now();
-      QuantizedLinear q = quantize_linear(*l, static_cast<int>(b), *f, *pipeline.quantizer, stats.collectors[g]->view(stats.hessian(g)));
-      const double seconds = since(tq);
-      const Linear* original = nullptr;
-      for (const Linear* fl : float_block.linears())
-        if (fl->name == l->name) original = fl;
-      LinearRow row;
-      row.id = l->name;
-      row.block = static_cast<int32_t>(b);
-      row.bits = f->bits;
-      row.group_size = f->group_size;
-      row.n_rows = l->out_features();
-      row.n_cols = l->in_features();
-      row.rel_output_error = relative_output_error(original->weight, q.dequant, stats.collectors[g]->hessian_sum());
-      row.weight_mse = weight_mse(original->weight, q.dequant);
-      row.time_quantize_s = seconds;
-      row.bits_per_weight = q.bits_per_weight;
-      row.metrics = metrics[l->name];
-      for (const auto& [k, v] : q.metrics) row.metrics[k] = v;
-      l->weight = q.dequant;
-      result.linears.push_back(std::move(row));
-      result.quantized.push_back(std::move(q));
+      t0 = Clock::now();
+      apply_linear_transforms(block, linears, pipeline, stats, run, metrics);
+      result.row.time_transform_s += since(t0);
+
+      t0 = Clock::now();
+      for (Linear* l : linears) {
+        std::optional<qlab_format> f = format_for(run, l->name);
+        if (!f) continue;
+        const size_t g = stats.group_of.at(l->name);
+        auto tq = Clock::now();
+        QuantizedLinear q = quantize_linear(*l, static_cast<int>(b), *f, *pipeline.quantizer, stats.collectors[g]->view(stats.hessian(g)));
+        const double seconds = since(tq);
+        const Linear* original = nullptr;
+        for (const Linear* fl : float_block.linears())
+          if (fl->name == l->name) original = fl;
+        LinearRow row;
+        row.id = l->name;
+        row.block = static_cast<int32_t>(b);
+        row.bits = f->bits;
+        row.group_size = f->group_size;
+        row.n_rows = l->out_features();
+        row.n_cols = l->in_features();
+        row.rel_output_error = relative_output_error(original->weight, q.dequant, stats.collectors[g]->hessian_sum());
+        row.weight_mse = weight_mse(original->weight, q.dequant);
+        row.time_quantize_s = seconds;
+        row.bits_per_weight = q.bits_per_weight;
+        row.metrics = metrics[l->name];
+        for (const auto& [k, v] : q.metrics) row.metrics[k] = v;
+        l->weight = q.dequant;
+        result.linears.push_back(std::move(row));
+        result.quantized.push_back(std::move(q));
+      }
+      result.row.time_quantize_s += since(t0);
     }
-    result.row.time_quantize_s = since(t0);
 
-    t0 = Clock::now();
+    auto t0 = Clock::now();
     double err_num = 0, err_den = 0;
     for (size_t i = 0; i < x.size(); ++i) {
       Matrix input = x.get(i);
