@@ -137,11 +137,10 @@ Result quantize(const qlab_linear_in& in, qlab_quantize_out& out, const Options&
         codes[r * cols + col] = static_cast<uint8_t>(code);
       }
     }
-    if (i2 < cols) {  // the lazy batch update: W[:, i2:] −= Err1 · Hinv[i1:i2, i2:]
+    if (i2 < cols) {  // the lazy batch update, in place: W[:, i2:] −= Err1 · Hinv[i1:i2, i2:]
       const RowMatrix hinv_t = hinv.block(i1, i2, count, cols - i2).transpose();
-      RowMatrix tail = w.rightCols(cols - i2);
-      in.la->gemm_nt(in.la->ctx, cview(err1), cview(hinv_t), -1.0f, 1.0f, view(tail));
-      w.rightCols(cols - i2) = tail;
+      qlab_view tail{w.data() + i2, rows, cols - i2, cols};
+      in.la->gemm_nt(in.la->ctx, cview(err1), cview(hinv_t), -1.0f, 1.0f, tail);
     }
   }
   res.time_solve_s = std::chrono::duration<double>(Clock::now() - t0).count();
