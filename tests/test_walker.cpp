@@ -205,6 +205,17 @@ TEST_CASE("qlab layer: RTN of a weight equals the grid helper's result exactly",
   nlohmann::json metrics = nlohmann::json::parse(std::ifstream(dir / "metrics.json"));
   const double rel = (((w - dq) * x.transpose()).squaredNorm()) / ((w * x.transpose()).squaredNorm());
   CHECK(metrics["rel_output_error"].get<double>() == Approx(rel).epsilon(1e-4));
+  // GPTQ from a Hessian alone: its loss and the host's error are reported.
+  Matrix h = x.transpose() * x * (2.0f / 30.0f);
+  write_safetensors(dir / "h.safetensors", {f32_tensor("weight", {6, 40}, w.data()), f32_tensor("hessian", {40, 40}, h.data())});
+  const std::string g = std::string(QLAB_BINARY) + " layer --weights " + (dir / "h.safetensors").string() +
+                        " --pipeline gptq --set bits=3 --set group_size=16 --set gptq.act_order=true --out " +
+                        (dir / "g.safetensors").string() + " --json > " + (dir / "g.json").string();
+  REQUIRE(std::system(g.c_str()) == 0);
+  nlohmann::json gm = nlohmann::json::parse(std::ifstream(dir / "g.json"));
+  CHECK(gm["gptq.loss"].get<double>() > 0);
+  CHECK(gm["rel_output_error"].get<double>() < rel);  // GPTQ beats RTN on the same inputs
+  CHECK(SafetensorsFile::open(dir / "g.safetensors")->to_i32("g_idx").size() == 40);
   // A file without inputs or a Hessian is refused, naming it.
   write_safetensors(dir / "bare.safetensors", {f32_tensor("weight", {6, 40}, w.data())});
   const std::string bad = std::string(QLAB_BINARY) + " layer --weights " + (dir / "bare.safetensors").string() +
