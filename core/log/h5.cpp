@@ -147,20 +147,19 @@ std::string attr_string(hid_t obj, const std::string& name) {
   H5free_memory(p);
   return s;
 }
-int64_t attr_int(hid_t obj, const std::string& name) {
+namespace {
+template <typename T>
+T numeric_attr(hid_t obj, const std::string& name) {
   if (!has_attr(obj, name)) fail("experiment log: missing attribute '{}'", name);
   Handle a(H5Aopen(obj, name.c_str(), H5P_DEFAULT), H5Aclose);
-  int64_t v = 0;
-  check(H5Aread(a.id(), H5T_NATIVE_INT64, &v), "read attribute " + name);
+  T v = 0;
+  check(H5Aread(a.id(), native<T>(), &v), "read attribute " + name);
   return v;
 }
-double attr_double(hid_t obj, const std::string& name) {
-  if (!has_attr(obj, name)) fail("experiment log: missing attribute '{}'", name);
-  Handle a(H5Aopen(obj, name.c_str(), H5P_DEFAULT), H5Aclose);
-  double v = 0;
-  check(H5Aread(a.id(), H5T_NATIVE_DOUBLE, &v), "read attribute " + name);
-  return v;
-}
+}  // namespace
+
+int64_t attr_int(hid_t obj, const std::string& name) { return numeric_attr<int64_t>(obj, name); }
+double attr_double(hid_t obj, const std::string& name) { return numeric_attr<double>(obj, name); }
 
 template <typename T>
 void append(hid_t group, const std::string& name, const std::vector<T>& values) {

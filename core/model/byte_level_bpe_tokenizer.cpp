@@ -147,13 +147,8 @@ std::unique_ptr<ByteLevelBpeTokenizer> ByteLevelBpeTokenizer::from_tokenizer_jso
   std::unique_ptr<ByteLevelBpeTokenizer> t(new ByteLevelBpeTokenizer());
   t->source_ = path;
   const auto& model = j.at("model");
-  for (auto& [piece, id] : model.at("vocab").items()) t->ids_[piece] = token_id(id, path, piece);
-  std::vector<std::string> specials;
-  if (j.contains("added_tokens") && j.at("added_tokens").is_array())
-    for (const auto& a : j.at("added_tokens")) {
-      t->ids_[a.at("content").get<std::string>()] = token_id(a.at("id"), path, a.at("content").get<std::string>());
-      specials.push_back(a.at("content").get<std::string>());
-    }
+  std::vector<std::string> specials;  // every added token splits the text, as the slow tokenizer's trie does
+  for (const AddedToken& a : read_vocabulary(j, path, t->ids_)) specials.push_back(a.content);
   int32_t rank = 0;
   for (const auto& m : model.at("merges")) {
     const auto [left, right] = merge_pair(m, path, rank);

@@ -34,12 +34,8 @@ std::unique_ptr<MetaspaceBpeTokenizer> MetaspaceBpeTokenizer::from_tokenizer_jso
   std::unique_ptr<MetaspaceBpeTokenizer> t(new MetaspaceBpeTokenizer());
   t->source_ = path;
   const auto& model = j.at("model");
-  for (auto& [piece, id] : model.at("vocab").items()) t->ids_[piece] = token_id(id, path, piece);
-  if (j.contains("added_tokens") && j.at("added_tokens").is_array())
-    for (const auto& a : j.at("added_tokens")) {
-      t->ids_[a.at("content").get<std::string>()] = token_id(a.at("id"), path, a.at("content").get<std::string>());
-      if (a.value("special", false)) t->specials_.push_back({a.at("content").get<std::string>(), token_id(a.at("id"), path, "")});
-    }
+  for (const AddedToken& a : read_vocabulary(j, path, t->ids_))
+    if (a.special) t->specials_.push_back({a.content, a.id});
   t->pieces_.assign(t->ids_.size(), "");
   for (const auto& [piece, id] : t->ids_) {
     if (id < 0 || id >= static_cast<int32_t>(t->ids_.size())) fail("{}: token ids must be 0..{}, found {}", path, t->ids_.size() - 1, id);

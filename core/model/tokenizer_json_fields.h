@@ -3,7 +3,9 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "util/error.h"
 
@@ -26,6 +28,26 @@ inline std::pair<std::string, std::string> merge_pair(const nlohmann::json& m, c
   }
   if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) return {m[0].get<std::string>(), m[1].get<std::string>()};
   fail("{}: merge {} is neither \"a b\" nor [\"a\", \"b\"]", path, rank);
+}
+
+struct AddedToken {
+  std::string content;
+  int32_t id;
+  bool special;
+};
+
+// model.vocab plus added_tokens into `ids`; returns the added tokens.
+inline std::vector<AddedToken> read_vocabulary(const nlohmann::json& j, const std::string& path,
+                                               std::unordered_map<std::string, int32_t>& ids) {
+  for (auto& [piece, id] : j.at("model").at("vocab").items()) ids[piece] = token_id(id, path, piece);
+  std::vector<AddedToken> added;
+  if (j.contains("added_tokens") && j.at("added_tokens").is_array())
+    for (const auto& a : j.at("added_tokens")) {
+      const std::string content = a.at("content").get<std::string>();
+      added.push_back({content, token_id(a.at("id"), path, content), a.value("special", false)});
+      ids[content] = added.back().id;
+    }
+  return added;
 }
 
 }  // namespace qlab

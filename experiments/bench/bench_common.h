@@ -5,6 +5,7 @@
 #include <functional>
 #include <random>
 
+#include "model/model.h"
 #include "tensor/gemm.h"
 #include "tensor/tensor.h"
 
@@ -38,6 +39,25 @@ inline double measure_sgemm_peak_gflops() {
   Matrix a = random_matrix(n, n, 1.0f, 1), b = random_matrix(n, n, 1.0f, 2), c(n, n);
   double s = best_seconds([&] { gemm_nt(n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n); }, 3);
   return 2.0 * n * n * n / s / 1e9;
+}
+
+// One LLaMA-7B-shaped block (d 4096, ffn 11008, 32 heads, context 2048) with seeded random
+// weights of LLaMA-like scale.
+inline ModelConfig llama7b_config() {
+  ModelConfig c;
+  c.dim = 4096;
+  c.hidden_dim = 11008;
+  c.n_layers = 1;
+  c.n_heads = c.n_kv_heads = 32;
+  c.head_dim = 128;
+  c.max_seq_len = 2048;
+  c.vocab_size = 32000;
+  return c;
+}
+inline Block random_llama_block(const ModelConfig& c, uint32_t seed) {
+  Block b = make_llama_block(c, 0);
+  for (Linear* l : b.linears()) l->weight = random_matrix(l->weight.rows(), l->weight.cols(), 0.02f, seed++);
+  return b;
 }
 
 }  // namespace qlab::bench

@@ -45,16 +45,8 @@ void bench_bundled(const std::string& path, double peak) {
 }
 
 void bench_7b_block(double peak) {
-  ModelConfig c;
-  c.dim = 4096;
-  c.hidden_dim = 11008;
-  c.n_layers = 1;
-  c.n_heads = c.n_kv_heads = 32;
-  c.head_dim = 128;
-  c.max_seq_len = 2048;
-  Block b = make_llama_block(c, 0);
-  uint32_t seed = 10;
-  for (Linear* l : b.linears()) l->weight = random_matrix(l->weight.rows(), l->weight.cols(), 0.02f, seed++);
+  const ModelConfig c = llama7b_config();
+  Block b = random_llama_block(c, 10);
   const int64_t t = 2048;
   Matrix x0 = random_matrix(t, c.dim, 1.0f, 99);
   double s = best_seconds([&] {

@@ -65,21 +65,12 @@ void bench_solve(double peak, const PluginRegistry& reg) {
 }
 
 void bench_block(const PluginRegistry& reg, int sequences) {
-  ModelConfig c;
-  c.dim = 4096;
-  c.hidden_dim = 11008;
-  c.n_layers = 1;
-  c.n_heads = c.n_kv_heads = 32;
-  c.head_dim = 128;
-  c.max_seq_len = 2048;
-  c.vocab_size = 32000;
+  const ModelConfig c = llama7b_config();
   Model m;
   m.config = c;
   m.source = "synthetic 7B-shaped block";
   m.embed_tokens = random_matrix(c.vocab_size, c.dim, 1.0f, 3);
-  m.blocks.push_back(make_llama_block(c, 0));
-  uint32_t seed = 20;
-  for (Linear* l : m.blocks[0].linears()) l->weight = random_matrix(l->weight.rows(), l->weight.cols(), 0.02f, seed++);
+  m.blocks.push_back(random_llama_block(c, 20));
   Model float_model = m;
   std::vector<std::vector<int32_t>> calib(sequences, std::vector<int32_t>(2048));
   for (int s = 0; s < sequences; ++s)
