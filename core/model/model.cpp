@@ -27,6 +27,20 @@ std::vector<std::vector<Linear*>> Block::input_groups() {
   return groups;
 }
 
+std::vector<ScalableGroup> Block::scalable_groups(const ModelConfig& c) {
+  std::vector<ScalableGroup> groups;
+  if (c.pre_norm) groups.push_back({attn_norm.name, &attn_norm, nullptr, {&q, &k, &v}, "self_attn"});
+  if (v.out_features() == o.in_features()) groups.push_back({v.name, nullptr, &v, {&o}, ""});
+  if (c.pre_norm) {
+    ScalableGroup mlp{mlp_norm.name, &mlp_norm, nullptr, {}, "mlp"};
+    if (gate.weight.size() > 0) mlp.consumers.push_back(&gate);
+    mlp.consumers.push_back(&up);
+    groups.push_back(mlp);
+  }
+  groups.push_back({up.name, nullptr, &up, {&down}, ""});
+  return groups;
+}
+
 std::vector<Linear*> Model::linears() {
   std::vector<Linear*> out;
   for (Block& b : blocks)

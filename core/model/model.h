@@ -46,6 +46,21 @@ struct Norm {
   Vector bias;  // LayerNorm only
 };
 
+// A producer (norm or linear) whose output feeds only its consumer linears: a per-channel
+// scale s can be divided out of the producer and multiplied into the consumers' input
+// columns without changing the block's function (AWQ, SmoothQuant). `inspect` names the
+// module whose output measures a candidate scale: "self_attn", "mlp", or "" for the
+// consumers themselves.
+struct Linear;
+struct Norm;
+struct ScalableGroup {
+  std::string name;                 // the producer's name, e.g. "3.input_layernorm", "3.mlp.up_proj"
+  Norm* norm = nullptr;             // the producer, when it is a norm
+  Linear* producer = nullptr;       // the producer, when it is a linear
+  std::vector<Linear*> consumers;
+  std::string inspect;
+};
+
 struct Block {
   int index = 0;
   Norm attn_norm, mlp_norm;       // input_layernorm, post_attention_layernorm
@@ -57,6 +72,10 @@ struct Block {
   // Linears grouped by the input they share, in forward order: [q, k, v], [o], [gate, up]
   // (or [fc1]), [down]. Statistics are captured once per group.
   std::vector<std::vector<Linear*>> input_groups();
+  // The block's scalable groups, from its shapes and the architecture: norm → [q, k, v] and
+  // norm → [gate, up] / [fc1] (pre-norm blocks only: a post-norm output also feeds the
+  // residual), v → o when their shapes match (not under GQA), up → down (fc1 → fc2).
+  std::vector<ScalableGroup> scalable_groups(const ModelConfig& config);
 };
 
 struct Model {
