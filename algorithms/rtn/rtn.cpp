@@ -24,27 +24,10 @@ class Rtn {
 
   void quantize(const qlab_linear_in& in, qlab_quantize_out& out) {
     const int64_t rows = in.weight.n_rows, cols = in.weight.n_cols;
-    const int32_t gs = in.format.group_size > 0 ? in.format.group_size : static_cast<int32_t>(cols);
-    const int64_t groups = qlab::grid::n_groups(cols, in.format.group_size);
-    const int32_t maxq = qlab::grid::max_code(in.format.bits);
-#pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < rows; ++r) {
-      const float* w = in.weight.data + r * in.weight.row_stride;
-      float* dq = out.dequant.data + r * out.dequant.row_stride;
-      for (int64_t g = 0; g < groups; ++g) {
-        const int64_t c0 = g * gs, n = std::min<int64_t>(gs, cols - c0);
-        qlab::grid::GroupParams p =
-            mse_ ? qlab::grid::fit_mse(w + c0, n, 1, in.format.bits, in.format.sym, in.format.range, search_)
-                 : qlab::grid::fit(w + c0, n, 1, in.format.bits, in.format.sym, in.format.range);
-        out.scales[r * groups + g] = p.scale;
-        out.zeros[r * groups + g] = p.zero;
-        for (int64_t c = c0; c < c0 + n; ++c) {
-          float code = qlab::grid::code_of(w[c], p, maxq);
-          out.codes[r * cols + c] = static_cast<uint8_t>(code);
-          dq[c] = qlab::grid::dequant(code, p);
-        }
-      }
-    }
+    qlab::grid::quantize_rows(in.weight.data, rows, cols, in.weight.row_stride, in.format, out.dequant.data,
+                              out.dequant.row_stride, out.codes,
+                              out.scales, out.zeros, mse_ ? &search_ : nullptr);
+    const int64_t gs = in.format.group_size > 0 ? in.format.group_size : cols;
     for (int64_t c = 0; c < cols; ++c) out.g_idx[c] = static_cast<int32_t>(c / gs);
   }
 

@@ -113,13 +113,11 @@ void run_linear(const Linear& l, const Matrix& x, Matrix& y, const LinearInputHo
 }
 }  // namespace
 
-void block_forward(const Block& b, const ModelConfig& c, Matrix& x, int64_t pos0, LayerKv* kv,
-                   const LinearInputHook* hook) {
-  const int64_t n = x.rows();
-  Matrix h, q, k_new, v_new, attn, tmp;
-
-  // Attention sub-block. Pre-norm: x += o(attn(norm(x))). Post-norm: x = norm(x + o(attn(x))).
-  if (c.pre_norm) apply_norm(c, b.attn_norm, x, h); else h = x;
+namespace {
+// q, k, v of h (with RoPE) and attention over [cache rows, new rows]; returns o_proj's output.
+Matrix attention(const Block& b, const ModelConfig& c, const Matrix& h, int64_t pos0, LayerKv* kv, const LinearInputHook* hook) {
+  const int64_t n = h.rows();
+  Matrix q, k_new, v_new, attn, out;
   run_linear(b.q, h, q, hook);
   run_linear(b.k, h, k_new, hook);
   run_linear(b.v, h, v_new, hook);
@@ -138,30 +136,45 @@ void block_forward(const Block& b, const ModelConfig& c, Matrix& x, int64_t pos0
   } else {
     causal_attention(q, k_new, v_new, c.n_heads, c.n_kv_heads, c.head_dim, 0, attn);
   }
-  run_linear(b.o, attn, tmp, hook);
-  x += tmp;
-  if (!c.pre_norm) {
-    apply_norm(c, b.attn_norm, x, h);
-    x = h;
-  }
+  run_linear(b.o, attn, out, hook);
+  return out;
+}
+}  // namespace
 
-  // MLP sub-block: down(silu(gate(h)) * up(h))  or  down(relu(up(h))), pre- or post-norm.
-  if (c.pre_norm) apply_norm(c, b.mlp_norm, x, h); else h = x;
-  Matrix up;
+Matrix attention_output(const Block& b, const ModelConfig& c, const Matrix& h, const LinearInputHook* hook) {
+  return attention(b, c, h, 0, nullptr, hook);
+}
+
+Matrix mlp_output(const Block& b, const ModelConfig& c, const Matrix& h, const LinearInputHook* hook) {
+  Matrix up, out;
   run_linear(b.up, h, up, hook);
   if (c.mlp == MlpKind::swiglu) {
     Matrix gate;
     run_linear(b.gate, h, gate, hook);
 #pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < n; ++r) {
+    for (int64_t r = 0; r < h.rows(); ++r) {
       auto g = gate.row(r).array();
       up.row(r).array() *= g / (1.0f + (-g).exp());
     }
   } else {
     up = up.cwiseMax(0.0f);
   }
-  run_linear(b.down, up, tmp, hook);
-  x += tmp;
+  run_linear(b.down, up, out, hook);
+  return out;
+}
+
+void block_forward(const Block& b, const ModelConfig& c, Matrix& x, int64_t pos0, LayerKv* kv,
+                   const LinearInputHook* hook) {
+  Matrix h;
+  // Pre-norm: x += attn(norm(x)); x += mlp(norm(x)). Post-norm (OPT-350M): x = norm(x + attn(x)); x = norm(x + mlp(x)).
+  if (c.pre_norm) apply_norm(c, b.attn_norm, x, h); else h = x;
+  x += attention(b, c, h, pos0, kv, hook);
+  if (!c.pre_norm) {
+    apply_norm(c, b.attn_norm, x, h);
+    x = h;
+  }
+  if (c.pre_norm) apply_norm(c, b.mlp_norm, x, h); else h = x;
+  x += mlp_output(b, c, h, hook);
   if (!c.pre_norm) {
     apply_norm(c, b.mlp_norm, x, h);
     x = h;

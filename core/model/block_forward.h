@@ -33,6 +33,11 @@ struct LayerKv {
 // Called with each linear's input just before the linear runs (statistics capture).
 using LinearInputHook = std::function<void(const Linear& linear, const Matrix& input)>;
 
+// The attention sub-block's output (o_proj's output, before the residual) for a normed input
+// h at positions 0.., and the MLP's output for a normed input: the modules AWQ inspects.
+Matrix attention_output(const Block& block, const ModelConfig& config, const Matrix& h, const LinearInputHook* hook = nullptr);
+Matrix mlp_output(const Block& block, const ModelConfig& config, const Matrix& h, const LinearInputHook* hook = nullptr);
+
 // x (T×dim) ← block(x). Positions are pos0.. ; with kv, keys/values are appended to it
 // and attention covers its earlier rows.
 void block_forward(const Block& block, const ModelConfig& config, Matrix& x, int64_t pos0 = 0,

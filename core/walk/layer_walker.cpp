@@ -7,12 +7,16 @@
 #include <map>
 #include <memory>
 
+#include "backend/linalg.h"
 #include "model/block_forward.h"
+#include "qlab/plugin.hpp"
+#include "tensor/gemm.h"
 #include "model/forward.h"
 #include "util/error.h"
 #include "util/parallel.h"
 #include "util/progress.h"
 #include "walk/activation_store.h"
+#include "walk/fold.h"
 #include "walk/linear_hooks.h"
 #include "walk/measure.h"
 #include "walk/stats.h"
@@ -75,13 +79,128 @@ void apply_linear_transforms(Block& block, const std::vector<Linear*>& linears, 
                              const RunConfig& run, std::map<std::string, std::map<std::string, double>>& metrics) {
   for (auto& t : pipeline.transforms) {
     if (!t->descriptor().transform) continue;
-    if (t->descriptor().scope != QLAB_SCOPE_LINEAR)
-      fail("plugin '{}': group-scope transforms need the model's scalable groups, which this walker does not offer yet", t->name());
+    if (t->descriptor().scope != QLAB_SCOPE_LINEAR) continue;  // group scope: apply_group_transforms
     for (Linear* l : linears) {
       std::optional<qlab_format> f = format_for(run, l->name);
       if (!f) continue;
       const size_t g = stats.group_of.at(l->name);
       transform_linear(*l, block.index, *f, *t, stats.collectors[g]->view(stats.hessian(g)), metrics[l->name]);
+    }
+  }
+}
+
+// The host side of AWQ's module2inspect: the inspected module's output on x/s with candidate
+// consumer weights, against its float output on x.
+struct MeasureContext {
+  Block* block;
+  const ModelConfig* config;
+  ScalableGroup* group;
+  const std::vector<Matrix>* inputs;  // the group's input, per calibration segment
+  std::vector<Matrix> reference;      // the module's output with the current weights
+
+  Matrix run(const Matrix& h) const {
+    if (group->inspect == "self_attn") return attention_output(*block, *config, h);
+    if (group->inspect == "mlp") return mlp_output(*block, *config, h);
+    Matrix y;
+    linear_forward(h, group->consumers[0]->weight, group->consumers[0]->bias, y);
+    return y;
+  }
+};
+
+int32_t measure_module(void* host, const qlab_cview* candidates, const float* s, double* mse) {
+  auto* c = static_cast<MeasureContext*>(host);
+  std::vector<Matrix> saved;
+  for (size_t i = 0; i < c->group->consumers.size(); ++i) {
+    Linear* l = c->group->consumers[i];
+    saved.push_back(l->weight);
+    l->weight = sdk::map(candidates[i]);
+  }
+  double sum = 0, count = 0;
+  const Eigen::Map<const Eigen::RowVectorXf> scale(s, c->group->consumers[0]->in_features());
+  for (size_t seg = 0; seg < c->inputs->size(); ++seg) {
+    Matrix h = (*c->inputs)[seg];
+    h.array().rowwise() /= scale.array();
+    const Matrix y = c->run(h);
+    sum += (y - c->reference[seg]).cast<double>().squaredNorm();
+    count += static_cast<double>(y.size());
+  }
+  for (size_t i = 0; i < saved.size(); ++i) c->group->consumers[i]->weight = std::move(saved[i]);
+  *mse = count > 0 ? sum / count : 0.0;
+  return 0;
+}
+
+// Group-scope transforms (AWQ, SmoothQuant): each scalable group's scale is searched on the
+// block's inputs and folded into the block and into `reference` (the float weights the
+// host measures quantization error against).
+void apply_group_transforms(Block& block, Block& reference, const ModelConfig& config, const ActivationStore& x,
+                            Pipeline& pipeline, const RunConfig& run, int64_t total_tokens,
+                            std::map<std::string, std::map<std::string, double>>& metrics) {
+  std::vector<ScalableGroup> groups = block.scalable_groups(config), ref_groups = reference.scalable_groups(config);
+  std::map<std::string, size_t> first_consumer;
+  for (size_t g = 0; g < groups.size(); ++g) first_consumer[groups[g].consumers[0]->name] = g;
+  for (auto& t : pipeline.transforms) {
+    if (!t->descriptor().transform || t->descriptor().scope != QLAB_SCOPE_GROUP) continue;
+    if (groups.empty()) fail("plugin '{}' scales groups, but block {} of this architecture declares none", t->name(), block.index);
+    // The inputs of every group, from the block as it stands.
+    std::vector<std::vector<Matrix>> inputs(groups.size(), std::vector<Matrix>(x.size()));
+    std::vector<std::unique_ptr<StatsCollector>> stats;
+    for (const ScalableGroup& g : groups)
+      stats.push_back(std::make_unique<StatsCollector>(t->descriptor().stats, g.consumers[0]->in_features(), total_tokens));
+    size_t seg = 0;
+    LinearInputHook hook = [&](const Linear& l, const Matrix& input) {
+      auto it = first_consumer.find(l.name);
+      if (it == first_consumer.end()) return;
+      inputs[it->second][seg] = input;
+      stats[it->second]->add_sequence(input);
+    };
+    for (seg = 0; seg < x.size(); ++seg) {
+      Matrix h = x.get(seg);
+      block_forward(block, config, h, 0, nullptr, &hook);
+    }
+    for (size_t g = 0; g < groups.size(); ++g) {
+      ScalableGroup& group = groups[g];
+      std::optional<qlab_format> f = format_for(run, group.consumers[0]->name);
+      if (!f) continue;
+      MeasureContext ctx{&block, &config, &group, &inputs[g], {}};
+      for (const Matrix& in : inputs[g]) ctx.reference.push_back(ctx.run(in));
+      std::vector<const char*> names;
+      std::vector<qlab_cview> weights;
+      std::vector<Matrix> edited;
+      for (Linear* l : group.consumers) {
+        names.push_back(l->name.c_str());
+        weights.push_back({l->weight.data(), l->weight.rows(), l->weight.cols(), l->weight.cols()});
+        edited.push_back(l->weight);
+      }
+      std::vector<qlab_view> edited_views;
+      for (Matrix& m : edited) edited_views.push_back({m.data(), m.rows(), m.cols(), m.cols()});
+      const Matrix no_hessian;
+      qlab_group_in in{};
+      in.name = group.name.c_str();
+      in.block = block.index;
+      in.n_linears = static_cast<int32_t>(group.consumers.size());
+      in.linear_names = names.data();
+      in.weights = weights.data();
+      in.stats = stats[g]->view(no_hessian);
+      in.format = *f;
+      in.la = cpu_linalg();
+      in.measure = measure_module;
+      in.host = &ctx;
+      Vector scale = Vector::Ones(group.consumers[0]->in_features());
+      qlab_transform_out out{};
+      out.scale = scale.data();
+      out.weights = edited_views.data();
+      t->transform(in, out);
+      if (out.wrote_scale) {
+        fold_scale(group, scale);
+        fold_scale(ref_groups[g], scale);
+      }
+      if (out.wrote_weights)
+        for (size_t i = 0; i < group.consumers.size(); ++i) group.consumers[i]->weight = edited[i];
+      std::map<std::string, double> m;
+      for (int32_t i = 0; i < out.n_metrics && i < 16; ++i)
+        if (out.metrics[i].name) m[std::string(t->name()) + "." + out.metrics[i].name] = out.metrics[i].value;
+      for (Linear* l : group.consumers)
+        for (const auto& [k, v] : m) metrics[l->name][k] = v;
     }
   }
 }
@@ -127,6 +246,12 @@ void walk_layers(Model& model, const Model& float_model, const std::vector<std::
     else
       stages.push_back({});
     std::map<std::string, std::map<std::string, double>> metrics;
+    Block reference = float_block;  // the float weights, with the same scales folded in
+    {
+      auto t0 = Clock::now();
+      apply_group_transforms(block, reference, config, x, pipeline, run, total_tokens, metrics);
+      result.row.time_transform_s += since(t0);
+    }
     for (const std::vector<size_t>& stage : stages) {
       auto t0 = Clock::now();
       BlockStats stats = capture(block, config, x, pipeline.stats_mask, total_tokens, stage);
@@ -148,7 +273,7 @@ void walk_layers(Model& model, const Model& float_model, const std::vector<std::
         QuantizedLinear q = quantize_linear(*l, static_cast<int>(b), *f, *pipeline.quantizer, stats.collectors[g]->view(stats.hessian(g)));
         const double seconds = since(tq);
         const Linear* original = nullptr;
-        for (const Linear* fl : float_block.linears())
+        for (const Linear* fl : reference.linears())
           if (fl->name == l->name) original = fl;
         LinearRow row;
         row.id = l->name;

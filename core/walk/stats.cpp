@@ -8,7 +8,8 @@ namespace qlab {
 
 StatsCollector::StatsCollector(uint32_t mask, int64_t in, int64_t total_tokens, int64_t rows_wanted)
     : mask_(mask), stride_(std::max<int64_t>(1, total_tokens / rows_wanted)) {
-  h_ = Matrix::Zero(in, in);
+  in_ = in;
+  if (mask_ & QLAB_STAT_HESSIAN) h_ = Matrix::Zero(in, in);  // the largest statistic: only when asked
   if (mask_ & (QLAB_STAT_ABS_MEAN | QLAB_STAT_ABS_MAX)) {
     abs_sum_ = Vector::Zero(in);
     abs_max_ = Vector::Zero(in);
@@ -18,8 +19,8 @@ StatsCollector::StatsCollector(uint32_t mask, int64_t in, int64_t total_tokens, 
 
 void StatsCollector::add_sequence(const Matrix& x) {
   const int64_t t = x.rows(), in = x.cols();
-  if (in != h_.cols()) fail("statistics: input has {} features, expected {}", in, h_.cols());
-  cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, in, t, 1.0f, x.data(), in, 1.0f, h_.data(), in);
+  if (in != in_) fail("statistics: input has {} features, expected {}", in, in_);
+  if (h_.size() > 0) cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, in, t, 1.0f, x.data(), in, 1.0f, h_.data(), in);
   symmetric_ = false;
   if (abs_sum_.size() > 0) {
     abs_sum_ += x.cwiseAbs().colwise().sum().transpose();

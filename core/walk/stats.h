@@ -25,7 +25,7 @@ class StatsCollector {
 
  private:
   uint32_t mask_;
-  int64_t stride_, n_tokens_ = 0, n_sequences_ = 0;
+  int64_t in_ = 0, stride_, n_tokens_ = 0, n_sequences_ = 0;
   mutable Matrix h_;         // upper triangle accumulated; symmetrised on first read
   mutable bool symmetric_ = false;
   Vector abs_sum_, abs_max_;

@@ -110,4 +110,31 @@ inline int64_t n_groups(int64_t n_cols, int32_t group_size) {
   return group_size <= 0 ? 1 : (n_cols + group_size - 1) / group_size;
 }
 
+// Round-to-nearest of a rows × cols matrix (row stride `stride`) in the given format, group
+// by group along each row; writes the reconstruction to `out` (row stride `out_stride`) and, when given,
+// the codes (rows × cols, packed) and per-group scales/zeros (rows × n_groups).
+inline void quantize_rows(const float* w, int64_t rows, int64_t cols, int64_t stride, const qlab_format& f, float* out,
+                          int64_t out_stride,
+                          uint8_t* codes = nullptr, float* scales = nullptr, float* zeros = nullptr,
+                          const MseSearch* mse = nullptr) {
+  const int64_t gs = f.group_size > 0 ? f.group_size : cols;
+  const int64_t groups = n_groups(cols, f.group_size);
+  const int32_t maxq = max_code(f.bits);
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* wr = w + r * stride;
+    for (int64_t g = 0; g < groups; ++g) {
+      const int64_t c0 = g * gs, n = std::min<int64_t>(gs, cols - c0);
+      const GroupParams p = mse ? fit_mse(wr + c0, n, 1, f.bits, f.sym, f.range, *mse) : fit(wr + c0, n, 1, f.bits, f.sym, f.range);
+      if (scales) scales[r * groups + g] = p.scale;
+      if (zeros) zeros[r * groups + g] = p.zero;
+      for (int64_t c = c0; c < c0 + n; ++c) {
+        const float code = code_of(wr[c], p, maxq);
+        if (codes) codes[r * cols + c] = static_cast<uint8_t>(code);
+        out[r * out_stride + c] = dequant(code, p);
+      }
+    }
+  }
+}
+
 }  // namespace qlab::grid
