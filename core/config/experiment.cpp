@@ -160,7 +160,13 @@ RunConfig build_run(const std::string& file, const toml::table& t) {
     r.eval_seq_len = get<int64_t>(file, *e, "seq_len", "eval", 2048);
     r.eval_max_segments = get<int64_t>(file, *e, "max_segments", "eval", 0);
   }
-  if (const toml::table* q = section("quant", {"bits", "group_size", "sym", "range"}, false)) {
+  if (const toml::table* q = section("quant", {"bits", "group_size", "sym", "range", "act_bits", "act_scheme"}, false)) {
+    r.act_bits = get<int32_t>(file, *q, "act_bits", "quant", 0);
+    if (r.act_bits != 0 && (r.act_bits < 2 || r.act_bits > 16)) fail("{}: quant.act_bits = {} is outside 2..16 (0 = off)", at(file, *q), r.act_bits);
+    const std::string scheme = get<std::string>(file, *q, "act_scheme", "quant", "per_token");
+    if (scheme != "per_token" && scheme != "per_tensor")
+      fail("{}: quant.act_scheme '{}' is not one of per_token, per_tensor (dynamic); static calibrated ranges are not implemented", at(file, *q), scheme);
+    r.act_per_token = scheme == "per_token";
     r.format.bits = get<int32_t>(file, *q, "bits", "quant", 4);
     r.format.group_size = get<int32_t>(file, *q, "group_size", "quant", 0);
     r.format.sym = get<bool>(file, *q, "sym", "quant", false);

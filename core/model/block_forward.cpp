@@ -66,6 +66,20 @@ void apply_rope(Matrix& x, int64_t n_heads, int64_t head_dim, int64_t pos0, floa
   }
 }
 
+void fake_quantize_activations(Matrix& x, int32_t bits, bool per_token) {
+  const float qmax = static_cast<float>((1 << (bits - 1)) - 1);
+  auto quantize = [qmax](auto&& block) {
+    const float scale = std::max(block.cwiseAbs().maxCoeff(), 1e-5f) / qmax;
+    block = (block.array() / scale).unaryExpr([](float v) { return std::nearbyint(v); }) * scale;
+  };
+  if (!per_token) {
+    quantize(x);
+    return;
+  }
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < x.rows(); ++r) quantize(x.row(r));
+}
+
 void causal_attention(const Matrix& q, const Matrix& k, const Matrix& v, int64_t n_heads,
                       int64_t n_kv_heads, int64_t head_dim, int64_t pos0, Matrix& out) {
   const int64_t n_q = q.rows();
@@ -107,8 +121,14 @@ void causal_attention(const Matrix& q, const Matrix& k, const Matrix& v, int64_t
 }
 
 namespace {
-void run_linear(const Linear& l, const Matrix& x, Matrix& y, const LinearInputHook* hook) {
+void run_linear(const Linear& l, const Matrix& x, Matrix& y, const LinearInputHook* hook, const ModelConfig& c) {
   if (hook) (*hook)(l, x);
+  if (c.act_bits > 0) {
+    Matrix xq = x;
+    fake_quantize_activations(xq, c.act_bits, c.act_per_token);
+    linear_forward(xq, l.weight, l.bias, y);
+    return;
+  }
   linear_forward(x, l.weight, l.bias, y);
 }
 }  // namespace
@@ -118,9 +138,9 @@ namespace {
 Matrix attention(const Block& b, const ModelConfig& c, const Matrix& h, int64_t pos0, LayerKv* kv, const LinearInputHook* hook) {
   const int64_t n = h.rows();
   Matrix q, k_new, v_new, attn, out;
-  run_linear(b.q, h, q, hook);
-  run_linear(b.k, h, k_new, hook);
-  run_linear(b.v, h, v_new, hook);
+  run_linear(b.q, h, q, hook, c);
+  run_linear(b.k, h, k_new, hook, c);
+  run_linear(b.v, h, v_new, hook, c);
   if (c.position == PositionKind::rope) {
     apply_rope(q, c.n_heads, c.head_dim, pos0, c.rope_theta);
     apply_rope(k_new, c.n_kv_heads, c.head_dim, pos0, c.rope_theta);
@@ -136,7 +156,7 @@ Matrix attention(const Block& b, const ModelConfig& c, const Matrix& h, int64_t 
   } else {
     causal_attention(q, k_new, v_new, c.n_heads, c.n_kv_heads, c.head_dim, 0, attn);
   }
-  run_linear(b.o, attn, out, hook);
+  run_linear(b.o, attn, out, hook, c);
   return out;
 }
 }  // namespace
@@ -147,10 +167,10 @@ Matrix attention_output(const Block& b, const ModelConfig& c, const Matrix& h, c
 
 Matrix mlp_output(const Block& b, const ModelConfig& c, const Matrix& h, const LinearInputHook* hook) {
   Matrix up, out;
-  run_linear(b.up, h, up, hook);
+  run_linear(b.up, h, up, hook, c);
   if (c.mlp == MlpKind::swiglu) {
     Matrix gate;
-    run_linear(b.gate, h, gate, hook);
+    run_linear(b.gate, h, gate, hook, c);
 #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < h.rows(); ++r) {
       auto g = gate.row(r).array();
@@ -159,7 +179,7 @@ Matrix mlp_output(const Block& b, const ModelConfig& c, const Matrix& h, const L
   } else {
     up = up.cwiseMax(0.0f);
   }
-  run_linear(b.down, up, out, hook);
+  run_linear(b.down, up, out, hook, c);
   return out;
 }
 

@@ -24,6 +24,10 @@ struct ModelConfig {
   MlpKind mlp = MlpKind::swiglu;
   PositionKind position = PositionKind::rope;
   int32_t bos_id = 1, eos_id = 2;
+  // Activation fake-quantization of every linear's input (W8A8 evaluation): 0 = off; else
+  // symmetric absmax to act_bits, per token (row) or per tensor, dynamic (SmoothQuant's O1/O2).
+  int32_t act_bits = 0;
+  bool act_per_token = true;
   bool pre_norm = true;          // false: OPT-350M's post-LayerNorm blocks
   int64_t position_offset = 0;   // OPT's learned positions start at row 2
   int64_t sliding_window = 0;    // Mistral: attention window (0 = none); longer segments are refused

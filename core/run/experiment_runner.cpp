@@ -136,6 +136,8 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
                     if (r.block == abort_at) std::_Exit(86);
                   },
                   opt.progress);
+      model.config.act_bits = run.act_bits;  // W8A8: activations are fake-quantized in evaluation
+      model.config.act_per_token = run.act_per_token;
       for (const std::string& spec : run.eval_data) log.write_eval("runs/" + run.run_id, evaluate(model, *tok, spec, run, opt.progress));
       log.finish_run(run.run_id, "done");
       std::error_code ec;
