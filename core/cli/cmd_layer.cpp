@@ -26,19 +26,6 @@ struct LayerArgs {
   bool json = false;
 };
 
-ParamValue parse_set_value(const std::string& text, const std::string& where) {
-  if (text == "true" || text == "false") return {text == "true", where};
-  try {
-    size_t used = 0;
-    long long i = std::stoll(text, &used);
-    if (used == text.size()) return {static_cast<int64_t>(i), where};
-    double d = std::stod(text, &used);
-    if (used == text.size()) return {d, where};
-  } catch (const std::exception&) {
-  }
-  std::string s = text.size() >= 2 && text.front() == '"' && text.back() == '"' ? text.substr(1, text.size() - 2) : text;
-  return {s, where};
-}
 }  // namespace
 
 Command add_layer(CLI::App& app) {

@@ -232,6 +232,13 @@ std::string toml_text(const toml::node& n) {
 
 }  // namespace
 
+ParamValue parse_set_value(const std::string& text, const std::string& where) {
+  toml::table v = parse_value(text);
+  ParamValue p = param_value(where, *v.get("v"), where);
+  p.where = where;  // the --set option, not a line of the one-line TOML it was parsed as
+  return p;
+}
+
 bool glob_match(const std::string& pattern, const std::string& text) {
   return fnmatch(pattern.c_str(), text.c_str(), 0) == 0;
 }

@@ -54,6 +54,10 @@ struct Experiment {
 // Reads and validates `path`, applies `--set key=value` overrides, expands the sweep.
 Experiment load_experiment(const std::string& path, const std::vector<std::string>& sets = {});
 
+// A `--set key=value` value as a plugin parameter: TOML syntax (4, 0.01, true, "mse"), or a
+// bare string when it does not parse.
+ParamValue parse_set_value(const std::string& text, const std::string& where);
+
 // The format a linear gets after the overrides that match it; nullopt = skipped.
 std::optional<qlab_format> format_for(const RunConfig& run, const std::string& linear_id);
 bool glob_match(const std::string& pattern, const std::string& text);

@@ -107,26 +107,33 @@ struct MeasureContext {
   }
 };
 
+// Called from plugin code through a C pointer: nothing may throw across it, and the
+// consumers get their own weights back whatever happens.
 int32_t measure_module(void* host, const qlab_cview* candidates, const float* s, double* mse) {
   auto* c = static_cast<MeasureContext*>(host);
   std::vector<Matrix> saved;
-  for (size_t i = 0; i < c->group->consumers.size(); ++i) {
-    Linear* l = c->group->consumers[i];
-    saved.push_back(l->weight);
-    l->weight = sdk::map(candidates[i]);
-  }
-  double sum = 0, count = 0;
-  const Eigen::Map<const Eigen::RowVectorXf> scale(s, c->group->consumers[0]->in_features());
-  for (size_t seg = 0; seg < c->inputs->size(); ++seg) {
-    Matrix h = (*c->inputs)[seg];
-    h.array().rowwise() /= scale.array();
-    const Matrix y = c->run(h);
-    sum += (y - c->reference[seg]).cast<double>().squaredNorm();
-    count += static_cast<double>(y.size());
+  int32_t rc = 0;
+  try {
+    for (size_t i = 0; i < c->group->consumers.size(); ++i) {
+      Linear* l = c->group->consumers[i];
+      saved.push_back(l->weight);
+      l->weight = sdk::map(candidates[i]);
+    }
+    double sum = 0, count = 0;
+    const Eigen::Map<const Eigen::RowVectorXf> scale(s, c->group->consumers[0]->in_features());
+    for (size_t seg = 0; seg < c->inputs->size(); ++seg) {
+      Matrix h = (*c->inputs)[seg];
+      h.array().rowwise() /= scale.array();
+      const Matrix y = c->run(h);
+      sum += (y - c->reference[seg]).cast<double>().squaredNorm();
+      count += static_cast<double>(y.size());
+    }
+    *mse = count > 0 ? sum / count : 0.0;
+  } catch (const std::exception&) {
+    rc = 1;
   }
   for (size_t i = 0; i < saved.size(); ++i) c->group->consumers[i]->weight = std::move(saved[i]);
-  *mse = count > 0 ? sum / count : 0.0;
-  return 0;
+  return rc;
 }
 
 // Group-scope transforms (AWQ, SmoothQuant): each scalable group's scale is searched on the
@@ -197,8 +204,7 @@ void apply_group_transforms(Block& block, Block& reference, const ModelConfig& c
       if (out.wrote_weights)
         for (size_t i = 0; i < group.consumers.size(); ++i) group.consumers[i]->weight = edited[i];
       std::map<std::string, double> m;
-      for (int32_t i = 0; i < out.n_metrics && i < 16; ++i)
-        if (out.metrics[i].name) m[std::string(t->name()) + "." + out.metrics[i].name] = out.metrics[i].value;
+      take_metrics(*t, out.metrics, out.n_metrics, m);
       for (Linear* l : group.consumers)
         for (const auto& [k, v] : m) metrics[l->name][k] = v;
     }

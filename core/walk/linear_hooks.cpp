@@ -9,12 +9,12 @@ namespace qlab {
 namespace {
 qlab_cview cview(const Matrix& m) { return {m.data(), m.rows(), m.cols(), m.cols()}; }
 qlab_view view(Matrix& m) { return {m.data(), m.rows(), m.cols(), m.cols()}; }
+}  // namespace
 
 void take_metrics(const PluginInstance& p, const qlab_metric* metrics, int32_t n, std::map<std::string, double>& into) {
   for (int32_t i = 0; i < n && i < 16; ++i)
     if (metrics[i].name) into[std::string(p.name()) + "." + metrics[i].name] = metrics[i].value;
 }
-}  // namespace
 
 bool transform_linear(Linear& l, int block, const qlab_format& format, PluginInstance& t, const qlab_stats& stats,
                       std::map<std::string, double>& metrics) {

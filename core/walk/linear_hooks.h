@@ -11,6 +11,9 @@
 
 namespace qlab {
 
+// Copies a hook's metrics into `into` as "<plugin>.<metric>".
+void take_metrics(const PluginInstance& plugin, const qlab_metric* metrics, int32_t n, std::map<std::string, double>& into);
+
 // Runs a linear-scope transform; replaces l.weight when the plugin edited it. Returns
 // whether it did.
 bool transform_linear(Linear& l, int block, const qlab_format& format, PluginInstance& plugin, const qlab_stats& stats,
