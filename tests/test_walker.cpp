@@ -71,9 +71,10 @@ TEST_CASE("RTN through the walker equals RTN of each weight on its own", "[walke
   CHECK(model.lm_head.weight == float_model.lm_head.weight);  // lm_head is never quantized by default
 }
 
-TEST_CASE("a killed run resumes from its last block to identical numbers", "[walker][resume]") {
+namespace {
+void check_resume_is_identical(const std::string& experiment_body, const std::vector<const char*>& columns) {
   TempDir dir;
-  const std::string exp = write_experiment(dir, "[quant]\nbits = 3\ngroup_size = 32\n[[pipeline]]\nplugin = \"clip\"\n[[pipeline]]\nplugin = \"rtn\"\n");
+  const std::string exp = write_experiment(dir, experiment_body);
   const std::string qlab = QLAB_BINARY;
   const std::string whole = (dir / "whole.h5").string(), killed = (dir / "killed.h5").string();
   REQUIRE(std::system((qlab + " run " + exp + " --out " + whole + " > /dev/null 2>&1").c_str()) == 0);
@@ -91,7 +92,7 @@ TEST_CASE("a killed run resumes from its last block to identical numbers", "[wal
   CHECK(sb.runs[0].status == "done");
   CHECK(sa.runs[0].ppl == sb.runs[0].ppl);
   CHECK(sa.runs[0].block_error == sb.runs[0].block_error);
-  for (const char* column : {"rel_output_error", "weight_mse", "clip.mean_shrink"}) {
+  for (const char* column : columns) {
     h5::Handle la = h5::open_group(a.file(), "runs/r0000/linears"), lb = h5::open_group(b.file(), "runs/r0000/linears");
     std::vector<double> x = h5::read_numbers(la.id(), column), y = h5::read_numbers(lb.id(), column);
     REQUIRE(x.size() == y.size());
@@ -101,6 +102,18 @@ TEST_CASE("a killed run resumes from its last block to identical numbers", "[wal
   // Resuming with another configuration is refused.
   rc = std::system((qlab + " run " + exp + " --set quant.bits=4 --out " + killed + " --resume > /dev/null 2>&1").c_str());
   CHECK(WEXITSTATUS(rc) == 1);
+}
+}  // namespace
+
+TEST_CASE("a killed run resumes from its last block to identical numbers", "[walker][resume]") {
+  check_resume_is_identical("[quant]\nbits = 3\ngroup_size = 32\n[[pipeline]]\nplugin = \"clip\"\n[[pipeline]]\nplugin = \"rtn\"\n",
+                            {"rel_output_error", "weight_mse", "clip.mean_shrink"});
+}
+
+TEST_CASE("a killed static-W8A8 run resumes with its calibrated activation ranges", "[walker][resume][w8a8]") {
+  check_resume_is_identical("[quant]\nbits = 8\nsym = true\nact_bits = 8\nact_scheme = \"static\"\nact_calibrator = \"entropy\"\n"
+                            "[[pipeline]]\nplugin = \"smoothquant\"\n[[pipeline]]\nplugin = \"rtn\"\n",
+                            {"rel_output_error", "weight_mse", "act_input_absmax"});
 }
 
 TEST_CASE("a plugin that fails marks its run failed with the plugin's and the layer's name", "[walker]") {

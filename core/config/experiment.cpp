@@ -114,6 +114,35 @@ void set_path(toml::table& root, const std::string& dotted, const toml::node& va
   table->insert_or_assign(parts[i], value);
 }
 
+// [quant] act_*: the activation half of the format. Settings that would be silently ignored
+// or contradict each other are refused.
+void parse_activation_quant(const std::string& file, const toml::table& q, RunConfig& r) {
+  r.act.bits = get<int32_t>(file, q, "act_bits", "quant", 0);
+  if (r.act.bits != 0 && (r.act.bits < 2 || r.act.bits > 16)) fail("{}: quant.act_bits = {} is outside 2..16 (0 = off)", at(file, q), r.act.bits);
+  const bool off = r.act.bits == 0;
+  for (const char* key : {"act_scheme", "act_calibrator", "act_percentile", "act_outlier_threshold"})
+    if (off && q.contains(key)) fail("{}: quant.{} has no effect while quant.act_bits is 0 (activations unquantized); set act_bits", at(file, q), key);
+  try {
+    r.act.scheme = parse_act_scheme(get<std::string>(file, q, "act_scheme", "quant", "per_token"));
+    r.act_calibration.method = parse_range_calibrator(get<std::string>(file, q, "act_calibrator", "quant", "minmax"));
+  } catch (const Error& e) {
+    fail("{}: quant: {}", at(file, q), e.what());
+  }
+  const bool is_static = r.act.scheme == ActScheme::static_range;
+  if (!is_static && q.contains("act_calibrator"))
+    fail("{}: quant.act_calibrator calibrates static ranges, but act_scheme is dynamic ('{}'); set act_scheme = \"static\"", at(file, q), act_scheme_name(r.act.scheme));
+  r.act_calibration.percentile = get<double>(file, q, "act_percentile", "quant", 99.99);
+  if (q.contains("act_percentile") && r.act_calibration.method != RangeCalibrator::percentile)
+    fail("{}: quant.act_percentile is used only by act_calibrator = \"percentile\"", at(file, q));
+  if (!(r.act_calibration.percentile > 0.0 && r.act_calibration.percentile <= 100.0))
+    fail("{}: quant.act_percentile = {} is outside (0, 100]", at(file, q), r.act_calibration.percentile);
+  r.act.outlier_threshold = static_cast<float>(get<double>(file, q, "act_outlier_threshold", "quant", 0.0));
+  if (!(r.act.outlier_threshold >= 0.0f) || !std::isfinite(r.act.outlier_threshold))
+    fail("{}: quant.act_outlier_threshold must be a finite value >= 0 (LLM.int8() uses 6.0; 0 = off)", at(file, q));
+  if (is_static && r.act.outlier_threshold > 0)
+    fail("{}: quant.act_outlier_threshold (LLM.int8()) picks outlier columns per input, dynamically; it cannot combine with act_scheme = \"static\"", at(file, q));
+}
+
 const std::set<std::string> kTop = {"name", "model", "calibration", "eval", "quant", "walker", "pipeline", "override", "sweep"};
 
 RunConfig build_run(const std::string& file, const toml::table& t) {
@@ -160,13 +189,9 @@ RunConfig build_run(const std::string& file, const toml::table& t) {
     r.eval_seq_len = get<int64_t>(file, *e, "seq_len", "eval", 2048);
     r.eval_max_segments = get<int64_t>(file, *e, "max_segments", "eval", 0);
   }
-  if (const toml::table* q = section("quant", {"bits", "group_size", "sym", "range", "act_bits", "act_scheme"}, false)) {
-    r.act_bits = get<int32_t>(file, *q, "act_bits", "quant", 0);
-    if (r.act_bits != 0 && (r.act_bits < 2 || r.act_bits > 16)) fail("{}: quant.act_bits = {} is outside 2..16 (0 = off)", at(file, *q), r.act_bits);
-    const std::string scheme = get<std::string>(file, *q, "act_scheme", "quant", "per_token");
-    if (scheme != "per_token" && scheme != "per_tensor")
-      fail("{}: quant.act_scheme '{}' is not one of per_token, per_tensor (dynamic); static calibrated ranges are not implemented", at(file, *q), scheme);
-    r.act_per_token = scheme == "per_token";
+  if (const toml::table* q = section("quant", {"bits", "group_size", "sym", "range", "act_bits", "act_scheme", "act_calibrator",
+                                              "act_percentile", "act_outlier_threshold"}, false)) {
+    parse_activation_quant(file, *q, r);
     r.format.bits = get<int32_t>(file, *q, "bits", "quant", 4);
     r.format.group_size = get<int32_t>(file, *q, "group_size", "quant", 0);
     r.format.sym = get<bool>(file, *q, "sym", "quant", false);
@@ -185,6 +210,8 @@ RunConfig build_run(const std::string& file, const toml::table& t) {
       fail("{}: walker.activations '{}' is not one of f32, f16, bf16", at(file, *w), r.activations);
     r.true_sequential = get<bool>(file, *w, "true_sequential", "walker", false);
   }
+  if (r.act.scheme == ActScheme::static_range && r.act.enabled() && r.calibration.data.empty())
+    fail("{}: quant.act_scheme = \"static\" calibrates activation ranges on calibration data, but there is no [calibration] data", file);
   const toml::node* p = t.get("pipeline");
   if (!p || !p->is_array() || p->as_array()->empty()) fail("{}: 'pipeline' must be a non-empty array of {{ plugin = ... }} tables", file);
   for (size_t i = 0; i < p->as_array()->size(); ++i) {

@@ -10,8 +10,10 @@
 #include <vector>
 
 #include "data/calibration.h"
+#include "model/activation_quant.h"
 #include "plugin_host/params.h"
 #include "qlab/plugin.h"
+#include "walk/activation_range.h"
 
 namespace qlab {
 
@@ -36,8 +38,8 @@ struct RunConfig {
   std::vector<std::string> eval_data;
   int64_t eval_seq_len = 2048, eval_max_segments = 0;
   qlab_format format{4, 0, 0, QLAB_RANGE_GPTQ};
-  int32_t act_bits = 0;        // activation fake-quantization in evaluation: 0 = off (W-only)
-  bool act_per_token = true;   // per token (O1) or per tensor (O2), dynamic
+  ActivationQuant act;               // activation fake-quantization (W8A8); off = weight-only
+  RangeCalibration act_calibration;  // how static ranges are calibrated
   std::string propagate = "quantized";             // or "float" (AWQ's reference)
   std::string activations = "f32";                 // f32 | f16 | bf16 storage of calibration activations
   bool true_sequential = false;

@@ -66,19 +66,6 @@ void apply_rope(Matrix& x, int64_t n_heads, int64_t head_dim, int64_t pos0, floa
   }
 }
 
-void fake_quantize_activations(Matrix& x, int32_t bits, bool per_token) {
-  const float qmax = static_cast<float>((1 << (bits - 1)) - 1);
-  auto quantize = [qmax](auto&& block) {
-    const float scale = std::max(block.cwiseAbs().maxCoeff(), 1e-5f) / qmax;
-    block = (block.array() / scale).unaryExpr([](float v) { return std::nearbyint(v); }) * scale;
-  };
-  if (!per_token) {
-    quantize(x);
-    return;
-  }
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < x.rows(); ++r) quantize(x.row(r));
-}
 
 void causal_attention(const Matrix& q, const Matrix& k, const Matrix& v, int64_t n_heads,
                       int64_t n_kv_heads, int64_t head_dim, int64_t pos0, Matrix& out) {
@@ -123,9 +110,9 @@ void causal_attention(const Matrix& q, const Matrix& k, const Matrix& v, int64_t
 namespace {
 void run_linear(const Linear& l, const Matrix& x, Matrix& y, const LinearInputHook* hook, const ModelConfig& c) {
   if (hook) (*hook)(l, x);
-  if (c.act_bits > 0) {
+  if (c.act.enabled()) {
     Matrix xq = x;
-    fake_quantize_activations(xq, c.act_bits, c.act_per_token);
+    fake_quantize_input(c.act, l.input_absmax, l.name, xq);
     linear_forward(xq, l.weight, l.bias, y);
     return;
   }

@@ -24,10 +24,6 @@ void apply_rope(Matrix& x, int64_t n_heads, int64_t head_dim, int64_t pos0, floa
 void causal_attention(const Matrix& q, const Matrix& k, const Matrix& v, int64_t n_heads,
                       int64_t n_kv_heads, int64_t head_dim, int64_t pos0, Matrix& out);
 
-// Symmetric absmax fake quantization to `bits`, per row or over the whole matrix, as
-// SmoothQuant's quantize_activation_per_token/per_tensor_absmax (scale clamped at 1e-5).
-void fake_quantize_activations(Matrix& x, int32_t bits, bool per_token);
-
 // Keys and values of one block for incremental decoding.
 struct LayerKv {
   Matrix k, v;         // capacity × kv_dim

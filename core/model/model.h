@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "model/activation_quant.h"
 #include "tensor/tensor.h"
 
 namespace qlab {
@@ -24,10 +25,7 @@ struct ModelConfig {
   MlpKind mlp = MlpKind::swiglu;
   PositionKind position = PositionKind::rope;
   int32_t bos_id = 1, eos_id = 2;
-  // Activation fake-quantization of every linear's input (W8A8 evaluation): 0 = off; else
-  // symmetric absmax to act_bits, per token (row) or per tensor, dynamic (SmoothQuant's O1/O2).
-  int32_t act_bits = 0;
-  bool act_per_token = true;
+  ActivationQuant act;           // fake-quantization of every linear's input (W8A8); off by default
   bool pre_norm = true;          // false: OPT-350M's post-LayerNorm blocks
   int64_t position_offset = 0;   // OPT's learned positions start at row 2
   int64_t sliding_window = 0;    // Mistral: attention window (0 = none); longer segments are refused
@@ -39,6 +37,7 @@ struct Linear {
   std::string name;  // stable id, e.g. "0.self_attn.q_proj"
   Matrix weight;     // out × in
   Vector bias;       // empty when the layer has none
+  float input_absmax = 0.0f;  // calibrated static activation range (ActScheme::static_range); 0 = none
 
   int64_t out_features() const { return weight.rows(); }
   int64_t in_features() const { return weight.cols(); }

@@ -25,10 +25,23 @@ std::string checkpoint_file(const std::string& log_path, const std::string& run_
   return fmt::format("{}.blocks/{}/block_{:04}.safetensors", log_path, run_id, block);
 }
 
+// A finished block as the walk left it: weights, biases and norms (scaling transforms fold
+// into all three) and the calibrated static activation ranges.
 void save_block(const std::string& path, const Block& block) {
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());
   std::vector<TensorToWrite> tensors;
-  for (const Linear* l : block.linears()) tensors.push_back(f32_tensor(l->name, {l->weight.rows(), l->weight.cols()}, l->weight.data()));
+  auto vector = [&](const std::string& name, const Vector& v) {
+    if (v.size() > 0) tensors.push_back(f32_tensor(name, {v.size()}, v.data()));
+  };
+  for (const Linear* l : block.linears()) {
+    tensors.push_back(f32_tensor(l->name, {l->weight.rows(), l->weight.cols()}, l->weight.data()));
+    vector(l->name + ".bias", l->bias);
+    if (l->input_absmax > 0) tensors.push_back(f32_tensor(l->name + ".input_absmax", {1}, &l->input_absmax));
+  }
+  for (const Norm* n : {&block.attn_norm, &block.mlp_norm}) {
+    vector(n->name + ".weight", n->weight);
+    vector(n->name + ".bias", n->bias);
+  }
   write_safetensors(path, tensors);
 }
 
@@ -36,7 +49,18 @@ void restore_block(const std::string& path, Block& block) {
   if (!std::filesystem::exists(path))
     fail("{}: --resume: the finished block's weights are missing; start the run afresh without --resume", path);
   auto f = SafetensorsFile::open(path);
-  for (Linear* l : block.linears()) l->weight = f->to_matrix(l->name);
+  auto vector = [&](const std::string& name, Vector& v) {
+    if (v.size() > 0) v = f->to_vector(name);
+  };
+  for (Linear* l : block.linears()) {
+    l->weight = f->to_matrix(l->name);
+    vector(l->name + ".bias", l->bias);
+    if (f->has(l->name + ".input_absmax")) l->input_absmax = f->to_matrix(l->name + ".input_absmax")(0, 0);
+  }
+  for (Norm* n : {&block.attn_norm, &block.mlp_norm}) {
+    vector(n->name + ".weight", n->weight);
+    vector(n->name + ".bias", n->bias);
+  }
 }
 
 void check_overrides(const RunConfig& run, Model& model) {
@@ -136,8 +160,7 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
                     if (r.block == abort_at) std::_Exit(86);
                   },
                   opt.progress);
-      model.config.act_bits = run.act_bits;  // W8A8: activations are fake-quantized in evaluation
-      model.config.act_per_token = run.act_per_token;
+      model.config.act = run.act;  // W8A8: activations are fake-quantized in evaluation
       for (const std::string& spec : run.eval_data) log.write_eval("runs/" + run.run_id, evaluate(model, *tok, spec, run, opt.progress));
       log.finish_run(run.run_id, "done");
       std::error_code ec;

@@ -15,6 +15,7 @@
 #include "util/error.h"
 #include "util/parallel.h"
 #include "util/progress.h"
+#include "walk/activation_range.h"
 #include "walk/activation_store.h"
 #include "walk/fold.h"
 #include "walk/linear_hooks.h"
@@ -211,12 +212,35 @@ void apply_group_transforms(Block& block, Block& reference, const ModelConfig& c
   }
 }
 
+// Static activation ranges (act_scheme = "static"): each linear's input histogram from the
+// float block with this block's scales folded in (as SmoothQuant calibrates the smoothed
+// model), turned into one clipping threshold per linear of `block`.
+void calibrate_input_ranges(Block& block, const Block& reference, const ModelConfig& float_config, const ActivationStore& x,
+                            const RunConfig& run) {
+  std::map<std::string, AbsHistogram> histograms;
+  LinearInputHook hook = [&](const Linear& l, const Matrix& input) {
+    if (!histograms[l.name].add(input.data(), input.size()))
+      fail("block {}: the input of {} holds NaN or infinite values; static ranges cannot be calibrated", block.index, l.name);
+  };
+  for (size_t i = 0; i < x.size(); ++i) {
+    Matrix h = x.get(i);
+    block_forward(reference, float_config, h, 0, nullptr, &hook);
+  }
+  for (Linear* l : block.linears()) {
+    l->input_absmax = static_cast<float>(calibrate_range(histograms.at(l->name), run.act_calibration, run.act.bits));
+    if (!(l->input_absmax > 0))
+      fail("block {}: every calibration input of {} is zero; a static activation range cannot be calibrated from it", block.index, l->name);
+  }
+}
+
 }  // namespace
 
 void walk_layers(Model& model, const Model& float_model, const std::vector<std::vector<int32_t>>& calibration,
                  Pipeline& pipeline, const RunConfig& run, int64_t start_block, const BlockDone& on_block,
                  bool show_progress) {
-  const ModelConfig& config = model.config;
+  const ModelConfig& config = model.config;  // float activations: capture, transforms, calibration
+  ModelConfig quantized_config = config;     // the quantized block as evaluation will run it
+  quantized_config.act = run.act;
   ActivationStore x(ActivationStore::parse_precision(run.activations), calibration.size());
   int64_t total_tokens = 0;
   for (size_t i = 0; i < calibration.size(); ++i) {
@@ -229,7 +253,7 @@ void walk_layers(Model& model, const Model& float_model, const std::vector<std::
     const Block& through = float_propagation ? float_model.blocks[b] : model.blocks[b];
     for (size_t i = 0; i < x.size(); ++i) {
       Matrix h = x.get(i);
-      block_forward(through, config, h);
+      block_forward(through, float_propagation ? config : quantized_config, h);
       x.set(i, h);
     }
   }
@@ -302,11 +326,17 @@ void walk_layers(Model& model, const Model& float_model, const std::vector<std::
     }
 
     auto t0 = Clock::now();
+    if (run.act.enabled() && run.act.scheme == ActScheme::static_range) {
+      calibrate_input_ranges(block, reference, config, x, run);
+      for (LinearRow& row : result.linears)
+        for (const Linear* l : block.linears())
+          if (l->name == row.id) row.metrics["act_input_absmax"] = l->input_absmax;
+    }
     double err_num = 0, err_den = 0;
     for (size_t i = 0; i < x.size(); ++i) {
       Matrix input = x.get(i);
       Matrix yq = input, yf = input;
-      block_forward(block, config, yq);
+      block_forward(block, quantized_config, yq);
       block_forward(float_block, config, yf);
       err_num += (yq - yf).cast<double>().squaredNorm();
       err_den += yf.cast<double>().squaredNorm();

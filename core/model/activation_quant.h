@@ -1,0 +1,34 @@
+// Activation fake-quantization of every quantized linear's input (W8A8 evaluation): a
+// quantization-format setting, applied by the forward pass, not by a plugin.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "tensor/tensor.h"
+
+namespace qlab {
+
+enum class ActScheme {
+  per_token,   // dynamic absmax per row (SmoothQuant O1, LLM.int8()'s vector-wise)
+  per_tensor,  // dynamic absmax over the whole input (SmoothQuant O2)
+  static_range // per-tensor range calibrated once (SmoothQuant O3, TensorRT)
+};
+
+struct ActivationQuant {
+  int32_t bits = 0;  // 0 = off
+  ActScheme scheme = ActScheme::per_token;
+  // LLM.int8(): input columns with any |x| above this stay in float (0 = off; the paper uses 6.0).
+  float outlier_threshold = 0.0f;
+
+  bool enabled() const { return bits > 0; }
+};
+
+ActScheme parse_act_scheme(const std::string& name);  // per_token | per_tensor | static
+const char* act_scheme_name(ActScheme s);
+
+// Symmetric absmax fake-quantization of `x` in place. `static_absmax` is the calibrated
+// range (used only by ActScheme::static_range; values beyond it are clipped).
+// `linear` names the layer in errors.
+void fake_quantize_input(const ActivationQuant& q, float static_absmax, const std::string& linear, Matrix& x);
+
+}  // namespace qlab
