@@ -24,18 +24,23 @@ TEST_CASE("AWQ at 3 bits beats RTN on the bundled model; AWQ+GPTQ runs", "[awq]"
                                   << "[eval]\ndata = \"text:" << root << "/datasets/tinystories/tinystories_eval.txt\"\nseq_len = 512\nmax_segments = 96\n"
                                   << "[quant]\nbits = 3\ngroup_size = 32\nrange = \"minmax\"\n[walker]\npropagate = \"float\"\n"
                                   << "[[pipeline]]\nplugin = \"awq\"\n[[pipeline]]\nplugin = \"rtn\"\n"
-                                  << "[sweep]\nmode = \"zip\"\n\"pipeline.0.plugin\" = [\"clip\", \"awq\", \"awq\"]\n"
-                                  << "\"pipeline.1.plugin\" = [\"rtn\", \"rtn\", \"gptq\"]\n";
+                                  << "[sweep]\nmode = \"zip\"\n"
+                                  << "\"pipeline.1.plugin\" = [\"rtn\", \"rtn\", \"gptq\", \"rtn\"]\n"
+                                  << "\"pipeline.awq.duo_scaling\" = [false, false, false, true]\n";
   Experiment ex = load_experiment((dir / "awq.toml").string());
-  // r0000 runs clip+rtn: replace it by plain RTN, the baseline.
+  // r0000 becomes plain RTN, the baseline.
   ex.runs[0].pipeline.erase(ex.runs[0].pipeline.begin());
   RunOptions opt{(dir / "awq.h5").string(), false, {}, false};
   ExperimentSummary s = run_experiment(ex, opt);
-  REQUIRE(s.runs.size() == 3);
+  REQUIRE(s.runs.size() == 4);
   for (const RunSummary& r : s.runs) REQUIRE(r.status == "done");
   const double rtn = s.runs[0].ppl.at(0).second, awq = s.runs[1].ppl.at(0).second, awq_gptq = s.runs[2].ppl.at(0).second;
   CHECK(awq < rtn);
   CHECK(awq_gptq < rtn);
+  const double duo = s.runs[3].ppl.at(0).second;  // AutoAWQ's default: s = x̄^r / w̄^(1−r)
+  INFO("RTN " << rtn << ", AWQ " << awq << ", AWQ+GPTQ " << awq_gptq << ", AWQ duo scaling " << duo);
+  CHECK(duo < rtn);
+  CHECK(duo != awq);
   // The chosen ratio and loss are logged per linear of each group.
   ExperimentLog log = ExperimentLog::open_read(opt.log_path);
   h5::Handle lin = h5::open_group(log.file(), "runs/r0001/linears");

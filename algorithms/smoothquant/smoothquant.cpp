@@ -4,6 +4,7 @@
 // only norm → linears groups are smoothed (norms: names containing "norm").
 #include <qlab/plugin.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -33,6 +34,12 @@ class SmoothQuant {
         const float* row = in.weights[l].data + r * in.weights[l].row_stride;
         for (int64_t j = 0; j < cols; ++j) w_max[j] = std::max(w_max[j], std::fabs(row[j]));
       }
+    if (std::all_of(in.stats.abs_max, in.stats.abs_max + cols, [](float v) { return v == 0.0f; })) {
+      // A producer whose output is all zero on the calibration data (a dead norm): every s
+      // would be the 1e-5 clamp; keep s = 1 and say so.
+      qlab::sdk::add_metric(out.metrics, out.n_metrics, "fallback_unscaled", 1.0);
+      return;
+    }
     for (int64_t j = 0; j < cols; ++j) {
       const double s = std::pow(static_cast<double>(in.stats.abs_max[j]), alpha_) /
                        std::pow(std::max(static_cast<double>(w_max[j]), 1e-5), 1.0 - alpha_);

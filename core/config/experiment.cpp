@@ -85,6 +85,13 @@ void set_path(toml::table& root, const std::string& dotted, const toml::node& va
     parts.push_back(dotted.substr(s, d - s));
     s = d + 1;
   }
+  if (dotted == "pipeline") {  // a whole pipeline: [{ plugin = "awq" }, { plugin = "rtn" }]
+    const toml::array* entries = value.as_array();
+    if (!entries || entries->empty() || !std::all_of(entries->begin(), entries->end(), [](const toml::node& e) { return e.is_table(); }))
+      fail("{}: a 'pipeline' value must be a non-empty array of {{ plugin = ... }} tables", where);
+    root.insert_or_assign("pipeline", *entries);
+    return;
+  }
   if (parts.size() < 2 && parts[0] != "name") fail("{}: '{}' is not a dotted path like quant.bits", where, dotted);
   toml::table* table = &root;
   size_t i = 0;
@@ -252,6 +259,18 @@ RunConfig build_run(const std::string& file, const toml::table& t) {
 }
 
 std::string toml_text(const toml::node& n) {
+  if (const toml::array* a = n.as_array(); a && !a->empty() && a->front().is_table()) {
+    // A pipeline value reads as "awq+rtn", parameters in brackets: "gptq(act_order=true)".
+    std::string text;
+    for (const toml::node& e : *a) {
+      std::string params;
+      for (const auto& [k, v] : *e.as_table())
+        if (k.str() != "plugin") params += fmt::format("{}{}={}", params.empty() ? "" : ",", k.str(), toml_text(v));
+      const toml::node* plugin = e.as_table()->get("plugin");
+      text += fmt::format("{}{}{}", text.empty() ? "" : "+", plugin ? plugin->value<std::string>().value_or("?") : "?", params.empty() ? "" : "(" + params + ")");
+    }
+    return text;
+  }
   std::ostringstream s;
   n.visit([&](const auto& v) { s << v; });
   return s.str();

@@ -165,10 +165,12 @@ void apply_group_transforms(Block& block, Block& reference, const ModelConfig& c
       Matrix h = x.get(seg);
       block_forward(block, config, h, 0, nullptr, &hook);
     }
+    bool scaled_any = false, offered_any = false;
     for (size_t g = 0; g < groups.size(); ++g) {
       ScalableGroup& group = groups[g];
       std::optional<qlab_format> f = format_for(run, group.consumers[0]->name);
       if (!f) continue;
+      offered_any = true;
       MeasureContext ctx{&block, &config, &group, &inputs[g], {}};
       for (const Matrix& in : inputs[g]) ctx.reference.push_back(ctx.run(in));
       std::vector<const char*> names;
@@ -199,6 +201,7 @@ void apply_group_transforms(Block& block, Block& reference, const ModelConfig& c
       out.weights = edited_views.data();
       t->transform(in, out);
       if (out.wrote_scale) {
+        scaled_any = true;
         fold_scale(group, scale);
         fold_scale(ref_groups[g], scale);
       }
@@ -208,6 +211,15 @@ void apply_group_transforms(Block& block, Block& reference, const ModelConfig& c
       take_metrics(*t, out.metrics, out.n_metrics, m);
       for (Linear* l : group.consumers)
         for (const auto& [k, v] : m) metrics[l->name][k] = v;
+      scaled_any = scaled_any || m.count(std::string(t->name()) + ".fallback_unscaled") > 0;  // declined on purpose, and logged
+    }
+    // A scaling plugin that finds nothing it can scale would otherwise be a silent no-op
+    // (SmoothQuant on OPT-350M's post-LayerNorm blocks, where no norm feeds the linears).
+    if (offered_any && !scaled_any) {
+      std::string offered;
+      for (const ScalableGroup& g : groups) offered += fmt::format("{}{} → {} linear(s)", offered.empty() ? "" : ", ", g.name, g.consumers.size());
+      fail("plugin '{}' scaled none of block {}'s groups ({}): this architecture offers it nothing it can scale", t->name(),
+           block.index, offered);
     }
   }
 }
