@@ -102,6 +102,10 @@ TEST_CASE("W8A8 on an outlier OPT-style model: naive per-tensor degrades most, S
   CHECK(std::abs(int8 - w8) < 0.01 * w8);
   CHECK(int8 - fp < 0.5 * (per_token - fp));  // the decomposition, not per-token scaling, does it
   CHECK(smooth > fp);
+  // SmoothQuant then GPTQ at W8A8: the combination runs and keeps SmoothQuant's gain.
+  const double smooth_gptq = m.w8a8_ppl("act_bits = 8\nact_scheme = \"per_tensor\"",
+                                        "[[pipeline]]\nplugin = \"smoothquant\"\n[[pipeline]]\nplugin = \"gptq\"\n");
+  CHECK(naive - fp > 3.0 * (smooth_gptq - fp));
 }
 
 TEST_CASE("Static W8A8: calibrated per-tensor ranges are set on every linear and used in evaluation", "[w8a8]") {
