@@ -116,6 +116,16 @@ Command add_layer(CLI::App& app) {
     out.push_back(codes);
     if (!q.codebook.empty())
       out.push_back(f32_tensor("codebook", {q.dequant.rows(), q.n_groups, int64_t(1) << q.bits}, q.codebook.data()));
+    std::vector<int32_t> sparse_index;  // row · in + column (a 7B layer has < 2^31 weights)
+    std::vector<float> sparse_value;
+    for (const auto& e : q.sparse) {
+      sparse_index.push_back(static_cast<int32_t>(e.index));
+      sparse_value.push_back(e.value);
+    }
+    if (!q.sparse.empty()) {
+      out.push_back(i32_tensor("sparse_index", {static_cast<int64_t>(q.sparse.size())}, sparse_index.data()));
+      out.push_back(f32_tensor("sparse_value", {static_cast<int64_t>(q.sparse.size())}, sparse_value.data()));
+    }
     std::map<std::string, std::string> meta;
     nlohmann::json j = metrics;
     meta["qlab_metrics"] = j.dump();

@@ -78,6 +78,13 @@ QuantizedLinear quantize_linear(const Linear& l, int block, const qlab_format& f
   quantizer.quantize(in, out);
   if (long long bad = first_non_finite(q.dequant.data(), q.dequant.size()); bad >= 0)
     fail("plugin '{}' produced a non-finite dequantized weight for {} at flat index {}", quantizer.name(), l.name, bad);
+  if (!q.codebook.empty()) {
+    // A codebook quantizer's dequantized weight is a table lookup; where it differs from its
+    // codes' lookup the plugin kept the weight exact (dense-and-sparse): the sparse part.
+    const Matrix rebuilt = q.dequantize();
+    for (int64_t i = 0; i < rebuilt.size(); ++i)
+      if (rebuilt.data()[i] != q.dequant.data()[i]) q.sparse.push_back({i, q.dequant.data()[i]});
+  }
   q.bits_per_weight = out.bits_per_weight > 0 ? out.bits_per_weight : uniform_bits_per_weight(f.bits, f.group_size, q.sym, cols);
   std::map<std::string, double> m;
   take_metrics(quantizer, out.metrics, out.n_metrics, m);

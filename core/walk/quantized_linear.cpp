@@ -13,6 +13,7 @@ Matrix QuantizedLinear::dequantize() const {
       w(r, c) = codebook.empty() ? scales(r, g) * (static_cast<float>(q) - zeros(r, g))
                                  : codebook[static_cast<size_t>((r * n_groups + g) * levels + q)];
     }
+  for (const SparseEntry& e : sparse) w.data()[e.index] = e.value;
   return w;
 }
 

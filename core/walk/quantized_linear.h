@@ -20,10 +20,16 @@ struct QuantizedLinear {
   Matrix scales, zeros;             // out × n_groups
   std::vector<int32_t> g_idx;       // in
   std::vector<float> codebook;      // out × n_groups × 2^bits, or empty
+  struct SparseEntry {
+    int64_t index;  // row · in + column
+    float value;
+  };
+  std::vector<SparseEntry> sparse;  // weights kept exact beside the codes (dense-and-sparse)
   double bits_per_weight = 0;
   std::vector<std::pair<std::string, double>> metrics;  // "<plugin>.<metric>"
 
-  // Rebuilds the weight from codes and scales/zeros (or the codebook) through g_idx.
+  // Rebuilds the weight from codes and scales/zeros (or the codebook) through g_idx, then
+  // the sparse entries.
   Matrix dequantize() const;
 };
 
