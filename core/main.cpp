@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
       {"plugins", qlab::cli::add_plugins(app)},
       {"run", qlab::cli::add_run(app)},
       {"report", qlab::cli::add_report(app)},
+      {"merge", qlab::cli::add_merge(app)},
       {"layer", qlab::cli::add_layer(app)},
   };
   CLI11_PARSE(app, argc, argv);

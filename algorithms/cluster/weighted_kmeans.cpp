@@ -15,8 +15,10 @@ struct SortedData {
   std::vector<double> x, cw, cwx;  // cw[i] = Σ_{<i} w
 
   SortedData(const float* xs, const float* ws, int64_t n) : order(static_cast<size_t>(n)), x(n), cw(n + 1, 0.0), cwx(n + 1, 0.0) {
-    std::iota(order.begin(), order.end(), 0);
-    std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return xs[a] < xs[b]; });
+    std::vector<std::pair<float, int64_t>> keyed(static_cast<size_t>(n));  // sorting pairs keeps the keys in cache
+    for (int64_t i = 0; i < n; ++i) keyed[i] = {xs[i], i};
+    std::sort(keyed.begin(), keyed.end());
+    for (int64_t i = 0; i < n; ++i) order[i] = keyed[i].second;
     const bool uniform = std::all_of(ws, ws + n, [](float v) { return v <= 0.0f; });
     for (int64_t i = 0; i < n; ++i) {
       const int64_t j = order[i];

@@ -1,40 +1,89 @@
 // `qlab run`: an experiment file, end to end, into an HDF5 log, with a summary table.
+// --dry-run lists the grid points and what each would run, loading no weights;
+// --shard i/n (or a Slurm array job) runs one deterministic slice of the grid.
 #include <fmt/format.h>
 
 #include <filesystem>
 
 #include "cli/commands.h"
+#include "cli/table.h"
 #include "config/experiment.h"
+#include "plugin_host/plugin_loader.h"
 #include "run/experiment_runner.h"
+#include "run/shard.h"
 #include "util/parallel.h"
+#include "walk/pipeline.h"
 
 namespace qlab::cli {
 
 namespace {
 struct RunArgs {
-  std::string experiment, out;
+  std::string experiment, out, shard;
   std::vector<std::string> sets, plugin_dirs;
-  bool resume = false;
+  bool resume = false, dry_run = false;
   int threads = 0;
 };
+
+std::string format_text(const RunConfig& r) {
+  std::string f = fmt::format("W{} {} {}", r.format.bits, r.format.group_size > 0 ? fmt::format("g{}", r.format.group_size) : "per-channel",
+                              r.format.sym ? "sym" : "asym");
+  if (r.act.enabled()) {
+    f += fmt::format(" A{} {}", r.act.bits, act_scheme_name(r.act.scheme));
+    if (r.act.scheme == ActScheme::static_range) f += fmt::format(" ({})", range_calibrator_name(r.act_calibration.method));
+    if (r.act.outlier_threshold > 0) f += fmt::format(" int8-outliers>{}", r.act.outlier_threshold);
+  }
+  return f;
+}
+
+// The grid as it would run: checked against the plugins' declarations, no weights loaded.
+int dry_run(const Experiment& ex, const RunArgs& args, const std::optional<Shard>& shard) {
+  PluginRegistry registry = PluginRegistry::discover(args.plugin_dirs);
+  Table t({"run", "setting", "pipeline", "format", "model"});
+  for (const RunConfig& r : ex.runs) {
+    std::string setting;
+    for (const auto& [k, v] : r.sweep_point) setting += fmt::format("{}{}={}", setting.empty() ? "" : " ", k, v);
+    const bool present = std::filesystem::exists(r.model_path);
+    t.add_row({r.run_id, setting.empty() ? "-" : setting, describe_pipeline(r, registry), format_text(r),
+               r.model_path + (present ? "" : "  (missing)")});
+  }
+  fmt::print("{}: {} grid point(s){}{}\n{}", ex.path, ex.grid_points, ex.sweep_mode.empty() ? "" : fmt::format(", {} sweep", ex.sweep_mode),
+             shard ? fmt::format(", shard {}/{} ({}) runs {}", shard->index, shard->count, shard->source, ex.runs.size()) : "",
+             t.render());
+  if (!ex.runs.empty()) {
+    const RunConfig& r = ex.runs[0];
+    fmt::print("calibration: {} ({} sampler, {} × {} tokens, seed {})\neval: ", r.calibration.data.empty() ? "none" : r.calibration.data,
+               r.calibration.sampler, r.calibration.n_segments, r.calibration.seqlen, r.calibration.seed);
+    for (const std::string& e : r.eval_data) fmt::print("{} ", e);
+    fmt::print("(seq_len {})\n", r.eval_seq_len);
+  }
+  return 0;
+}
 }  // namespace
 
 Command add_run(CLI::App& app) {
   auto args = std::make_shared<RunArgs>();
   CLI::App* cmd = app.add_subcommand("run", "run an experiment file: quantize, measure, evaluate, log to HDF5");
   cmd->add_option("experiment", args->experiment, "experiment TOML file")->required();
-  cmd->add_option("--out", args->out, "log file (default: results/runs/<name>.h5)");
+  cmd->add_option("--out", args->out, "log file (default: results/runs/<name>.h5, or <name>.shard<i>of<n>.h5)");
   cmd->add_option("--set", args->sets, "override a key before validation: key=value (e.g. quant.bits=3)");
   cmd->add_option("--plugin-path", args->plugin_dirs, "extra plugin directories (searched first)");
   cmd->add_flag("--resume", args->resume, "continue the log's unfinished runs from their last finished block");
+  cmd->add_flag("--dry-run", args->dry_run, "list the grid points and what each would run; load nothing");
+  cmd->add_option("--shard", args->shard, "run shard i of n (0-based, points with index ≡ i mod n); default from a Slurm array job");
   cmd->add_option("--threads", args->threads, "threads (default: all cores)")->check(CLI::NonNegativeNumber);
   return [args]() {
     set_threads(args->threads);
     Experiment ex = load_experiment(args->experiment, args->sets);
+    const std::optional<Shard> shard = resolve_shard(args->shard);
+    if (shard) select_shard(ex, *shard);
+    if (args->dry_run) return dry_run(ex, *args, shard);
     RunOptions opt;
-    opt.log_path = args->out.empty() ? fmt::format("results/runs/{}.h5", ex.name) : args->out;
+    opt.log_path = !args->out.empty() ? args->out
+                   : shard            ? fmt::format("results/runs/{}.shard{}of{}.h5", ex.name, shard->index, shard->count)
+                                      : fmt::format("results/runs/{}.h5", ex.name);
     opt.resume = args->resume;
     opt.plugin_dirs = args->plugin_dirs;
+    if (shard) fmt::print(stderr, "shard {}/{} ({}): {} of {} grid points\n", shard->index, shard->count, shard->source, ex.runs.size(), ex.grid_points);
     ExperimentSummary s = run_experiment(ex, opt);
     std::fflush(stderr);
     fmt::print("\n{}\nlog: {}\n", runs_table(s).render(), opt.log_path);

@@ -16,5 +16,6 @@ Command add_plugins(CLI::App& app);
 Command add_run(CLI::App& app);
 Command add_report(CLI::App& app);
 Command add_layer(CLI::App& app);
+Command add_merge(CLI::App& app);
 
 }  // namespace qlab::cli

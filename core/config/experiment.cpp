@@ -365,6 +365,9 @@ Experiment load_experiment(const std::string& path, const std::vector<std::strin
     r.sweep_point = values;
     ex.runs.push_back(std::move(r));
   }
+  ex.grid_points = ex.runs.size();
+  for (const RunConfig& r : ex.runs)
+    if (std::find(ex.model_paths.begin(), ex.model_paths.end(), r.model_path) == ex.model_paths.end()) ex.model_paths.push_back(r.model_path);
   return ex;
 }
 

@@ -50,7 +50,9 @@ struct RunConfig {
 struct Experiment {
   std::string name, path, config_text;  // config_text: the file verbatim (with --set lines appended)
   std::string sweep_mode;               // "", "grid" or "zip"
-  std::vector<RunConfig> runs;
+  std::vector<RunConfig> runs;          // in expansion order (a shard keeps some of them)
+  size_t grid_points = 0;               // runs in the whole grid
+  std::vector<std::string> model_paths; // distinct model.path values in grid order (a shard's logs name them alike)
 };
 
 // Reads and validates `path`, applies `--set key=value` overrides, expands the sweep.

@@ -108,6 +108,13 @@ Handle open_group(hid_t parent, const std::string& path) {
   return Handle(g, H5Gclose);
 }
 
+void copy(hid_t src, const std::string& src_path, hid_t dst, const std::string& dst_path) {
+  const size_t slash = dst_path.rfind('/');
+  if (slash != std::string::npos) group(dst, dst_path.substr(0, slash));  // the parents
+  if (H5Ocopy(src, src_path.c_str(), dst, dst_path.c_str(), H5P_DEFAULT, H5P_DEFAULT) < 0)
+    fail("HDF5: cannot copy {} into the new log", src_path);
+}
+
 std::vector<std::string> children(hid_t group) {
   std::vector<std::string> out;
   H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, nullptr,

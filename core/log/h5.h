@@ -32,6 +32,8 @@ bool exists(hid_t parent, const std::string& path);
 Handle group(hid_t parent, const std::string& path);  // opens, creating it (and parents) if needed
 Handle open_group(hid_t parent, const std::string& path);
 std::vector<std::string> children(hid_t group);
+// Copies the object at `src_path` under `src` (a group with everything below it) to `dst_path` under `dst`.
+void copy(hid_t src, const std::string& src_path, hid_t dst, const std::string& dst_path);
 
 void set_attr(hid_t obj, const std::string& name, const std::string& value);
 void set_attr(hid_t obj, const std::string& name, int64_t value);

@@ -104,7 +104,7 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
   }
   ExperimentLog log = opt.resume ? ExperimentLog::resume(opt.log_path, ex.config_text)
                                  : ExperimentLog::create(opt.log_path, ex.name, ex.config_text);
-  std::map<std::string, int> model_index;
+  h5::set_attr(log.file(), "grid_points", static_cast<int64_t>(ex.grid_points));  // what `qlab merge` expects
   std::string loaded_model;
   std::unique_ptr<Model> float_model;
   std::unique_ptr<Tokenizer> tok;
@@ -116,12 +116,10 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
       float_model = std::make_unique<Model>(load_model(run.model_path));
       tok = load_tokenizer_for(*float_model, run.tokenizer_path);
       loaded_model = run.model_path;
-      const int index = static_cast<int>(model_index.size());
-      model_index.emplace(run.model_path, index);
     }
     check_overrides(run, *float_model);
-    const std::string float_group = model_index.size() == 1 && model_index.begin()->first == run.model_path
-                                        ? "float" : fmt::format("float_m{}", model_index.at(run.model_path));
+    const auto model_index = std::find(ex.model_paths.begin(), ex.model_paths.end(), run.model_path) - ex.model_paths.begin();
+    const std::string float_group = model_index == 0 ? "float" : fmt::format("float_m{}", model_index);
     // The float model: evaluated once per model and dataset.
     for (const std::string& spec : run.eval_data) {
       if (!log.has_eval(float_group, spec)) {

@@ -36,6 +36,13 @@ std::vector<Checked> check(const RunConfig& run, const PluginRegistry& registry)
 
 void validate_pipeline(const RunConfig& run, const PluginRegistry& registry) { check(run, registry); }
 
+std::string describe_pipeline(const RunConfig& run, const PluginRegistry& registry) {
+  std::string text;
+  for (const Checked& c : check(run, registry))
+    text += fmt::format("{}{}({})", text.empty() ? "" : " → ", c.plugin->descriptor->name, c.params.describe());
+  return text;
+}
+
 Pipeline build_pipeline(const RunConfig& run, const PluginRegistry& registry) {
   Pipeline p;
   std::vector<Checked> checked = check(run, registry);

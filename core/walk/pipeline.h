@@ -19,6 +19,8 @@ struct Pipeline {
 // Throws for an unknown plugin or parameter, a bad value, or a pipeline not shaped
 // transforms… → quantizer.
 void validate_pipeline(const RunConfig& run, const PluginRegistry& registry);
+// "awq(n_grid=20, duo_scaling=false) → rtn(search=none, …)": every parameter, defaults resolved.
+std::string describe_pipeline(const RunConfig& run, const PluginRegistry& registry);
 Pipeline build_pipeline(const RunConfig& run, const PluginRegistry& registry);
 
 }  // namespace qlab
