@@ -338,6 +338,11 @@ Experiment load_experiment(const std::string& path, const std::vector<std::strin
       if (!v.is_array() || v.as_array()->empty()) fail("{}: sweep axis '{}' must be a non-empty array", at(path, v), k.str());
       axes.emplace_back(std::string(k.str()), *v.as_array());
     }
+    // toml++ keeps keys sorted; the axes follow the file's order instead (the last varies fastest).
+    std::stable_sort(axes.begin(), axes.end(), [&](const auto& a, const auto& b) {
+      const auto pa = s->as_table()->get(a.first)->source().begin, pb = s->as_table()->get(b.first)->source().begin;
+      return std::pair(pa.line, pa.column) < std::pair(pb.line, pb.column);
+    });
     if (ex.sweep_mode == "zip")
       for (const auto& [name, values] : axes)
         if (values.size() != axes[0].second.size())
@@ -360,7 +365,15 @@ Experiment load_experiment(const std::string& path, const std::vector<std::strin
       values.emplace_back(axes[a].first, toml_text(*vals.get(idx)));
     }
     std::reverse(values.begin(), values.end());
-    RunConfig r = build_run(path, root);
+    RunConfig r;
+    try {
+      r = build_run(path, root);
+    } catch (const Error& e) {
+      if (values.empty()) throw;
+      std::string setting;
+      for (const auto& [k, v] : values) setting += fmt::format("{}{} = {}", setting.empty() ? "" : ", ", k, v);
+      fail("{}\n  (at sweep point r{:04}: {})", e.what(), point, setting);
+    }
     r.run_id = fmt::format("r{:04}", point);
     r.sweep_point = values;
     ex.runs.push_back(std::move(r));

@@ -133,7 +133,9 @@ int32_t measure_module(void* host, const qlab_cview* candidates, const float* s,
   } catch (const std::exception&) {
     rc = 1;
   }
-  for (size_t i = 0; i < saved.size(); ++i) c->group->consumers[i]->weight = std::move(saved[i]);
+  // Copied back into the same buffers: the plugin holds views of the consumers' weights for
+  // the whole transform call, so a moved-in buffer would leave it reading freed memory.
+  for (size_t i = 0; i < saved.size(); ++i) c->group->consumers[i]->weight = saved[i];
   return rc;
 }
 
