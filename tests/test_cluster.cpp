@@ -21,7 +21,7 @@
 using namespace qlab;
 using namespace qlab::test;
 
-TEST_CASE("cluster at 3 bits beats RTN per channel on the bundled model; dense-and-sparse beats both", "[cluster]") {
+TEST_CASE("cluster at 3 bits beats RTN per channel on the bundled model, dense-and-sparse beats both", "[cluster]") {
   TempDir dir;
   const std::string root = source_dir().string();
   std::ofstream(dir / "c.toml") << "name = \"cluster\"\n[model]\npath = \"" << root << "/datasets/stories260K/stories260K.bin\"\n"
@@ -76,7 +76,7 @@ QuantizedLinear run_cluster(const Matrix& w, const std::map<std::string, ParamVa
 }
 }  // namespace
 
-TEST_CASE("cluster: codebook and sparse part reproduce the weight; sensitivities from a file", "[cluster]") {
+TEST_CASE("cluster: codebook and sparse part reproduce the weight, sensitivities from a file", "[cluster]") {
   TempDir dir;
   std::mt19937 rng(9);
   std::normal_distribution<float> normal(0.0f, 1.0f);

@@ -58,7 +58,7 @@ TEST_CASE("LLaMA with GQA (the bundled model): v → o is skipped", "[fold]") {
   CHECK(max_rel(forward_logits(m, tokens(64, 512)), before) < 1e-5);
 }
 
-TEST_CASE("OPT: LayerNorms with bias, v → out_proj, fc1 → fc2 through ReLU; post-LN keeps only linear groups", "[fold]") {
+TEST_CASE("OPT: LayerNorms with bias, v → out_proj, fc1 → fc2 through ReLU, post-LN keeps only linear groups", "[fold]") {
   TempDir dir;
   for (bool pre_norm : {true, false}) {
     OptShape shape{32, 64, 2, 4, 50, 64, 32, pre_norm};

@@ -81,7 +81,7 @@ TEST_CASE("OPT directories against a naive OPT forward", "[hf][opt]") {
   }
 }
 
-TEST_CASE("F16 and BF16 tensors load as float32; sharded directories load", "[hf]") {
+TEST_CASE("F16 and BF16 tensors load as float32, sharded directories load", "[hf]") {
   TempDir dir;
   Model a = load_llama2c(kBundled);
   write_hf_llama(a, dir / "f32");

@@ -6,7 +6,7 @@
 
 using namespace qlab;
 
-TEST_CASE("streamed Hessian equals XᵀX of all tokens at once; 2/S scaling", "[stats]") {
+TEST_CASE("streamed Hessian equals XᵀX of all tokens at once, 2/S scaling", "[stats]") {
   std::mt19937 rng(3);
   std::normal_distribution<float> n(0.0f, 1.0f);
   const int64_t in = 24, seqs = 5, t = 37;

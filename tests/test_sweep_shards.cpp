@@ -39,7 +39,7 @@ std::vector<std::string> settings(const Experiment& ex) {
 }
 }  // namespace
 
-TEST_CASE("grid sweeps vary the last axis fastest; zip sweeps pair values; both number runs in order", "[sweep]") {
+TEST_CASE("grid sweeps vary the last axis fastest, zip sweeps pair values, both number runs in order", "[sweep]") {
   TempDir dir;
   Experiment grid = load_experiment(experiment(dir.path(), "\"quant.bits\" = [4, 3]\n\"pipeline.rtn.search\" = [\"none\", \"mse\"]\n\"quant.group_size\" = [32, 0]\n"));
   CHECK(grid.grid_points == 8);

@@ -104,7 +104,7 @@ TEST_CASE("tok512: SentencePiece, llama2.c and tokenizer.json encoders agree", "
   }
 }
 
-TEST_CASE("byte-level tokenizer.json equals vocab.json + merges.txt; OPT-style BOS", "[tokenizer][gpt2]") {
+TEST_CASE("byte-level tokenizer.json equals vocab.json + merges.txt, OPT-style BOS", "[tokenizer][gpt2]") {
   if (!std::filesystem::exists(kGpt2)) QLAB_SKIP("GPT-2 tokenizer files not found in ../shared/data");
   auto ref = load_tokenizer(kGpt2);
   nlohmann::json vocab = nlohmann::json::parse(read_text_file(kGpt2));
