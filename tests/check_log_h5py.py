@@ -1,5 +1,6 @@
 """CTest: the demo's experiment log opens with h5py, has the documented layout, GPTQ beats
-RTN at every bit width on the bundled model and AWQ+RTN beats RTN at 4 and 3 bits."""
+RTN at every bit width on the bundled model, AWQ+RTN beats RTN at 4 and 3 bits, cluster beats
+RTN at 3 bits, and NF4 reports its storage with and without double quantization."""
 import sys
 
 import h5py
@@ -27,5 +28,9 @@ with h5py.File(sys.argv[1], "r") as f:
     for bits in (4, 3):
         assert ppl[("awq+rtn", bits)] < ppl[("rtn", bits)], (bits, ppl)
         print(f"{bits} bits: AWQ+RTN {ppl[('awq+rtn', bits)]:.4f} < RTN {ppl[('rtn', bits)]:.4f}")
+    assert ppl[("cluster", 3)] < ppl[("rtn", 3)], ppl
+    print(f"3 bits per channel: cluster {ppl[('cluster', 3)]:.4f} < RTN g32 {ppl[('rtn', 3)]:.4f}")
+    bits = {run_id: run["linears/bits_per_weight"][:].mean() for run_id, run in f["runs"].items()}
+    assert 4.12 < bits["r0012"] < 4.15 and 4.5 < bits["r0011"] < 4.53, bits  # NF4: 4 + 32/64, double quantized ≈ 4.13
     if "gptq.loss" in f["runs/r0003/linears"]:
         print("gptq.loss logged per linear")

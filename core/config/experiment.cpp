@@ -271,6 +271,7 @@ std::string toml_text(const toml::node& n) {
     }
     return text;
   }
+  if (auto f = n.value_exact<double>()) return fmt::format("{}", *f);  // shortest form: 0.99, not 0.98999999999999999
   std::ostringstream s;
   n.visit([&](const auto& v) { s << v; });
   return s.str();
