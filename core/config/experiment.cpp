@@ -30,7 +30,32 @@ void check_keys(const std::string& file, const toml::table& t, const std::string
 }
 
 // Paths in an experiment file are relative to the file's directory.
-std::string resolve_path(const std::filesystem::path& base, const std::string& p) {
+// "${QLAB_MODELS:-models}/opt-125m": paths may name environment variables (with a default
+// after ":-"), so experiment files can be shared across machines. An unset variable without
+// a default is an error.
+std::string expand_env(const std::string& text) {
+  std::string out;
+  for (size_t i = 0; i < text.size();) {
+    if (text.compare(i, 2, "${") != 0) {
+      out += text[i++];
+      continue;
+    }
+    const size_t close = text.find('}', i);
+    if (close == std::string::npos) fail("'{}': unterminated ${{...}}", text);
+    const std::string inner = text.substr(i + 2, close - i - 2);
+    const size_t dash = inner.find(":-");
+    const std::string name = inner.substr(0, dash);
+    const char* value = std::getenv(name.c_str());
+    if (value && *value) out += value;
+    else if (dash != std::string::npos) out += inner.substr(dash + 2);
+    else fail("'{}': environment variable {} is not set (give a default with ${{{}:-...}})", text, name, name);
+    i = close + 1;
+  }
+  return out;
+}
+
+std::string resolve_path(const std::filesystem::path& base, const std::string& raw) {
+  const std::string p = expand_env(raw);
   if (p.empty() || std::filesystem::path(p).is_absolute()) return p;
   return (base / p).lexically_normal().string();
 }

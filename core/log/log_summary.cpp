@@ -32,6 +32,10 @@ ExperimentSummary read_summary(const ExperimentLog& log) {
   const hid_t f = log.file();
   s.experiment = h5::has_attr(f, "experiment") ? h5::attr_string(f, "experiment") : "";
   s.float_ppl = read_ppl(f, "float");
+  if (h5::exists(f, "float")) {
+    h5::Handle fg = h5::open_group(f, "float");
+    if (h5::has_attr(fg.id(), "identity.model")) s.float_model = h5::attr_string(fg.id(), "identity.model");
+  }
   if (!h5::exists(f, "runs")) return s;
   h5::Handle runs = h5::open_group(f, "runs");
   for (const std::string& id : h5::children(runs.id())) {
@@ -48,8 +52,14 @@ ExperimentSummary read_summary(const ExperimentLog& log) {
                   return 0;
                 },
                 &names);
-    for (const std::string& n : names)
-      if (!kRunAttrs.count(n)) r.sweep_point.emplace_back(n, h5::attr_string(g.id(), n));
+    for (const std::string& n : names) {
+      if (n.rfind("identity.", 0) == 0) {
+        const bool text = n == "identity.model" || n == "identity.method";
+        r.identity[n.substr(9)] = text ? h5::attr_string(g.id(), n) : std::to_string(h5::attr_int(g.id(), n));
+      } else if (!kRunAttrs.count(n)) {
+        r.sweep_point.emplace_back(n, h5::attr_string(g.id(), n));
+      }
+    }
     if (h5::exists(g.id(), "linears")) {
       h5::Handle lin = h5::open_group(g.id(), "linears");
       std::vector<double> rows = h5::read_numbers(lin.id(), "n_rows"), cols = h5::read_numbers(lin.id(), "n_cols"),

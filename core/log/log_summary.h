@@ -2,6 +2,7 @@
 // status, average bits per weight, mean per-linear error and perplexities; and per-block
 // error. The numbers come from the log alone (qlab run prints the same table at its end).
 #pragma once
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,11 +19,13 @@ struct RunSummary {
   int64_t n_linears = 0;
   std::vector<std::pair<std::string, double>> ppl;  // dataset group → ppl
   std::vector<double> block_error;                  // rel_block_output_error by block
+  std::map<std::string, std::string> identity;      // model, method, w_bits, a_bits, group_size (for published tables)
 };
 
 struct ExperimentSummary {
   std::string experiment;
   std::vector<std::pair<std::string, double>> float_ppl;  // dataset group → ppl
+  std::string float_model;                                // the model behind float_ppl
   std::vector<RunSummary> runs;
 };
 

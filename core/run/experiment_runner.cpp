@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 
+#include "config/method_name.h"
 #include "data/calibration.h"
 #include "data/data_spec.h"
 #include "eval/perplexity.h"
@@ -125,6 +126,7 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
       if (!log.has_eval(float_group, spec)) {
         EvalRecord e = evaluate(*float_model, *tok, spec, run, opt.progress);
         log.write_eval(float_group, e);
+        h5::set_attr(h5::group(log.file(), float_group).id(), "identity.model", run.model_path);
       }
     }
     // Calibration segments: drawn once for every run that shares the same recipe and tokenizer.
@@ -140,6 +142,14 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
 
     if (log.run_status(run.run_id) == "done") continue;  // --resume: finished earlier
     const int64_t finished = log.begin_run(run.run_id, run.sweep_point);
+    {  // what published tables match on (`qlab report --against`)
+      h5::Handle g = h5::group(log.file(), "runs/" + run.run_id);
+      h5::set_attr(g.id(), "identity.model", run.model_path);
+      h5::set_attr(g.id(), "identity.method", method_name(run));
+      h5::set_attr(g.id(), "identity.w_bits", static_cast<int64_t>(run.format.bits));
+      h5::set_attr(g.id(), "identity.a_bits", static_cast<int64_t>(run.act.enabled() ? run.act.bits : 16));
+      h5::set_attr(g.id(), "identity.group_size", static_cast<int64_t>(run.format.group_size));
+    }
     try {
       Pipeline pipeline = build_pipeline(run, registry);
       log.write_plugin(pipeline.quantizer->name(), pipeline.quantizer->plugin().path, pipeline.quantizer->descriptor().version,
