@@ -54,6 +54,12 @@ TEST_CASE("grid sweeps vary the last axis fastest, zip sweeps pair values, both 
   CHECK(settings(zip)[2] == "r0002: quant.bits=2 pipeline=awq+rtn(search='mse')");
   CHECK(zip.runs[2].pipeline.size() == 2);
   CHECK(zip.runs[1].pipeline[0].plugin == "gptq");
+  SECTION("a whole-pipeline axis comes first, then parameters are set inside it") {
+    Experiment ex = load_experiment(experiment(dir.path(), "\"pipeline\" = [[{ plugin = \"awq\" }, { plugin = \"rtn\" }]]\n\"pipeline.awq.n_grid\" = [5, 10]\n"));
+    REQUIRE(ex.runs.size() == 2);
+    CHECK(std::get<int64_t>(ex.runs[1].pipeline[0].params.at("n_grid").value) == 10);
+    CHECK(settings(ex)[1] == "r0001: pipeline=awq+rtn pipeline.awq.n_grid=10");
+  }
   SECTION("errors") {
     CHECK_THROWS_WITH(load_experiment(experiment(dir.path(), "\"quant.bitz\" = [3, 4]\n")),
                       Catch::Contains("unknown key 'bitz' in [quant]") && Catch::Contains("at sweep point r0000: quant.bitz = 3"));

@@ -381,16 +381,20 @@ Experiment load_experiment(const std::string& path, const std::vector<std::strin
     else for (const auto& a : axes) n_points *= a.second.size();
   }
   for (size_t point = 0; point < n_points; ++point) {
-    std::vector<std::pair<std::string, std::string>> values;
+    std::vector<size_t> index(axes.size());
     size_t rest = point;
     for (size_t a = axes.size(); a-- > 0;) {  // last axis varies fastest
-      const toml::array& vals = axes[a].second;
-      size_t idx = ex.sweep_mode == "zip" ? point : rest % vals.size();
-      rest = ex.sweep_mode == "zip" ? rest : rest / vals.size();
-      set_path(root, axes[a].first, *vals.get(idx), fmt::format("{}: sweep axis '{}'", path, axes[a].first));
-      values.emplace_back(axes[a].first, toml_text(*vals.get(idx)));
+      const size_t n = axes[a].second.size();
+      index[a] = ex.sweep_mode == "zip" ? point : rest % n;
+      rest = ex.sweep_mode == "zip" ? rest : rest / n;
     }
-    std::reverse(values.begin(), values.end());
+    // Set in the file's order, so a whole-pipeline axis comes before the parameters set in it.
+    std::vector<std::pair<std::string, std::string>> values;
+    for (size_t a = 0; a < axes.size(); ++a) {
+      const toml::node& v = *axes[a].second.get(index[a]);
+      set_path(root, axes[a].first, v, fmt::format("{}: sweep axis '{}'", path, axes[a].first));
+      values.emplace_back(axes[a].first, toml_text(v));
+    }
     RunConfig r;
     try {
       r = build_run(path, root);
