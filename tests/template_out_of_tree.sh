@@ -13,6 +13,8 @@ cmake -S "$work/template" -B "$work/template/build" -DCMAKE_PREFIX_PATH="$work/p
 cmake --build "$work/template/build" > "$work/build.log" || { cat "$work/build.log"; exit 1; }
 # The example's relative paths point at the checkout's datasets/.
 sed "s#\.\./\.\./datasets#$src/datasets#g" "$src/plugins/template/example.toml" > "$work/example.toml"
-QLAB_PLUGIN_PATH="$work/template/build" "$work/prefix/bin/qlab" plugins | grep -q "^my_quantizer 0.1.0"
+# (to a file: `| grep -q` closes the pipe early, and under pipefail qlab's SIGPIPE fails the script)
+QLAB_PLUGIN_PATH="$work/template/build" "$work/prefix/bin/qlab" plugins > "$work/plugins.txt"
+grep -q "^my_quantizer 0.1.0" "$work/plugins.txt"
 QLAB_PLUGIN_PATH="$work/template/build" "$work/prefix/bin/qlab" run "$work/example.toml" --out "$work/example.h5" 2>/dev/null
 echo "template plugin built out of tree and ran"

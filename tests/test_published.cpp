@@ -54,7 +54,7 @@ TEST_CASE("models match by directory name, methods by pipeline", "[published]") 
   CHECK(dataset_protocol("ptb-old_ptb.valid.txt") == "ptb-old");
 }
 
-TEST_CASE("a log's runs are matched to published rows; unmatched ones say so", "[published]") {
+TEST_CASE("a log's runs are matched to published rows, unmatched ones say so", "[published]") {
   ExperimentSummary s;
   s.float_model = "/m/opt-125m";
   s.float_ppl = {{"wikitext2_wiki.test.raw", 27.66}};

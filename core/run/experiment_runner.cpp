@@ -17,6 +17,7 @@
 #include "util/error.h"
 #include "walk/layer_walker.h"
 #include "walk/pipeline.h"
+#include "walk/stats_cache.h"
 
 namespace qlab {
 
@@ -111,6 +112,7 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
   std::unique_ptr<Tokenizer> tok;
   std::string calibration_key;
   CalibrationSet calibration;
+  StatsCache stats_cache(int64_t{2} << 30);  // statistics shared across grid points (2 GiB budget)
 
   for (const RunConfig& run : ex.runs) {
     if (run.model_path != loaded_model) {
@@ -167,7 +169,7 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
                     log.append_block(run.run_id, r.linears, r.row);
                     if (r.block == abort_at) std::_Exit(86);
                   },
-                  opt.progress);
+                  opt.progress, &stats_cache);
       model.config.act = run.act;  // W8A8: activations are fake-quantized in evaluation
       for (const std::string& spec : run.eval_data) log.write_eval("runs/" + run.run_id, evaluate(model, *tok, spec, run, opt.progress));
       log.finish_run(run.run_id, "done");
@@ -178,6 +180,8 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
       fmt::print(stderr, "qlab: run {} failed: {}\n", run.run_id, e.what());
     }
   }
+  if (opt.progress && stats_cache.hits() > 0)
+    fmt::print(stderr, "statistics reused across grid points: {} block captures\n", stats_cache.hits());
   std::error_code ec;
   if (std::filesystem::is_empty(opt.log_path + ".blocks", ec)) std::filesystem::remove(opt.log_path + ".blocks", ec);
   return read_summary(log);

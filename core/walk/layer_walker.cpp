@@ -21,6 +21,7 @@
 #include "walk/linear_hooks.h"
 #include "walk/measure.h"
 #include "walk/stats.h"
+#include "walk/stats_cache.h"
 
 namespace qlab {
 
@@ -37,7 +38,7 @@ int64_t peak_rss_bytes() {
 
 // Per-input-group statistics of one block: captured once, read by every hook.
 struct BlockStats {
-  std::vector<std::unique_ptr<StatsCollector>> collectors;
+  std::vector<std::shared_ptr<StatsCollector>> collectors;
   std::vector<Matrix> hessians;  // 2/S · Σ x xᵀ, built on first use
   std::map<std::string, size_t> group_of;
 
@@ -48,17 +49,24 @@ struct BlockStats {
 };
 
 // Statistics of the input groups listed in `wanted` (all when empty), from one pass of the
-// calibration activations through the block as it stands.
+// calibration activations through the block as it stands, or from `cache` when an earlier
+// grid point captured exactly the same thing.
 BlockStats capture(Block& block, const ModelConfig& config, const ActivationStore& x, uint32_t mask, int64_t total_tokens,
-                   const std::vector<size_t>& wanted) {
+                   const std::vector<size_t>& wanted, StatsCache* cache) {
   BlockStats s;
   auto groups = block.input_groups();
-  s.collectors.resize(groups.size());
   s.hessians.resize(groups.size());
+  const uint64_t key = cache ? StatsCache::key(block, x, mask | QLAB_STAT_HESSIAN, wanted) : 0;
+  if (const CapturedStats* hit = cache ? cache->find(key) : nullptr) {
+    s.collectors = hit->collectors;
+    s.group_of = hit->group_of;
+    return s;
+  }
+  s.collectors.resize(groups.size());
   for (size_t g = 0; g < groups.size(); ++g) {
     for (Linear* l : groups[g]) s.group_of[l->name] = g;
     if (wanted.empty() || std::find(wanted.begin(), wanted.end(), g) != wanted.end())
-      s.collectors[g] = std::make_unique<StatsCollector>(mask | QLAB_STAT_HESSIAN, groups[g][0]->in_features(), total_tokens);
+      s.collectors[g] = std::make_shared<StatsCollector>(mask | QLAB_STAT_HESSIAN, groups[g][0]->in_features(), total_tokens);
   }
   std::vector<bool> seen(groups.size());
   LinearInputHook hook = [&](const Linear& l, const Matrix& input) {
@@ -73,6 +81,7 @@ BlockStats capture(Block& block, const ModelConfig& config, const ActivationStor
     Matrix h = x.get(i);
     block_forward(block, config, h, 0, nullptr, &hook);
   }
+  if (cache) cache->insert(key, {s.collectors, s.group_of});
   return s;
 }
 
@@ -251,7 +260,7 @@ void calibrate_input_ranges(Block& block, const Block& reference, const ModelCon
 
 void walk_layers(Model& model, const Model& float_model, const std::vector<std::vector<int32_t>>& calibration,
                  Pipeline& pipeline, const RunConfig& run, int64_t start_block, const BlockDone& on_block,
-                 bool show_progress) {
+                 bool show_progress, StatsCache* cache) {
   const ModelConfig& config = model.config;  // float activations: capture, transforms, calibration
   ModelConfig quantized_config = config;     // the quantized block as evaluation will run it
   quantized_config.act = run.act;
@@ -298,7 +307,7 @@ void walk_layers(Model& model, const Model& float_model, const std::vector<std::
     }
     for (const std::vector<size_t>& stage : stages) {
       auto t0 = Clock::now();
-      BlockStats stats = capture(block, config, x, pipeline.stats_mask, total_tokens, stage);
+      BlockStats stats = capture(block, config, x, pipeline.stats_mask, total_tokens, stage, cache);
       result.row.time_capture_s += since(t0);
       std::vector<Linear*> linears;
       for (Linear* l : block.linears())

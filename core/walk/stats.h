@@ -22,6 +22,7 @@ class StatsCollector {
   qlab_stats view(const Matrix& hessian) const;  // pointers into this object and `hessian`
   int64_t n_tokens() const { return n_tokens_; }
   int64_t n_sequences() const { return n_sequences_; }
+  int64_t bytes() const { return (h_.size() + rows_.size() + 3 * abs_sum_.size()) * static_cast<int64_t>(sizeof(float)); }
 
  private:
   uint32_t mask_;
