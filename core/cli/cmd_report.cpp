@@ -34,7 +34,7 @@ nlohmann::json summary_json(const ExperimentSummary& s) {
     for (const auto& [k, v] : r.ppl) ppl[k] = v;
     runs.push_back({{"run", r.run_id}, {"status", r.status}, {"error", r.error}, {"sweep", sweep}, {"identity", r.identity},
                     {"bits_per_weight", r.bits_per_weight}, {"mean_rel_output_error", r.mean_rel_output_error},
-                    {"ppl", ppl}, {"block_rel_output_error", r.block_error}});
+                    {"ppl", ppl}, {"block_rel_output_error", r.block_error}, {"linear_rel_output_error", r.linear_kind_error}});
   }
   nlohmann::json float_ppl = nlohmann::json::object();
   for (const auto& [k, v] : s.float_ppl) float_ppl[k] = v;
@@ -81,6 +81,7 @@ Command add_report(CLI::App& app) {
       return 0;
     }
     fmt::print("# {}\n\n{}\n## Relative block output error by block\n\n{}", s.experiment, runs.render_markdown(), blocks.render_markdown());
+    fmt::print("\n## Relative output error by linear (mean over blocks)\n\n{}", linear_kind_error_table(s).render_markdown());
     if (published) {
       fmt::print("\n## Against {}\n\n", published->path);
       for (const std::string& c : published->citation) fmt::print("> {}\n", c);

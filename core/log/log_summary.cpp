@@ -71,6 +71,16 @@ ExperimentSummary read_summary(const ExperimentLog& log) {
         rel += err[i];
       }
       r.n_linears = static_cast<int64_t>(rows.size());
+      const std::vector<std::string> ids = h5::read_strings(lin.id(), "id");
+      std::map<std::string, std::pair<double, int>> kinds;  // "3.self_attn.q_proj" → "self_attn.q_proj"
+      std::vector<std::string> order;
+      for (size_t i = 0; i < ids.size() && i < err.size(); ++i) {
+        const std::string kind = ids[i].substr(ids[i].find('.') + 1);
+        if (!kinds.count(kind)) order.push_back(kind);
+        kinds[kind].first += err[i];
+        kinds[kind].second += 1;
+      }
+      for (const std::string& k : order) r.linear_kind_error.emplace_back(k, kinds[k].first / kinds[k].second);
       r.bits_per_weight = weights > 0 ? bits / weights : 0;
       r.mean_rel_output_error = rows.empty() ? 0 : rel / static_cast<double>(rows.size());
     }
@@ -117,6 +127,25 @@ cli::Table block_error_table(const ExperimentSummary& s) {
   for (size_t b = 0; b < n_blocks; ++b) {
     std::vector<std::string> row = {std::to_string(b)};
     for (const RunSummary& r : s.runs) row.push_back(b < r.block_error.size() ? fmt::format("{:.3e}", r.block_error[b]) : "-");
+    t.add_row(row);
+  }
+  return t;
+}
+
+cli::Table linear_kind_error_table(const ExperimentSummary& s) {
+  std::vector<std::string> kinds;
+  for (const RunSummary& r : s.runs)
+    for (const auto& [k, v] : r.linear_kind_error)
+      if (std::find(kinds.begin(), kinds.end(), k) == kinds.end()) kinds.push_back(k);
+  std::vector<std::string> header = {"linear"};
+  for (const RunSummary& r : s.runs) header.push_back(r.run_id);
+  cli::Table t(header);
+  for (const std::string& k : kinds) {
+    std::vector<std::string> row = {k};
+    for (const RunSummary& r : s.runs) {
+      auto it = std::find_if(r.linear_kind_error.begin(), r.linear_kind_error.end(), [&](const auto& p) { return p.first == k; });
+      row.push_back(it == r.linear_kind_error.end() ? "-" : fmt::format("{:.3e}", it->second));
+    }
     t.add_row(row);
   }
   return t;

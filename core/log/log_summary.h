@@ -20,6 +20,7 @@ struct RunSummary {
   std::vector<std::pair<std::string, double>> ppl;  // dataset group → ppl
   std::vector<double> block_error;                  // rel_block_output_error by block
   std::map<std::string, std::string> identity;      // model, method, w_bits, a_bits, group_size (for published tables)
+  std::vector<std::pair<std::string, double>> linear_kind_error;  // "self_attn.q_proj" → mean rel_output_error over blocks
 };
 
 struct ExperimentSummary {
@@ -32,6 +33,8 @@ struct ExperimentSummary {
 ExperimentSummary read_summary(const ExperimentLog& log);
 cli::Table runs_table(const ExperimentSummary& s);
 cli::Table block_error_table(const ExperimentSummary& s);
+// Mean relative output error of each kind of linear (q_proj, …, down_proj) over the blocks, per run.
+cli::Table linear_kind_error_table(const ExperimentSummary& s);
 std::string setting_text(const std::vector<std::pair<std::string, std::string>>& point);
 
 }  // namespace qlab

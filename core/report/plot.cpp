@@ -50,7 +50,7 @@ void plot_report(const ExperimentSummary& s, const std::string& png_path) {
     std::ofstream out(file);
     for (size_t b = 0; b < r.block_error.size(); ++b) out << b << " " << std::max(r.block_error[b], 1e-12) << "\n";
     err_plot += fmt::format("{}{} using 1:2 with linespoints pt 7 ps 0.6 title {}", err_plot.empty() ? "" : ", ", quoted(file),
-                            quoted(r.run_id + " " + setting_text(r.sweep_point)));
+                            quoted(s.runs.size() > 14 ? r.run_id : r.run_id + " " + setting_text(r.sweep_point)));  // long grids: ids only
   }
   if (ppl_plot.empty() || err_plot.empty()) fail("--plot {}: the log has no finished runs to plot", png_path);
   const std::string script = (dir / "plot.gp").string();
@@ -60,7 +60,8 @@ void plot_report(const ExperimentSummary& s, const std::string& png_path) {
                         << "set logscale y\nset grid\nset key top right\n"
                         << "set xlabel 'average bits per weight'\nset ylabel " << quoted("perplexity (" + dataset + ")") << "\n"
                         << "plot " << ppl_plot << "\n"
-                        << "set xlabel 'block'\nset ylabel 'relative block output error'\nset xtics 1\nset key below font ',8'\n"
+                        << "set xlabel 'block'\nset ylabel 'relative block output error'\nset xtics 1\n"
+                        << (s.runs.size() > 14 ? "set key outside right font ',8'\n" : "set key below font ',8'\n")
                         << "plot " << err_plot << "\nunset multiplot\n";
   const int rc = std::system(fmt::format("gnuplot {} 2> {}", quoted(script), quoted((dir / "gnuplot.err").string())).c_str());
   if (rc != 0) {
