@@ -169,7 +169,7 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
                     log.append_block(run.run_id, r.linears, r.row);
                     if (r.block == abort_at) std::_Exit(86);
                   },
-                  opt.progress, &stats_cache);
+                  opt.progress, ex.runs.size() > 1 ? &stats_cache : nullptr);  // nothing to share with one run
       model.config.act = run.act;  // W8A8: activations are fake-quantized in evaluation
       for (const std::string& spec : run.eval_data) log.write_eval("runs/" + run.run_id, evaluate(model, *tok, spec, run, opt.progress));
       log.finish_run(run.run_id, "done");

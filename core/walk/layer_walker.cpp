@@ -52,11 +52,11 @@ struct BlockStats {
 // calibration activations through the block as it stands, or from `cache` when an earlier
 // grid point captured exactly the same thing.
 BlockStats capture(Block& block, const ModelConfig& config, const ActivationStore& x, uint32_t mask, int64_t total_tokens,
-                   const std::vector<size_t>& wanted, StatsCache* cache) {
+                   const std::vector<size_t>& wanted, StatsCache* cache, uint64_t x_hash) {
   BlockStats s;
   auto groups = block.input_groups();
   s.hessians.resize(groups.size());
-  const uint64_t key = cache ? StatsCache::key(block, x, mask | QLAB_STAT_HESSIAN, wanted) : 0;
+  const uint64_t key = cache ? StatsCache::key(block, x_hash, mask | QLAB_STAT_HESSIAN, wanted) : 0;
   if (const CapturedStats* hit = cache ? cache->find(key) : nullptr) {
     s.collectors = hit->collectors;
     s.group_of = hit->group_of;
@@ -305,9 +305,10 @@ void walk_layers(Model& model, const Model& float_model, const std::vector<std::
       apply_group_transforms(block, reference, config, x, pipeline, run, total_tokens, metrics);
       result.row.time_transform_s += since(t0);
     }
+    const uint64_t x_hash = cache ? StatsCache::activations_hash(x) : 0;  // shared by the block's stages
     for (const std::vector<size_t>& stage : stages) {
       auto t0 = Clock::now();
-      BlockStats stats = capture(block, config, x, pipeline.stats_mask, total_tokens, stage, cache);
+      BlockStats stats = capture(block, config, x, pipeline.stats_mask, total_tokens, stage, cache, x_hash);
       result.row.time_capture_s += since(t0);
       std::vector<Linear*> linears;
       for (Linear* l : block.linears())

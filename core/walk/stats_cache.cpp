@@ -13,8 +13,18 @@ template <typename T>
 uint64_t mix_value(uint64_t seed, const T& v) { return mix(seed, &v, sizeof v); }
 }  // namespace
 
-uint64_t StatsCache::key(const Block& block, const ActivationStore& x, uint32_t mask, const std::vector<size_t>& stage) {
-  uint64_t h = mix_value(0, mask);
+uint64_t StatsCache::activations_hash(const ActivationStore& x) {
+  uint64_t h = mix_value(0, x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    const Matrix m = x.get(i);
+    h = mix_value(h, m.rows());
+    h = mix(h, m.data(), static_cast<size_t>(m.size()) * sizeof(float));
+  }
+  return h;
+}
+
+uint64_t StatsCache::key(const Block& block, uint64_t activations, uint32_t mask, const std::vector<size_t>& stage) {
+  uint64_t h = mix_value(activations, mask);
   for (size_t g : stage) h = mix_value(h, g);
   for (const Linear* l : block.linears()) {
     h = mix(h, l->weight.data(), static_cast<size_t>(l->weight.size()) * sizeof(float));
@@ -23,11 +33,6 @@ uint64_t StatsCache::key(const Block& block, const ActivationStore& x, uint32_t 
   for (const Norm* n : {&block.attn_norm, &block.mlp_norm}) {
     h = mix(h, n->weight.data(), static_cast<size_t>(n->weight.size()) * sizeof(float));
     h = mix(h, n->bias.data(), static_cast<size_t>(n->bias.size()) * sizeof(float));
-  }
-  for (size_t i = 0; i < x.size(); ++i) {
-    const Matrix m = x.get(i);
-    h = mix_value(h, m.rows());
-    h = mix(h, m.data(), static_cast<size_t>(m.size()) * sizeof(float));
   }
   return h;
 }

@@ -27,7 +27,10 @@ struct CapturedStats {
 class StatsCache {
  public:
   explicit StatsCache(int64_t max_bytes) : max_bytes_(max_bytes) {}
-  static uint64_t key(const Block& block, const ActivationStore& x, uint32_t mask, const std::vector<size_t>& stage);
+  // The activations entering a block are hashed once per block (every stage shares them);
+  // key() then adds what changes between stages.
+  static uint64_t activations_hash(const ActivationStore& x);
+  static uint64_t key(const Block& block, uint64_t activations, uint32_t mask, const std::vector<size_t>& stage);
   const CapturedStats* find(uint64_t key);
   void insert(uint64_t key, const CapturedStats& stats);
   int64_t hits() const { return hits_; }
