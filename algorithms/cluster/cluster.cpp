@@ -47,7 +47,7 @@ class Cluster {
     const int64_t rows = in.weight.n_rows, cols = in.weight.n_cols;
     const int32_t k = 1 << in.format.bits;
     const int64_t gs = in.format.group_size > 0 ? in.format.group_size : cols;
-    const std::vector<float> sens = sensitivities(in);
+    const Sensitivity sens = sensitivities(in);
     const std::vector<char> sparse = sparse_mask(in, sens);
     int64_t n_sparse = 0, iterations = 0, relocated = 0, unconverged = 0;
     for (char s : sparse) n_sparse += s;
@@ -59,7 +59,7 @@ class Cluster {
         const int64_t n = std::min(gs, cols - g0);
         for (int64_t j = 0; j < n; ++j) {
           const size_t at = static_cast<size_t>(r * cols + g0 + j);
-          weight[j] = sparse[at] ? 0.0f : sens[at];
+          weight[j] = sparse[at] ? 0.0f : sens.at(r, g0 + j);
         }
         // All of a group's weights sparse or insensitive: cluster it unweighted (SqueezeLLM's fallback).
         const uint64_t stream = seed_ * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(r) * 1000003ull + static_cast<uint64_t>(g);
@@ -92,22 +92,28 @@ class Cluster {
   }
 
  private:
-  // Per-weight k-means weights, rows × cols.
-  std::vector<float> sensitivities(const qlab_linear_in& in) const {
+  // The k-means weight of each weight: one value per column (the Hessian diagonal, or
+  // uniform) or one per weight (a sensitivity file). A column's value is not copied per row.
+  struct Sensitivity {
+    std::vector<float> values;
+    int64_t cols = 0;
+    bool per_weight = false;
+    float at(int64_t r, int64_t c) const { return values[static_cast<size_t>(per_weight ? r * cols + c : c)]; }
+  };
+
+  Sensitivity sensitivities(const qlab_linear_in& in) const {
     const int64_t rows = in.weight.n_rows, cols = in.weight.n_cols;
-    if (source_ == "file") return file_->read(in.name, rows, cols);
-    std::vector<float> s(static_cast<size_t>(rows * cols), 1.0f);
+    if (source_ == "file") return {file_->read(in.name, rows, cols), cols, true};
+    Sensitivity s{std::vector<float>(static_cast<size_t>(cols), 1.0f), cols, false};
     if (source_ == "hessian_diag") {
       if (!in.stats.hessian.data) throw qlab::sdk::Failure("sensitivity = \"hessian_diag\" needs the Hessian statistic");
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t c = 0; c < cols; ++c)
-          s[static_cast<size_t>(r * cols + c)] = in.stats.hessian.data[c * in.stats.hessian.row_stride + c];
+      for (int64_t c = 0; c < cols; ++c) s.values[static_cast<size_t>(c)] = in.stats.hessian.data[c * in.stats.hessian.row_stride + c];
     }
     return s;
   }
 
   // The weights kept exact: the top sparse_fraction of the layer by |w| or by sensitivity.
-  std::vector<char> sparse_mask(const qlab_linear_in& in, const std::vector<float>& sens) const {
+  std::vector<char> sparse_mask(const qlab_linear_in& in, const Sensitivity& sens) const {
     const int64_t rows = in.weight.n_rows, cols = in.weight.n_cols;
     std::vector<char> mask(static_cast<size_t>(rows * cols), 0);
     const auto n_sparse = static_cast<int64_t>(std::llround(sparse_fraction_ * static_cast<double>(rows * cols)));
@@ -116,7 +122,7 @@ class Cluster {
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t c = 0; c < cols; ++c) {
         const size_t at = static_cast<size_t>(r * cols + c);
-        score[at] = {sparse_by_sensitivity_ ? sens[at] : std::fabs(in.weight.data[r * in.weight.row_stride + c]), static_cast<int64_t>(at)};
+        score[at] = {sparse_by_sensitivity_ ? sens.at(r, c) : std::fabs(in.weight.data[r * in.weight.row_stride + c]), static_cast<int64_t>(at)};
       }
     std::nth_element(score.begin(), score.begin() + n_sparse, score.end(), std::greater<>());
     for (int64_t i = 0; i < n_sparse; ++i) mask[static_cast<size_t>(score[i].second)] = 1;
