@@ -135,3 +135,18 @@ TEST_CASE("a sweep run in two shards and merged equals the whole sweep run at on
                       Catch::Contains("other.h5: its experiment text differs"));
   }
 }
+
+TEST_CASE("paths name environment variables, with defaults, and an unset one is an error", "[sweep][config]") {
+  TempDir dir;
+  auto load = [&](const std::string& path) {
+    std::ofstream(dir / "env.toml") << "[model]\npath = \"" << path << "\"\n[[pipeline]]\nplugin = \"rtn\"\n";
+    return load_experiment((dir / "env.toml").string());
+  };
+  setenv("QLAB_TEST_MODELS", "/data/hf", 1);
+  CHECK(load("${QLAB_TEST_MODELS}/opt-125m").runs[0].model_path == "/data/hf/opt-125m");
+  CHECK(load("${QLAB_TEST_MODELS:-/other}/opt-125m").runs[0].model_path == "/data/hf/opt-125m");
+  unsetenv("QLAB_TEST_MODELS");
+  CHECK(load("${QLAB_TEST_MODELS:-/other}/opt-125m").runs[0].model_path == "/other/opt-125m");
+  CHECK_THROWS_WITH(load("${QLAB_TEST_MODELS}/opt-125m"), Catch::Contains("environment variable QLAB_TEST_MODELS is not set"));
+  CHECK_THROWS_WITH(load("${QLAB_TEST_MODELS/opt-125m"), Catch::Contains("unterminated ${...}"));
+}

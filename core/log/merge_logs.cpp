@@ -26,13 +26,13 @@ MergeResult merge_logs(const std::string& out_path, const std::vector<std::strin
            shard_paths[i], shard_paths[0]);
   MergeResult result;
   result.grid_points = h5::has_attr(shards[0].file(), "grid_points") ? h5::attr_int(shards[0].file(), "grid_points") : 0;
-  std::map<std::string, std::string> run_source;  // run id → log it came from
+  std::map<std::string, size_t> run_source;  // run id → index of the shard log it came from
   for (size_t i = 0; i < shards.size(); ++i) {
     if (!h5::exists(shards[i].file(), "runs")) continue;
     h5::Handle runs = h5::open_group(shards[i].file(), "runs");
     for (const std::string& id : h5::children(runs.id())) {
-      auto [it, fresh] = run_source.emplace(id, shard_paths[i]);
-      if (!fresh) fail("grid point {} is in both {} and {}; merge each shard once", id, it->second, shard_paths[i]);
+      auto [it, fresh] = run_source.emplace(id, i);
+      if (!fresh) fail("grid point {} is in both {} and {}; merge each shard once", id, shard_paths[it->second], shard_paths[i]);
     }
   }
   ExperimentLog out = ExperimentLog::create(out_path, h5::attr_string(shards[0].file(), "experiment"), config);
@@ -54,8 +54,7 @@ MergeResult merge_logs(const std::string& out_path, const std::vector<std::strin
     }
   }
   for (const auto& [id, source] : run_source) {
-    for (size_t i = 0; i < shards.size(); ++i)
-      if (shard_paths[i] == source) h5::copy(shards[i].file(), "runs/" + id, out.file(), "runs/" + id);
+    h5::copy(shards[source].file(), "runs/" + id, out.file(), "runs/" + id);
     result.merged_runs.push_back(id);
   }
   for (int64_t k = 0; k < result.grid_points; ++k) {

@@ -22,8 +22,13 @@ std::string quoted(std::string s) {  // a gnuplot string literal
 void plot_report(const ExperimentSummary& s, const std::string& png_path) {
   if (std::system("command -v gnuplot > /dev/null 2>&1") != 0)
     fail("--plot {}: gnuplot is not installed (Debian: apt-get install gnuplot-nox)", png_path);
-  const std::filesystem::path dir = std::filesystem::temp_directory_path() / fmt::format("qlab_plot_{}", std::rand());
-  std::filesystem::create_directories(dir);
+  std::string dir_template = (std::filesystem::temp_directory_path() / "qlab_plot_XXXXXX").string();
+  if (!mkdtemp(dir_template.data())) fail("--plot {}: cannot create a temporary directory for gnuplot's input", png_path);
+  const std::filesystem::path dir = dir_template;
+  struct Cleanup {  // gnuplot's input goes whether the plot succeeds or not
+    std::filesystem::path dir;
+    ~Cleanup() { std::error_code ec; std::filesystem::remove_all(dir, ec); }
+  } cleanup{dir};
   // Left: ppl against bits, per method (runs without an identity are named by their setting).
   std::map<std::string, std::vector<std::pair<double, double>>> series;
   std::string dataset = s.float_ppl.empty() ? "" : s.float_ppl[0].first;
@@ -69,7 +74,6 @@ void plot_report(const ExperimentSummary& s, const std::string& png_path) {
     std::string msg((std::istreambuf_iterator<char>(err)), std::istreambuf_iterator<char>());
     fail("--plot {}: gnuplot failed: {}", png_path, msg);
   }
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace qlab
