@@ -69,6 +69,12 @@ TEST_CASE("A dead norm (all-zero statistics) keeps s = 1 under SmoothQuant and A
     CHECK(m.blocks[0].attn_norm.weight.isZero());  // not divided by the 1e-5 clamp
     CHECK(forward_logits(m, std::vector<int32_t>{1, 5, 9, 13}).allFinite());
   }
+  SECTION("static activation ranges cannot be calibrated from all-zero inputs: an error naming the linear") {
+    Model m = model;
+    CHECK_THROWS_WITH(walk(m, dir.path(), "[calibration]\ndata = \"text:unused\"\n[quant]\nbits = 8\nsym = true\nact_bits = 8\n"
+                                          "act_scheme = \"static\"\n[[pipeline]]\nplugin = \"rtn\"\n"),
+                      Catch::Contains("block 0: every calibration input of 0.self_attn.q_proj is zero"));
+  }
   SECTION("awq then gptq") {
     Model m = model;
     auto metrics = walk(m, dir.path(), "[quant]\nbits = 3\ngroup_size = 16\n[[pipeline]]\nplugin = \"awq\"\n[[pipeline]]\nplugin = \"gptq\"\n");
