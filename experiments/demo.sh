@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's demo command: install what is needed, build, then run the demo experiment
-# (experiments/demo.toml) on the bundled stories260K model: float vs RTN at 4 and 3 bits
-# (group 32), per-layer errors and perplexities into results/runs/demo.h5, a table at the end.
+# (experiments/demo.toml) on the bundled stories260K model: float vs RTN, GPTQ and AWQ at
+# 4, 3 and 2 bits (group 32), cluster and NF4 codebooks, per-layer errors and perplexities
+# into results/runs/demo.h5, a table at the end.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bash "$root/.ci/install-deps"
