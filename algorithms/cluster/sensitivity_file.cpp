@@ -3,29 +3,13 @@
 #include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <qlab/half.hpp>
 #include <qlab/plugin.hpp>
 
 namespace qlab::cluster {
 
 namespace {
 [[noreturn]] void bad(const std::string& path, const std::string& what) { throw qlab::sdk::Failure(path + ": " + what); }
-
-float half_to_float(uint16_t h, bool bf16) {
-  uint32_t bits;
-  if (bf16) {
-    bits = static_cast<uint32_t>(h) << 16;
-  } else {
-    const uint32_t sign = (h & 0x8000u) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ffu;
-    if (exp == 0) {  // zero or subnormal: mant · 2^-24
-      float f = std::ldexp(static_cast<float>(mant), -24);
-      return sign ? -f : f;
-    }
-    bits = sign | (exp == 31 ? 0x7f800000u | (mant << 13) : ((exp + 112) << 23) | (mant << 13));
-  }
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
 }  // namespace
 
 SensitivityFile::SensitivityFile(std::string path) : path_(std::move(path)) {
@@ -76,7 +60,7 @@ std::vector<float> SensitivityFile::read(const std::string& id, int64_t rows, in
       } else {
         std::vector<uint16_t> h(count);
         in.read(reinterpret_cast<char*>(h.data()), static_cast<std::streamsize>(count * 2));
-        for (uint64_t i = 0; i < count; ++i) out[i] = half_to_float(h[i], e.dtype == "BF16");
+        for (uint64_t i = 0; i < count; ++i) out[i] = e.dtype == "BF16" ? qlab::bf16_to_f32(h[i]) : qlab::f16_to_f32(h[i]);
       }
       if (!in) bad(path_, "tensor '" + n + "' could not be read");
       for (float v : out)
