@@ -14,7 +14,7 @@ echo "== the plugins qlab found =="
 "$qlab" plugins | grep -E "^[a-z_]+ [0-9]"
 echo
 echo "== qlab run experiments/demo.toml =="
-"$qlab" run experiments/demo.toml --out results/runs/demo.h5
+"$qlab" run experiments/demo.toml --out results/runs/demo.h5 --overwrite  # the demo replaces its own earlier log
 echo
 echo "== a greedy sample from the float model =="
 "$qlab" generate --model datasets/stories260K/stories260K.bin --prompt "Once upon a time" --max-tokens 60

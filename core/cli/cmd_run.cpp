@@ -3,6 +3,7 @@
 // --shard i/n (or a Slurm array job) runs one deterministic slice of the grid.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "cli/commands.h"
@@ -12,6 +13,7 @@
 #include "run/experiment_runner.h"
 #include "run/shard.h"
 #include "util/parallel.h"
+#include "util/error.h"
 #include "walk/pipeline.h"
 
 namespace qlab::cli {
@@ -19,8 +21,8 @@ namespace qlab::cli {
 namespace {
 struct RunArgs {
   std::string experiment, out, shard;
-  std::vector<std::string> sets, plugin_dirs;
-  bool resume = false, dry_run = false;
+  std::vector<std::string> sets, plugin_dirs, only, skip;
+  bool resume = false, overwrite = false, dry_run = false;
   int threads = 0;
 };
 
@@ -33,6 +35,19 @@ std::string format_text(const RunConfig& r) {
     if (r.act.outlier_threshold > 0) f += fmt::format(" int8-outliers>{}", r.act.outlier_threshold);
   }
   return f;
+}
+
+// --only / --skip: a subset of the grid points by run id; an id the grid lacks is an error.
+void select_runs(Experiment& ex, const std::vector<std::string>& only, const std::vector<std::string>& skip) {
+  auto check = [&](const std::vector<std::string>& ids, const char* option) {
+    for (const std::string& id : ids)
+      if (std::none_of(ex.runs.begin(), ex.runs.end(), [&](const RunConfig& r) { return r.run_id == id; }))
+        fail("{} {}: no such grid point in {} (ids are r0000 … r{:04})", option, id, ex.path, ex.grid_points - 1);
+  };
+  check(only, "--only");
+  check(skip, "--skip");
+  auto named = [](const std::vector<std::string>& ids, const std::string& id) { return std::find(ids.begin(), ids.end(), id) != ids.end(); };
+  std::erase_if(ex.runs, [&](const RunConfig& r) { return (!only.empty() && !named(only, r.run_id)) || named(skip, r.run_id); });
 }
 
 // The grid as it would run: checked against the plugins' declarations, no weights loaded.
@@ -67,7 +82,10 @@ Command add_run(CLI::App& app) {
   cmd->add_option("--out", args->out, "log file (default: results/runs/<name>.h5, or <name>.shard<i>of<n>.h5)");
   cmd->add_option("--set", args->sets, "override a key before validation: key=value (e.g. quant.bits=3)");
   cmd->add_option("--plugin-path", args->plugin_dirs, "extra plugin directories (searched first)");
-  cmd->add_flag("--resume", args->resume, "continue the log's unfinished runs from their last finished block");
+  CLI::Option* resume = cmd->add_flag("--resume", args->resume, "continue the log's unfinished runs from their last finished block");
+  cmd->add_flag("--overwrite", args->overwrite, "replace an existing qlab log at --out (never any other file)")->excludes(resume);
+  cmd->add_option("--only", args->only, "run only these grid points (e.g. --only r0002 r0005); retries a crashed one")->delimiter(',');
+  cmd->add_option("--skip", args->skip, "leave these grid points out")->delimiter(',');
   cmd->add_flag("--dry-run", args->dry_run, "list the grid points and what each would run; load nothing");
   cmd->add_option("--shard", args->shard, "run shard i of n (0-based, points with index ≡ i mod n); default from a Slurm array job");
   cmd->add_option("--threads", args->threads, "threads (default: all cores)")->check(CLI::NonNegativeNumber);
@@ -76,12 +94,15 @@ Command add_run(CLI::App& app) {
     Experiment ex = load_experiment(args->experiment, args->sets);
     const std::optional<Shard> shard = resolve_shard(args->shard);
     if (shard) select_shard(ex, *shard);
+    select_runs(ex, args->only, args->skip);
     if (args->dry_run) return dry_run(ex, *args, shard);
     RunOptions opt;
     opt.log_path = !args->out.empty() ? args->out
                    : shard            ? fmt::format("results/runs/{}.shard{}of{}.h5", ex.name, shard->index, shard->count)
                                       : fmt::format("results/runs/{}.h5", ex.name);
     opt.resume = args->resume;
+    opt.overwrite = args->overwrite;
+    opt.retry_crashed = !args->only.empty();
     opt.plugin_dirs = args->plugin_dirs;
     if (shard) fmt::print(stderr, "shard {}/{} ({}): {} of {} grid points\n", shard->index, shard->count, shard->source, ex.runs.size(), ex.grid_points);
     ExperimentSummary s = run_experiment(ex, opt);

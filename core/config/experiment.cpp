@@ -329,6 +329,9 @@ std::optional<qlab_format> format_for(const RunConfig& run, const std::string& i
   return f;
 }
 
+// Beyond this a sweep is almost surely a mistake, and its expansion alone would exhaust memory.
+constexpr size_t kMaxGridPoints = 100000;
+
 Experiment load_experiment(const std::string& path, const std::vector<std::string>& sets) {
   Experiment ex;
   ex.path = path;
@@ -348,6 +351,11 @@ Experiment load_experiment(const std::string& path, const std::vector<std::strin
   }
   ex.name = root.get("name") && root.get("name")->is_string() ? *root.get("name")->value<std::string>()
                                                                : std::filesystem::path(path).stem().string();
+  // The name becomes results/runs/<name>.h5: it must not reach outside that directory.
+  if (ex.name.empty() || ex.name[0] == '.' || ex.name.find('/') != std::string::npos ||
+      std::any_of(ex.name.begin(), ex.name.end(), [](unsigned char c) { return c < 0x20; }))
+    fail("{}: name = \"{}\" must be a plain file name (the log is results/runs/<name>.h5): not empty, no '/', "
+         "no control characters, not starting with '.'", path, ex.name);
   // The sweep: axes of values, expanded as a grid (Cartesian product, last axis fastest) or
   // zipped. Each point is set into the parsed tree in place, so every other node keeps its
   // line for error messages.
@@ -378,7 +386,14 @@ Experiment load_experiment(const std::string& path, const std::vector<std::strin
   size_t n_points = 1;
   if (!axes.empty()) {
     if (ex.sweep_mode == "zip") n_points = axes[0].second.size();
-    else for (const auto& a : axes) n_points *= a.second.size();
+    else
+      for (const auto& a : axes) {
+        if (n_points > kMaxGridPoints / a.second.size())
+          fail("{}: the sweep has more than {} grid points; split it into several experiments", path, kMaxGridPoints);
+        n_points *= a.second.size();
+      }
+    if (n_points > kMaxGridPoints)
+      fail("{}: the sweep has {} grid points, more than {}; split it into several experiments", path, n_points, kMaxGridPoints);
   }
   for (size_t point = 0; point < n_points; ++point) {
     std::vector<size_t> index(axes.size());

@@ -7,6 +7,10 @@
 #include <filesystem>
 #include <set>
 
+#include <nlohmann/json.hpp>
+
+#include "log/log_file.h"
+#include "log/log_structure.h"
 #include "qlab/plugin.h"
 #include "util/error.h"
 
@@ -24,7 +28,41 @@ std::string eval_group_name(const std::string& spec) {
   return d.kind + "_" + std::filesystem::path(d.path).filename().string();
 }
 
-ExperimentLog ExperimentLog::create(const std::string& path, const std::string& experiment, const std::string& config_text) {
+namespace {
+std::string inputs_json(const RunInputs& inputs) { return nlohmann::json(inputs).dump(); }
+
+// The differences between what the log was written from and what a resume would read. An
+// input the log knows but this resume does not read is fine (--only, --skip, a shard).
+std::string input_changes(const std::string& stored_json, const RunInputs& now) {
+  RunInputs before;
+  try {
+    before = nlohmann::json::parse(stored_json).get<RunInputs>();
+  } catch (const std::exception&) {
+    return "its 'inputs' attribute is unreadable";
+  }
+  std::string out;
+  auto add = [&](const std::string& line) { out += (out.empty() ? "" : "; ") + line; };
+  for (const auto& [k, v] : now) {
+    auto it = before.find(k);
+    if (it == before.end()) add(fmt::format("{} is a new input", k));
+    else if (it->second != v) add(fmt::format("{}: was {}, now {}", k, it->second, v));
+  }
+  return out;
+}
+
+bool is_qlab_log(const std::string& path) {
+  if (has_log_signature(path)) return true;
+  try {
+    h5::Handle f = h5::open_file(path, false);
+    return h5::has_attr(f.id(), "config_toml");
+  } catch (const Error&) {
+    return false;
+  }
+}
+}  // namespace
+
+ExperimentLog ExperimentLog::create(const std::string& path, const std::string& experiment, const std::string& config_text,
+                                    const RunInputs& inputs, bool overwrite) {
   ExperimentLog log;
   log.path_ = path;
   std::filesystem::path parent = std::filesystem::path(path).parent_path();
@@ -32,29 +70,46 @@ ExperimentLog ExperimentLog::create(const std::string& path, const std::string& 
     std::error_code ec;
     std::filesystem::create_directories(parent, ec);
   }
-  log.file_ = h5::create_file(path);
-  hid_t root = log.file_.id();
-  h5::set_attr(root, "qlab_version", std::string(QLAB_VERSION));
-  h5::set_attr(root, "created_utc", utc_now());
-  char host[256] = {0};
-  gethostname(host, sizeof host - 1);
-  h5::set_attr(root, "host", std::string(host));
-  h5::set_attr(root, "backend", std::string("cpu"));
-  h5::set_attr(root, "experiment", experiment);
-  h5::set_attr(root, "config_toml", config_text);
-  h5::set_attr(root, "plugin_abi_version", static_cast<int64_t>(QLAB_PLUGIN_ABI_VERSION));
-  h5::flush(root);
+  log.lock_ = LogLock::acquire(path);
+  std::error_code ec;
+  if (std::filesystem::exists(std::filesystem::symlink_status(path, ec))) {
+    if (!is_qlab_log(path)) fail("{}: exists and is not a qlab experiment log; refusing to replace it (choose another --out)", path);
+    if (!overwrite)
+      fail("{}: exists; continue it with --resume, or replace it and its checkpoints with --overwrite", path);
+    std::filesystem::remove(path);
+    std::filesystem::remove_all(path + ".blocks", ec);
+  }
+  create_log_file(path, [&](hid_t root) {
+    h5::set_attr(root, "qlab_version", std::string(QLAB_VERSION));
+    h5::set_attr(root, "created_utc", utc_now());
+    char host[256] = {0};
+    gethostname(host, sizeof host - 1);
+    h5::set_attr(root, "host", std::string(host));
+    h5::set_attr(root, "backend", std::string("cpu"));
+    h5::set_attr(root, "experiment", experiment);
+    h5::set_attr(root, "config_toml", config_text);
+    h5::set_attr(root, "plugin_abi_version", static_cast<int64_t>(QLAB_PLUGIN_ABI_VERSION));
+    h5::set_attr(root, "inputs", inputs_json(inputs));
+  });
   return log;
 }
 
-ExperimentLog ExperimentLog::resume(const std::string& path, const std::string& config_text) {
+ExperimentLog ExperimentLog::resume(const std::string& path, const std::string& config_text, const RunInputs& inputs) {
+  if (!std::filesystem::exists(path)) fail("{}: --resume: no such log", path);
   ExperimentLog log;
   log.path_ = path;
-  if (!std::filesystem::exists(path)) fail("{}: --resume: no such log", path);
-  log.file_ = h5::open_file(path, true);
-  if (h5::attr_string(log.file(), "config_toml") != config_text)
+  log.lock_ = LogLock::acquire(path);
+  ExperimentLog committed = open_read(path);
+  if (h5::attr_string(committed.file(), "config_toml") != config_text)
     fail("{}: --resume: this log was written by a different configuration (config_toml differs); "
          "resume with the same experiment file and --set options, or write a new log", path);
+  if (h5::has_attr(committed.file(), "inputs")) {
+    const std::string changes = input_changes(h5::attr_string(committed.file(), "inputs"), inputs);
+    if (!changes.empty())
+      fail("{}: --resume: the run's inputs changed since the log was written ({}); finished blocks would mix two "
+           "setups: restore them, or start a new log",
+           path, changes);
+  }
   return log;
 }
 
@@ -62,152 +117,183 @@ ExperimentLog ExperimentLog::open_read(const std::string& path) {
   ExperimentLog log;
   log.path_ = path;
   if (!std::filesystem::exists(path)) fail("{}: no such log", path);
+  if (!std::filesystem::is_regular_file(path)) fail("{}: not a regular file", path);
+  verify_log_checksum(path);
   log.file_ = h5::open_file(path, false);
   if (!h5::has_attr(log.file(), "config_toml")) fail("{}: not a qlab experiment log (no config_toml)", path);
+  validate_log_structure(log.file(), path);
   return log;
+}
+
+hid_t ExperimentLog::file() const {
+  if (!file_.valid()) fail("{}: internal: a log being written is read through its commits", path_);
+  return file_.id();
+}
+
+void ExperimentLog::update(const std::function<void(hid_t)>& change) { commit_log_change(path_, change); }
+
+template <typename T>
+T ExperimentLog::read(const std::function<T(hid_t)>& query) const {
+  if (file_.valid()) return query(file_.id());
+  h5::Handle f = h5::open_file(path_, false);
+  return query(f.id());
 }
 
 void ExperimentLog::write_plugin(const std::string& name, const std::string& path, const std::string& version,
                                  const std::string& sha256, const std::string& params) {
-  h5::Handle g = h5::group(file(), "plugins/" + name);
-  h5::set_attr(g.id(), "path", path);
-  h5::set_attr(g.id(), "version", version);
-  h5::set_attr(g.id(), "sha256", sha256);
-  h5::set_attr(g.id(), "params", params);
+  update([&](hid_t f) {
+    h5::Handle g = h5::group(f, "plugins/" + name);
+    h5::set_attr(g.id(), "path", path);
+    h5::set_attr(g.id(), "version", version);
+    h5::set_attr(g.id(), "sha256", sha256);
+    h5::set_attr(g.id(), "params", params);
+  });
 }
 
 void ExperimentLog::write_calibration(const DataProvenance& p, const std::string& sampler, int64_t n_segments,
                                       int64_t seq_len, uint64_t seed, const std::vector<int64_t>& documents,
                                       const std::vector<int64_t>& starts) {
-  h5::Handle g = h5::group(file(), "calibration");
-  h5::set_attr(g.id(), "data", p.spec);
-  h5::set_attr(g.id(), "path", p.path);
-  h5::set_attr(g.id(), "sha256", p.sha256);
-  h5::set_attr(g.id(), "sampler", sampler);
-  h5::set_attr(g.id(), "n_segments", n_segments);
-  h5::set_attr(g.id(), "seq_len", seq_len);
-  h5::set_attr(g.id(), "seed", static_cast<int64_t>(seed));
-  h5::write_vector(g.id(), "segment_documents", documents);
-  h5::write_vector(g.id(), "segment_starts", starts);
-  h5::flush(file());
+  if (read<bool>([](hid_t f) { return h5::exists(f, "calibration"); })) return;  // the experiment's first set is logged
+  update([&](hid_t f) {
+    h5::Handle g = h5::group(f, "calibration");
+    h5::set_attr(g.id(), "data", p.spec);
+    h5::set_attr(g.id(), "path", p.path);
+    h5::set_attr(g.id(), "sha256", p.sha256);
+    h5::set_attr(g.id(), "sampler", sampler);
+    h5::set_attr(g.id(), "n_segments", n_segments);
+    h5::set_attr(g.id(), "seq_len", seq_len);
+    h5::set_attr(g.id(), "seed", static_cast<int64_t>(seed));
+    h5::write_vector(g.id(), "segment_documents", documents);
+    h5::write_vector(g.id(), "segment_starts", starts);
+  });
 }
 
 void ExperimentLog::write_eval(const std::string& group_path, const EvalRecord& e) {
-  h5::Handle g = h5::group(file(), group_path + "/eval/" + eval_group_name(e.dataset));
-  h5::set_attr(g.id(), "data", e.dataset);
-  h5::set_attr(g.id(), "sha256", e.provenance.sha256);
-  h5::set_attr(g.id(), "ppl", e.result.ppl);
-  h5::set_attr(g.id(), "seq_len", e.result.seqlen);
-  h5::set_attr(g.id(), "n_segments", e.result.n_segments);
-  h5::set_attr(g.id(), "n_tokens", e.result.n_tokens);
-  h5::set_attr(g.id(), "seconds", e.result.seconds);
-  h5::write_vector(g.id(), "nll", e.result.segment_nll);
-  h5::flush(file());
+  update([&](hid_t f) {
+    h5::Handle g = h5::group(f, group_path + "/eval/" + eval_group_name(e.dataset));
+    h5::set_attr(g.id(), "data", e.dataset);
+    h5::set_attr(g.id(), "sha256", e.provenance.sha256);
+    h5::set_attr(g.id(), "ppl", e.result.ppl);
+    h5::set_attr(g.id(), "seq_len", e.result.seqlen);
+    h5::set_attr(g.id(), "n_segments", e.result.n_segments);
+    h5::set_attr(g.id(), "n_tokens", e.result.n_tokens);
+    h5::set_attr(g.id(), "seconds", e.result.seconds);
+    h5::write_vector(g.id(), "nll", e.result.segment_nll);
+  });
 }
 
 bool ExperimentLog::has_eval(const std::string& group_path, const std::string& dataset) const {
-  return h5::exists(file(), group_path + "/eval/" + eval_group_name(dataset));
+  return read<bool>([&](hid_t f) {
+    return h5::exists(f, group_path + "/eval/" + eval_group_name(dataset));
+  });
 }
 
 EvalRecord ExperimentLog::read_eval(const std::string& group_path, const std::string& dataset) const {
-  h5::Handle g = h5::open_group(file(), group_path + "/eval/" + eval_group_name(dataset));
-  EvalRecord e;
-  e.dataset = h5::attr_string(g.id(), "data");
-  e.provenance.sha256 = h5::attr_string(g.id(), "sha256");
-  e.result.ppl = h5::attr_double(g.id(), "ppl");
-  e.result.seqlen = h5::attr_int(g.id(), "seq_len");
-  e.result.n_segments = h5::attr_int(g.id(), "n_segments");
-  e.result.n_tokens = h5::attr_int(g.id(), "n_tokens");
-  e.result.seconds = h5::attr_double(g.id(), "seconds");
-  e.result.segment_nll = h5::read_numbers(g.id(), "nll");
-  return e;
+  return read<EvalRecord>([&](hid_t f) {
+    h5::Handle g = h5::open_group(f, group_path + "/eval/" + eval_group_name(dataset));
+    EvalRecord e;
+    e.dataset = h5::attr_string(g.id(), "data");
+    e.provenance.sha256 = h5::attr_string(g.id(), "sha256");
+    e.result.ppl = h5::attr_double(g.id(), "ppl");
+    e.result.seqlen = h5::attr_int(g.id(), "seq_len");
+    e.result.n_segments = h5::attr_int(g.id(), "n_segments");
+    e.result.n_tokens = h5::attr_int(g.id(), "n_tokens");
+    e.result.seconds = h5::attr_double(g.id(), "seconds");
+    e.result.segment_nll = h5::read_numbers(g.id(), "nll");
+    return e;
+  });
 }
 
 int64_t ExperimentLog::begin_run(const std::string& run_id, const std::vector<std::pair<std::string, std::string>>& sweep_point) {
-  const bool existed = h5::exists(file(), "runs/" + run_id);
-  h5::Handle g = h5::group(file(), "runs/" + run_id);
-  for (const auto& [axis, value] : sweep_point) h5::set_attr(g.id(), axis, value);
   int64_t finished = 0;
-  if (existed && h5::exists(g.id(), "blocks")) {
-    h5::Handle b = h5::open_group(g.id(), "blocks");
-    finished = h5::length(b.id(), "block");
-  }
-  if (!existed) h5::set_attr(g.id(), "started_utc", utc_now());
-  h5::set_attr(g.id(), "status", std::string("running"));
-  h5::set_attr(g.id(), "error", std::string(""));
-  h5::flush(file());
+  update([&](hid_t f) {
+    const bool existed = h5::exists(f, "runs/" + run_id);
+    h5::Handle g = h5::group(f, "runs/" + run_id);
+    for (const auto& [axis, value] : sweep_point) h5::set_attr(g.id(), axis, value);
+    if (existed && h5::exists(g.id(), "blocks")) {
+      h5::Handle b = h5::open_group(g.id(), "blocks");
+      finished = h5::length(b.id(), "block");
+    }
+    if (!existed) h5::set_attr(g.id(), "started_utc", utc_now());
+    h5::set_attr(g.id(), "status", std::string("running"));
+    h5::set_attr(g.id(), "error", std::string(""));
+  });
   return finished;
 }
 
 std::string ExperimentLog::run_status(const std::string& run_id) const {
-  if (!h5::exists(file(), "runs/" + run_id)) return "";
-  h5::Handle g = h5::open_group(file(), "runs/" + run_id);
-  return h5::has_attr(g.id(), "status") ? h5::attr_string(g.id(), "status") : "";
+  return read<std::string>([&](hid_t f) {
+    if (!h5::exists(f, "runs/" + run_id)) return std::string();
+    h5::Handle g = h5::open_group(f, "runs/" + run_id);
+    return h5::has_attr(g.id(), "status") ? h5::attr_string(g.id(), "status") : "";
+  });
 }
 
 void ExperimentLog::append_block(const std::string& run_id, const std::vector<LinearRow>& rows, const BlockRow& block) {
-  h5::Handle run = h5::group(file(), "runs/" + run_id);
-  h5::Handle lin = h5::group(run.id(), "linears");
-  const int64_t before = h5::length(lin.id(), "id");
-  std::vector<std::string> ids;
-  std::vector<int32_t> blocks, group_sizes;
-  std::vector<int8_t> bits;
-  std::vector<int64_t> n_rows, n_cols;
-  std::vector<float> rel, mse, tq;
-  std::vector<double> bpw;
-  std::set<std::string> metric_names;
-  for (const std::string& n : h5::children(lin.id()))
-    if (n.find('.') != std::string::npos) metric_names.insert(n);  // plugin metrics are "<plugin>.<metric>"
-  for (const LinearRow& r : rows) {
-    ids.push_back(r.id);
-    blocks.push_back(r.block);
-    bits.push_back(static_cast<int8_t>(r.bits));
-    group_sizes.push_back(r.group_size);
-    n_rows.push_back(r.n_rows);
-    n_cols.push_back(r.n_cols);
-    rel.push_back(static_cast<float>(r.rel_output_error));
-    mse.push_back(static_cast<float>(r.weight_mse));
-    tq.push_back(static_cast<float>(r.time_quantize_s));
-    bpw.push_back(r.bits_per_weight);
-    for (const auto& [m, v] : r.metrics) metric_names.insert(m);
-  }
-  h5::append_strings(lin.id(), "id", ids);
-  h5::append(lin.id(), "block", blocks);
-  h5::append(lin.id(), "bits", bits);
-  h5::append(lin.id(), "group_size", group_sizes);
-  h5::append(lin.id(), "n_rows", n_rows);
-  h5::append(lin.id(), "n_cols", n_cols);
-  h5::append(lin.id(), "rel_output_error", rel);
-  h5::append(lin.id(), "weight_mse", mse);
-  h5::append(lin.id(), "time_quantize_s", tq);
-  h5::append(lin.id(), "bits_per_weight", bpw);
-  for (const std::string& m : metric_names) {
-    const int64_t have = h5::length(lin.id(), m);
-    if (have < before) h5::append(lin.id(), m, std::vector<double>(static_cast<size_t>(before - have), std::nan("")));
-    std::vector<double> values;
+  update([&](hid_t f) {
+    h5::Handle run = h5::group(f, "runs/" + run_id);
+    h5::Handle lin = h5::group(run.id(), "linears");
+    const int64_t before = h5::length(lin.id(), "id");
+    std::vector<std::string> ids;
+    std::vector<int32_t> blocks, group_sizes;
+    std::vector<int8_t> bits;
+    std::vector<int64_t> n_rows, n_cols;
+    std::vector<float> rel, mse, tq;
+    std::vector<double> bpw;
+    std::set<std::string> metric_names;
+    for (const std::string& n : h5::children(lin.id()))
+      if (n.find('.') != std::string::npos) metric_names.insert(n);  // plugin metrics are "<plugin>.<metric>"
     for (const LinearRow& r : rows) {
-      auto it = r.metrics.find(m);
-      values.push_back(it == r.metrics.end() ? std::nan("") : it->second);
+      ids.push_back(r.id);
+      blocks.push_back(r.block);
+      bits.push_back(static_cast<int8_t>(r.bits));
+      group_sizes.push_back(r.group_size);
+      n_rows.push_back(r.n_rows);
+      n_cols.push_back(r.n_cols);
+      rel.push_back(static_cast<float>(r.rel_output_error));
+      mse.push_back(static_cast<float>(r.weight_mse));
+      tq.push_back(static_cast<float>(r.time_quantize_s));
+      bpw.push_back(r.bits_per_weight);
+      for (const auto& [m, v] : r.metrics) metric_names.insert(m);
     }
-    h5::append(lin.id(), m, values);
-  }
-  h5::Handle blk = h5::group(run.id(), "blocks");
-  h5::append(blk.id(), "block", std::vector<int32_t>{block.block});
-  h5::append(blk.id(), "rel_block_output_error", std::vector<float>{static_cast<float>(block.rel_block_output_error)});
-  h5::append(blk.id(), "time_capture_s", std::vector<float>{static_cast<float>(block.time_capture_s)});
-  h5::append(blk.id(), "time_transform_s", std::vector<float>{static_cast<float>(block.time_transform_s)});
-  h5::append(blk.id(), "time_quantize_s", std::vector<float>{static_cast<float>(block.time_quantize_s)});
-  h5::append(blk.id(), "time_propagate_s", std::vector<float>{static_cast<float>(block.time_propagate_s)});
-  h5::append(blk.id(), "peak_rss_bytes", std::vector<int64_t>{block.peak_rss_bytes});
-  h5::flush(file());
+    h5::append_strings(lin.id(), "id", ids);
+    h5::append(lin.id(), "block", blocks);
+    h5::append(lin.id(), "bits", bits);
+    h5::append(lin.id(), "group_size", group_sizes);
+    h5::append(lin.id(), "n_rows", n_rows);
+    h5::append(lin.id(), "n_cols", n_cols);
+    h5::append(lin.id(), "rel_output_error", rel);
+    h5::append(lin.id(), "weight_mse", mse);
+    h5::append(lin.id(), "time_quantize_s", tq);
+    h5::append(lin.id(), "bits_per_weight", bpw);
+    for (const std::string& m : metric_names) {
+      const int64_t have = h5::length(lin.id(), m);
+      if (have < before) h5::append(lin.id(), m, std::vector<double>(static_cast<size_t>(before - have), std::nan("")));
+      std::vector<double> values;
+      for (const LinearRow& r : rows) {
+        auto it = r.metrics.find(m);
+        values.push_back(it == r.metrics.end() ? std::nan("") : it->second);
+      }
+      h5::append(lin.id(), m, values);
+    }
+    h5::Handle blk = h5::group(run.id(), "blocks");
+    h5::append(blk.id(), "block", std::vector<int32_t>{block.block});
+    h5::append(blk.id(), "rel_block_output_error", std::vector<float>{static_cast<float>(block.rel_block_output_error)});
+    h5::append(blk.id(), "time_capture_s", std::vector<float>{static_cast<float>(block.time_capture_s)});
+    h5::append(blk.id(), "time_transform_s", std::vector<float>{static_cast<float>(block.time_transform_s)});
+    h5::append(blk.id(), "time_quantize_s", std::vector<float>{static_cast<float>(block.time_quantize_s)});
+    h5::append(blk.id(), "time_propagate_s", std::vector<float>{static_cast<float>(block.time_propagate_s)});
+    h5::append(blk.id(), "peak_rss_bytes", std::vector<int64_t>{block.peak_rss_bytes});
+  });
 }
 
 void ExperimentLog::finish_run(const std::string& run_id, const std::string& status, const std::string& error) {
-  h5::Handle g = h5::group(file(), "runs/" + run_id);
-  h5::set_attr(g.id(), "status", status);
-  h5::set_attr(g.id(), "error", error);
-  h5::set_attr(g.id(), "finished_utc", utc_now());
-  h5::flush(file());
+  update([&](hid_t f) {
+    h5::Handle g = h5::group(f, "runs/" + run_id);
+    h5::set_attr(g.id(), "status", status);
+    h5::set_attr(g.id(), "error", error);
+    h5::set_attr(g.id(), "finished_utc", utc_now());
+  });
 }
 
 }  // namespace qlab

@@ -9,10 +9,13 @@
 //   /runs/<run_id>/blocks  columns block, rel_block_output_error, time_capture_s, time_transform_s,
 //                          time_quantize_s, time_propagate_s, peak_rss_bytes
 //   /runs/<run_id>/eval/<dataset>   as /float/eval
-// Rows are appended and the file flushed after every block, so a killed run leaves its
-// finished blocks and status=running.
+//   (root also: inputs (JSON: what a resume must find unchanged, thread count included), grid_points)
+// Each change is one atomic commit (log/log_file.h): a block's linear and block rows land
+// together, and a killed run leaves its finished blocks and status=running.
 #pragma once
+#include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -42,16 +45,27 @@ struct EvalRecord {
   DataProvenance provenance;
 };
 
+// What a run reads, each with a fingerprint ("threads" → "2", "model /m/config.json" →
+// "size 614 mtime 1733…", "plugin rtn" → its sha256); a resume refuses any difference.
+using RunInputs = std::map<std::string, std::string>;
+
+class LogLock;
+
 class ExperimentLog {
  public:
-  // A new log (the file is replaced), or an existing one to resume, which must hold the same
-  // configuration text.
-  static ExperimentLog create(const std::string& path, const std::string& experiment, const std::string& config_text);
-  static ExperimentLog resume(const std::string& path, const std::string& config_text);
+  // A new log. An existing file is refused, unless `overwrite` and it is a qlab log (then it
+  // and its LOG.blocks/ are replaced).
+  static ExperimentLog create(const std::string& path, const std::string& experiment, const std::string& config_text,
+                              const RunInputs& inputs = {}, bool overwrite = false);
+  // An existing log to continue: same configuration text, same inputs, intact structure.
+  static ExperimentLog resume(const std::string& path, const std::string& config_text, const RunInputs& inputs);
+  // A log to read (checksum and structure checked first).
   static ExperimentLog open_read(const std::string& path);
 
   const std::string& path() const { return path_; }
-  hid_t file() const { return file_.id(); }
+  hid_t file() const;  // logs opened with open_read
+  // One atomic change of a writer's log.
+  void update(const std::function<void(hid_t)>& change);
 
   void write_plugin(const std::string& name, const std::string& path, const std::string& version,
                     const std::string& sha256, const std::string& params);
@@ -68,8 +82,12 @@ class ExperimentLog {
   void finish_run(const std::string& run_id, const std::string& status, const std::string& error = "");
 
  private:
+  template <typename T>
+  T read(const std::function<T(hid_t)>& query) const;
+
   std::string path_;
-  h5::Handle file_;
+  h5::Handle file_;                // readers
+  std::shared_ptr<LogLock> lock_;  // writers
 };
 
 std::string utc_now();

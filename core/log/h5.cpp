@@ -63,22 +63,62 @@ Handle& Handle::operator=(Handle&& o) noexcept {
   }
   return *this;
 }
+hid_t Handle::release() {
+  const hid_t id = id_;
+  id_ = -1;
+  return id;
+}
 Handle::~Handle() {
   if (id_ >= 0 && close_) close_(id_);
 }
 
-Handle create_file(const std::string& path) {
-  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors are reported by us, naming the file
-  hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+namespace {
+// HDF5 registers an atexit handler that closes files still open; after a failed write (a full
+// disk) that close crashed. qlab closes its files itself, so the handler is not installed.
+void init_library() {
+  static const bool done = [] {
+    H5dont_atexit();
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors are reported by us, naming the file
+    return true;
+  }();
+  (void)done;
+}
+
+// Attributes stay in the object header: HDF5 1.10's H5Ocopy (qlab merge) crashes copying
+// variable-length string attributes from dense storage, the 1.8 format's default past 8.
+Handle compact_attributes(hid_t property_class) {
+  Handle p(H5Pcreate(property_class), H5Pclose);
+  H5Pset_attr_phase_change(p.id(), 65535, 0);
+  return p;
+}
+
+Handle file_access() {
+  Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+  H5Pset_libver_bounds(fapl.id(), H5F_LIBVER_V18, H5F_LIBVER_V18);  // checksummed object headers
+  H5Pset_fclose_degree(fapl.id(), H5F_CLOSE_STRONG);
+  return fapl;
+}
+}  // namespace
+
+Handle create_file(const std::string& path, hsize_t userblock) {
+  init_library();
+  Handle fcpl = compact_attributes(H5P_FILE_CREATE);
+  if (userblock > 0) H5Pset_userblock(fcpl.id(), userblock);
+  hid_t f = H5Fcreate(path.c_str(), H5F_ACC_EXCL, fcpl.id(), file_access().id());
   if (f < 0) fail("{}: cannot create the experiment log (is the directory writable?)", path);
   return Handle(f, H5Fclose);
 }
 
 Handle open_file(const std::string& path, bool write) {
-  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  hid_t f = H5Fopen(path.c_str(), write ? H5F_ACC_RDWR : H5F_ACC_RDONLY, H5P_DEFAULT);
+  init_library();
+  hid_t f = H5Fopen(path.c_str(), write ? H5F_ACC_RDWR : H5F_ACC_RDONLY, file_access().id());
   if (f < 0) fail("{}: cannot open as an HDF5 experiment log", path);
   return Handle(f, H5Fclose);
+}
+
+void close_file(Handle file, const std::string& path) {
+  const hid_t id = file.release();
+  if (id >= 0 && H5Fclose(id) < 0) fail("{}: writing the log failed (disk full?)", path);
 }
 
 void flush(hid_t file) { check(H5Fflush(file, H5F_SCOPE_GLOBAL), "flush"); }
@@ -99,7 +139,9 @@ Handle group(hid_t parent, const std::string& path) {
   if (exists(parent, path)) return open_group(parent, path);
   Handle lcpl(H5Pcreate(H5P_LINK_CREATE), H5Pclose);
   H5Pset_create_intermediate_group(lcpl.id(), 1);
-  return Handle(checked(H5Gcreate2(parent, path.c_str(), lcpl.id(), H5P_DEFAULT, H5P_DEFAULT), "create group " + path), H5Gclose);
+  return Handle(checked(H5Gcreate2(parent, path.c_str(), lcpl.id(), compact_attributes(H5P_GROUP_CREATE).id(), H5P_DEFAULT),
+                        "create group " + path),
+                H5Gclose);
 }
 
 Handle open_group(hid_t parent, const std::string& path) {

@@ -18,14 +18,19 @@ class Handle {  // owns one hid_t, closed with the matching H5*close
   ~Handle();
   hid_t id() const { return id_; }
   bool valid() const { return id_ >= 0; }
+  hid_t release();  // gives up ownership without closing
 
  private:
   hid_t id_ = -1;
   herr_t (*close_)(hid_t) = nullptr;
 };
 
-Handle create_file(const std::string& path);          // truncates
+// Files carry checksummed (HDF5 1.8 format) metadata. create_file refuses an existing path and
+// reserves `userblock` bytes at the start for the application.
+Handle create_file(const std::string& path, hsize_t userblock);
 Handle open_file(const std::string& path, bool write);
+// Closes everything in the file and reports a failed final write (a full disk) as an error.
+void close_file(Handle file, const std::string& path);
 void flush(hid_t file);
 
 bool exists(hid_t parent, const std::string& path);

@@ -11,7 +11,7 @@
 
 namespace qlab {
 
-MergeResult merge_logs(const std::string& out_path, const std::vector<std::string>& shard_paths) {
+MergeResult merge_logs(const std::string& out_path, const std::vector<std::string>& shard_paths, bool overwrite) {
   if (shard_paths.empty()) fail("qlab merge: no shard logs given");
   std::vector<ExperimentLog> shards;
   for (const std::string& p : shard_paths) {
@@ -35,33 +35,34 @@ MergeResult merge_logs(const std::string& out_path, const std::vector<std::strin
       if (!fresh) fail("grid point {} is in both {} and {}; merge each shard once", id, shard_paths[it->second], shard_paths[i]);
     }
   }
-  ExperimentLog out = ExperimentLog::create(out_path, h5::attr_string(shards[0].file(), "experiment"), config);
-  h5::set_attr(out.file(), "grid_points", result.grid_points);
-  h5::set_attr(out.file(), "merged_from", static_cast<int64_t>(shards.size()));
-  // Shared parts (identical in every shard of one experiment): the first copy of each wins.
-  // Float evaluations live in "float" and, for further models of a model.path sweep, "float_m<i>".
-  for (size_t i = 0; i < shards.size(); ++i) {
-    if (h5::exists(shards[i].file(), "calibration") && !h5::exists(out.file(), "calibration"))
-      h5::copy(shards[i].file(), "calibration", out.file(), "calibration");
-    for (const std::string& top : h5::children(shards[i].file())) {
-      std::string parent;
-      if (top == "plugins") parent = "plugins";
-      else if (top.rfind("float", 0) == 0 && h5::exists(shards[i].file(), top + "/eval")) parent = top + "/eval";
-      else continue;
-      h5::Handle g = h5::open_group(shards[i].file(), parent);
-      for (const std::string& child : h5::children(g.id()))
-        if (!h5::exists(out.file(), parent + "/" + child)) h5::copy(shards[i].file(), parent + "/" + child, out.file(), parent + "/" + child);
+  ExperimentLog out = ExperimentLog::create(out_path, h5::attr_string(shards[0].file(), "experiment"), config, {}, overwrite);
+  out.update([&](hid_t o) {
+    h5::set_attr(o, "grid_points", result.grid_points);
+    h5::set_attr(o, "merged_from", static_cast<int64_t>(shards.size()));
+    // Shared parts (identical in every shard of one experiment): the first copy of each wins.
+    // Float evaluations live in "float" and, for further models of a model.path sweep, "float_m<i>".
+    for (size_t i = 0; i < shards.size(); ++i) {
+      if (h5::exists(shards[i].file(), "calibration") && !h5::exists(o, "calibration"))
+        h5::copy(shards[i].file(), "calibration", o, "calibration");
+      for (const std::string& top : h5::children(shards[i].file())) {
+        std::string parent;
+        if (top == "plugins") parent = "plugins";
+        else if (top.rfind("float", 0) == 0 && h5::exists(shards[i].file(), top + "/eval")) parent = top + "/eval";
+        else continue;
+        h5::Handle g = h5::open_group(shards[i].file(), parent);
+        for (const std::string& child : h5::children(g.id()))
+          if (!h5::exists(o, parent + "/" + child)) h5::copy(shards[i].file(), parent + "/" + child, o, parent + "/" + child);
+      }
     }
-  }
-  for (const auto& [id, source] : run_source) {
-    h5::copy(shards[source].file(), "runs/" + id, out.file(), "runs/" + id);
-    result.merged_runs.push_back(id);
-  }
+    for (const auto& [id, source] : run_source) {
+      h5::copy(shards[source].file(), "runs/" + id, o, "runs/" + id);
+      result.merged_runs.push_back(id);
+    }
+  });
   for (int64_t k = 0; k < result.grid_points; ++k) {
     const std::string id = fmt::format("r{:04}", k);
     if (!run_source.count(id)) result.missing_runs.push_back(id);
   }
-  h5::flush(out.file());
   return result;
 }
 

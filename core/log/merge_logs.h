@@ -12,6 +12,7 @@ struct MergeResult {
   int64_t grid_points = 0;
 };
 
-MergeResult merge_logs(const std::string& out_path, const std::vector<std::string>& shard_paths);
+// An existing `out_path` is refused unless `overwrite` and it is a qlab log.
+MergeResult merge_logs(const std::string& out_path, const std::vector<std::string>& shard_paths, bool overwrite = false);
 
 }  // namespace qlab

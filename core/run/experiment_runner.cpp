@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 
 #include "config/method_name.h"
 #include "data/calibration.h"
@@ -14,6 +15,9 @@
 #include "model/safetensors.h"
 #include "model/tokenizer_loader.h"
 #include "plugin_host/plugin_loader.h"
+#include "run/crash_marker.h"
+#include "run/run_inputs.h"
+#include "util/parallel.h"
 #include "util/error.h"
 #include "walk/layer_walker.h"
 #include "walk/pipeline.h"
@@ -30,7 +34,9 @@ std::string checkpoint_file(const std::string& log_path, const std::string& run_
 // A finished block as the walk left it: weights, biases and norms (scaling transforms fold
 // into all three) and the calibrated static activation ranges.
 void save_block(const std::string& path, const Block& block) {
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+  if (ec) fail("{}: cannot create the checkpoint directory ({})", std::filesystem::path(path).parent_path().string(), ec.message());
   std::vector<TensorToWrite> tensors;
   auto vector = [&](const std::string& name, const Vector& v) {
     if (v.size() > 0) tensors.push_back(f32_tensor(name, {v.size()}, v.data()));
@@ -95,6 +101,19 @@ int64_t abort_after_block() {  // testing hook: die like a killed process after 
 
 }  // namespace
 
+namespace {
+// A marker left by a run that died (run/crash_marker.h) becomes that run's `crashed` status.
+void record_crash(ExperimentLog& log, const std::string& log_path) {
+  const std::optional<CrashRecord> crash = read_crash_marker(log_path);
+  if (!crash) return;
+  if (log.run_status(crash->run_id) == "running")
+    log.finish_run(crash->run_id, "crashed",
+                   fmt::format("the process died during this run: {}; the other runs went on. Retry it with --resume --only {}",
+                               crash->cause, crash->run_id));
+  std::filesystem::remove(crash_marker_path(log_path));
+}
+}  // namespace
+
 ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
   // Everything that can be checked without weights is checked first.
   PluginRegistry registry = PluginRegistry::discover(opt.plugin_dirs);
@@ -104,9 +123,15 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
     if (run.calibration.data.empty()) fail("{}: [calibration] data is required to quantize", ex.path);
     if (run.eval_data.empty()) fail("{}: [eval] data is required", ex.path);
   }
-  ExperimentLog log = opt.resume ? ExperimentLog::resume(opt.log_path, ex.config_text)
-                                 : ExperimentLog::create(opt.log_path, ex.name, ex.config_text);
-  h5::set_attr(log.file(), "grid_points", static_cast<int64_t>(ex.grid_points));  // what `qlab merge` expects
+  // Absolute, so a plugin that changes the working directory cannot misplace checkpoints.
+  const std::string log_path = std::filesystem::absolute(opt.log_path).string();
+  refuse_output_among_inputs(log_path, ex, registry);
+  const RunInputs inputs = collect_run_inputs(ex, registry, thread_count());
+  ExperimentLog log = opt.resume ? ExperimentLog::resume(log_path, ex.config_text, inputs)
+                                 : ExperimentLog::create(log_path, ex.name, ex.config_text, inputs, opt.overwrite);
+  if (!opt.resume) std::filesystem::remove(crash_marker_path(log_path));
+  log.update([&](hid_t f) { h5::set_attr(f, "grid_points", static_cast<int64_t>(ex.grid_points)); });  // what `qlab merge` expects
+  record_crash(log, log_path);
   std::string loaded_model;
   std::unique_ptr<Model> float_model;
   std::unique_ptr<Tokenizer> tok;
@@ -115,6 +140,12 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
   StatsCache stats_cache(int64_t{2} << 30);  // statistics shared across grid points (2 GiB budget)
 
   for (const RunConfig& run : ex.runs) {
+    const std::string status = log.run_status(run.run_id);
+    if (status == "done") continue;  // --resume: finished earlier
+    if (status == "crashed" && !opt.retry_crashed) {
+      fmt::print(stderr, "{}: skipped: it crashed in an earlier process; retry it with --resume --only {}\n", run.run_id, run.run_id);
+      continue;
+    }
     if (run.model_path != loaded_model) {
       float_model = std::make_unique<Model>(load_model(run.model_path));
       tok = load_tokenizer_for(*float_model, run.tokenizer_path);
@@ -128,7 +159,7 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
       if (!log.has_eval(float_group, spec)) {
         EvalRecord e = evaluate(*float_model, *tok, spec, run, opt.progress);
         log.write_eval(float_group, e);
-        h5::set_attr(h5::group(log.file(), float_group).id(), "identity.model", run.model_path);
+        log.update([&](hid_t f) { h5::set_attr(h5::group(f, float_group).id(), "identity.model", run.model_path); });
       }
     }
     // Calibration segments: drawn once for every run that shares the same recipe and tokenizer.
@@ -137,54 +168,60 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
     if (key != calibration_key) {
       calibration = sample_calibration(run.calibration, *tok);
       calibration_key = key;
-      if (!h5::exists(log.file(), "calibration"))
-        log.write_calibration(calibration.provenance, run.calibration.sampler, static_cast<int64_t>(calibration.segments.size()),
-                              run.calibration.seqlen, run.calibration.seed, calibration.document, calibration.start);
+      log.write_calibration(calibration.provenance, run.calibration.sampler, static_cast<int64_t>(calibration.segments.size()),
+                            run.calibration.seqlen, run.calibration.seed, calibration.document, calibration.start);
     }
 
-    if (log.run_status(run.run_id) == "done") continue;  // --resume: finished earlier
     const int64_t finished = log.begin_run(run.run_id, run.sweep_point);
-    {  // what published tables match on (`qlab report --against`)
-      h5::Handle g = h5::group(log.file(), "runs/" + run.run_id);
+    log.update([&](hid_t f) {  // what published tables match on (`qlab report --against`)
+      h5::Handle g = h5::group(f, "runs/" + run.run_id);
       h5::set_attr(g.id(), "identity.model", run.model_path);
       h5::set_attr(g.id(), "identity.method", method_name(run));
       h5::set_attr(g.id(), "identity.w_bits", static_cast<int64_t>(run.format.bits));
       h5::set_attr(g.id(), "identity.a_bits", static_cast<int64_t>(run.act.enabled() ? run.act.bits : 16));
       h5::set_attr(g.id(), "identity.group_size", static_cast<int64_t>(run.format.group_size));
-    }
+    });
+    std::string error;
     try {
+      const CrashGuard guard(log_path, run.run_id);
       Pipeline pipeline = build_pipeline(run, registry);
       log.write_plugin(pipeline.quantizer->name(), pipeline.quantizer->plugin().path, pipeline.quantizer->descriptor().version,
                        pipeline.quantizer->plugin().sha256, pipeline.quantizer->params().describe());
       for (const auto& t : pipeline.transforms)
         log.write_plugin(t->name(), t->plugin().path, t->descriptor().version, t->plugin().sha256, t->params().describe());
       Model model = *float_model;
-      for (int64_t b = 0; b < finished; ++b) restore_block(checkpoint_file(opt.log_path, run.run_id, b), model.blocks[b]);
+      for (int64_t b = 0; b < finished; ++b) restore_block(checkpoint_file(log_path, run.run_id, b), model.blocks[b]);
       const int64_t abort_at = abort_after_block();
       if (opt.progress) fmt::print(stderr, "{}: {}\n", run.run_id, run.sweep_point.empty() ? ex.name : setting_text(run.sweep_point));
       walk_layers(model, *float_model, calibration.segments, pipeline, run, finished,
                   [&](const BlockResult& r) {
                     // The block's weights reach disk before its rows: a logged block can always be restored.
-                    save_block(checkpoint_file(opt.log_path, run.run_id, r.block), model.blocks[r.block]);
+                    save_block(checkpoint_file(log_path, run.run_id, r.block), model.blocks[r.block]);
                     log.append_block(run.run_id, r.linears, r.row);
                     if (r.block == abort_at) std::_Exit(86);
                   },
                   opt.progress, ex.runs.size() > 1 ? &stats_cache : nullptr);  // nothing to share with one run
       model.config.act = run.act;  // W8A8: activations are fake-quantized in evaluation
       for (const std::string& spec : run.eval_data) log.write_eval("runs/" + run.run_id, evaluate(model, *tok, spec, run, opt.progress));
-      log.finish_run(run.run_id, "done");
-      std::error_code ec;
-      std::filesystem::remove_all(opt.log_path + ".blocks/" + run.run_id, ec);
     } catch (const Error& e) {
-      log.finish_run(run.run_id, "failed", e.what());
-      fmt::print(stderr, "qlab: run {} failed: {}\n", run.run_id, e.what());
+      error = e.what();
+    } catch (const std::exception& e) {  // a failure we did not foresee still fails only this run
+      error = fmt::format("internal error: {}", e.what());
     }
+    if (!error.empty()) {
+      log.finish_run(run.run_id, "failed", error);
+      fmt::print(stderr, "qlab: run {} failed: {}\n", run.run_id, error);
+      continue;
+    }
+    log.finish_run(run.run_id, "done");
+    std::error_code ec;
+    std::filesystem::remove_all(log_path + ".blocks/" + run.run_id, ec);
   }
   if (opt.progress && stats_cache.hits() > 0)
     fmt::print(stderr, "statistics reused across grid points: {} block captures\n", stats_cache.hits());
   std::error_code ec;
-  if (std::filesystem::is_empty(opt.log_path + ".blocks", ec)) std::filesystem::remove(opt.log_path + ".blocks", ec);
-  return read_summary(log);
+  if (std::filesystem::is_empty(log_path + ".blocks", ec)) std::filesystem::remove(log_path + ".blocks", ec);
+  return read_summary(ExperimentLog::open_read(log_path));
 }
 
 }  // namespace qlab

@@ -18,6 +18,8 @@ struct RunOptions {
   bool resume = false;
   std::vector<std::string> plugin_dirs;
   bool progress = true;
+  bool overwrite = false;      // replace an existing qlab log at log_path
+  bool retry_crashed = false;  // run grid points marked crashed again (--only names them)
 };
 
 // Returns the log's summary once every run is done or failed.

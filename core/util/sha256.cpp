@@ -39,9 +39,10 @@ std::string sha256_hex(std::string_view bytes) {
   return d.hex();
 }
 
-std::string sha256_file(const std::filesystem::path& path) {
+std::string sha256_file(const std::filesystem::path& path, uint64_t offset) {
   std::ifstream in(path, std::ios::binary);
   if (!in) fail("{}: cannot open to hash", path.string());
+  in.seekg(static_cast<std::streamoff>(offset));
   Digest d;
   std::vector<char> buf(1 << 20);
   while (in) {

@@ -1,5 +1,6 @@
 // SHA-256 of files and bytes (OpenSSL), for provenance in logs and loaders.
 #pragma once
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -7,6 +8,7 @@
 namespace qlab {
 
 std::string sha256_hex(std::string_view bytes);
-std::string sha256_file(const std::filesystem::path& path);
+// The bytes of the file from `offset` to its end.
+std::string sha256_file(const std::filesystem::path& path, uint64_t offset = 0);
 
 }  // namespace qlab
