@@ -9,7 +9,7 @@ namespace qlab {
 
 namespace {
 // The common length of every column in `table`.
-int64_t table_length(hid_t parent, const std::string& table) {
+int64_t table_length(hid_t parent, const std::string& table, const std::string& where) {
   h5::Handle g = h5::open_group(parent, table);
   int64_t n = -1;
   std::string first;
@@ -19,7 +19,7 @@ int64_t table_length(hid_t parent, const std::string& table) {
       n = len;
       first = column;
     } else if (len != n) {
-      fail("{}: column '{}' has {} rows, '{}' has {}", table, column, len, first, n);
+      fail("{}: column '{}' has {} rows, '{}' has {}", where, first, n, column, len);
     }
   }
   return n < 0 ? 0 : n;
@@ -46,14 +46,14 @@ void check_run(hid_t runs, const std::string& id) {
   h5::attr_string(g.id(), "error");
   std::set<double> blocks, linear_blocks;
   if (h5::exists(g.id(), "blocks")) {
-    table_length(g.id(), "blocks");
+    table_length(g.id(), "blocks", "runs/" + id + "/blocks");
     h5::Handle b = h5::open_group(g.id(), "blocks");
     const std::vector<double> numbers = h5::read_numbers(b.id(), "block");
     blocks.insert(numbers.begin(), numbers.end());
     if (blocks.size() != numbers.size()) fail("runs/{}/blocks: a block is logged twice", id);
   }
   if (h5::exists(g.id(), "linears")) {
-    table_length(g.id(), "linears");
+    table_length(g.id(), "linears", "runs/" + id + "/linears");
     h5::Handle l = h5::open_group(g.id(), "linears");
     const std::vector<double> numbers = h5::read_numbers(l.id(), "block");
     linear_blocks.insert(numbers.begin(), numbers.end());
