@@ -1,5 +1,7 @@
 #include "walk/quantized_linear.h"
 
+#include <algorithm>
+
 namespace qlab {
 
 Matrix QuantizedLinear::dequantize() const {
@@ -19,8 +21,11 @@ Matrix QuantizedLinear::dequantize() const {
 
 double uniform_bits_per_weight(int32_t bits, int32_t group_size, bool sym, int64_t n_cols) {
   const double per_group = 16.0 + (sym ? 0.0 : bits);
-  const double group = group_size > 0 ? static_cast<double>(group_size) : static_cast<double>(n_cols);
-  return bits + per_group / group;
+  // A row holds ceil(cols / g) groups, the last one possibly short; a group wider than the
+  // row is one group per row, exactly per-channel.
+  const int64_t g = group_size > 0 ? std::min<int64_t>(group_size, n_cols) : n_cols;
+  const int64_t groups_per_row = (n_cols + g - 1) / g;
+  return bits + static_cast<double>(groups_per_row) * per_group / static_cast<double>(n_cols);
 }
 
 }  // namespace qlab
