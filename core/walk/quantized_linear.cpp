@@ -2,9 +2,23 @@
 
 #include <algorithm>
 
+#include "util/error.h"
+
 namespace qlab {
 
+std::string QuantizedLinear::index_problem() const {
+  for (size_t c = 0; c < g_idx.size(); ++c)
+    if (g_idx[c] < 0 || g_idx[c] >= n_groups)
+      return fmt::format("g_idx[{}] = {} is outside 0..{}", c, g_idx[c], n_groups - 1);
+  const int64_t max_code = (int64_t(1) << bits) - 1;
+  for (size_t i = 0; i < codes.size(); ++i)
+    if (codes[i] > max_code) return fmt::format("code {} at flat index {} is above {} ({} bits)", codes[i], i, max_code, bits);
+  return "";
+}
+
 Matrix QuantizedLinear::dequantize() const {
+  // Indices index the scales and the codebook: never read past them.
+  if (const std::string problem = index_problem(); !problem.empty()) fail("{}: {}", name, problem);
   const int64_t rows = dequant.rows(), cols = dequant.cols();
   Matrix w(rows, cols);
   const int64_t levels = int64_t(1) << bits;
