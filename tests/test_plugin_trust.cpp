@@ -66,7 +66,7 @@ TEST_CASE("a uniform quantizer returning the float weights as dequant fails", "[
                                       "scale·(code − zero) at flat index 0: "));
 }
 
-TEST_CASE("bits_per_weight outside (0, 32] fails naming the plugin", "[plugin][trust]") {
+TEST_CASE("bits_per_weight outside 0 to 32 fails naming the plugin", "[plugin][trust]") {
   CHECK_THROWS_WITH(quantize_with("evil", "bits_inf"), "plugin 'evil' reported bits_per_weight inf for 0.self_attn.q_proj: "
                                                        "it must lie in (0, 32] (or 0 for the host's count)");
   CHECK_THROWS_WITH(quantize_with("evil", "bits_nan"), "plugin 'evil' reported bits_per_weight nan for 0.self_attn.q_proj: "
