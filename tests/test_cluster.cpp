@@ -65,14 +65,15 @@ TEST_CASE("cluster at 3 bits beats RTN per channel on the bundled model, dense-a
 }
 
 namespace {
-QuantizedLinear run_cluster(const Matrix& w, const std::map<std::string, ParamValue>& given, const Matrix* h = nullptr) {
+QuantizedLinear run_cluster(const Matrix& w, const std::map<std::string, ParamValue>& given, const Matrix* h = nullptr,
+                            int32_t group_size = 0) {
   static PluginRegistry reg = PluginRegistry::discover({});
   const LoadedPlugin& p = reg.get("cluster");
   PluginInstance inst(p, resolve_params(*p.descriptor, given, "test"));
   qlab_stats stats{};
   if (h) stats.hessian = {h->data(), h->rows(), h->cols(), h->cols()};
   Linear l{"0.mlp.down_proj", w, {}};
-  return quantize_linear(l, 0, {3, 0, 0, QLAB_RANGE_GPTQ}, inst, stats);
+  return quantize_linear(l, 0, {3, group_size, 0, QLAB_RANGE_GPTQ}, inst, stats);
 }
 }  // namespace
 
@@ -109,4 +110,20 @@ TEST_CASE("cluster: codebook and sparse part reproduce the weight, sensitivities
                       Catch::Contains("missing.safetensors") && Catch::Contains("cannot open"));
     CHECK_THROWS_WITH(run_cluster(w, {{"sensitivity", {std::string("file"), "test"}}}), Catch::Contains("needs sensitivity_file"));
   }
+}
+
+TEST_CASE("cluster in groups keeps the sparse weights of a later group exact", "[cluster]") {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  Matrix w(8, 64);
+  for (int64_t i = 0; i < w.size(); ++i) w.data()[i] = normal(rng);
+  w(2, 40) = 30.0f;  // outliers in the second group of 32
+  w(5, 50) = -40.0f;
+  const Matrix h = Matrix::Identity(64, 64);
+  QuantizedLinear q = run_cluster(w, {{"sparse_fraction", {2.0 / 512, "test"}}}, &h, 32);
+  REQUIRE(q.n_groups == 2);
+  REQUIRE(q.sparse.size() == 2);
+  CHECK(q.dequant(2, 40) == 30.0f);
+  CHECK(q.dequant(5, 50) == -40.0f);
+  CHECK(q.dequantize() == q.dequant);
 }

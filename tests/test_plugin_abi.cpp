@@ -1,13 +1,19 @@
 // The plugin ABI: the descriptor layout is pinned (a silent change fails here until
 // QLAB_PLUGIN_ABI_VERSION is bumped and these numbers updated), and the loader refuses
-// wrong versions, non-plugins and duplicate names, naming the files.
+// wrong versions, non-plugins, corrupt descriptors and duplicate names, naming the files;
+// broken libraries on the search path are skipped unless an experiment names their plugin.
 #include <catch2/catch.hpp>
 #include <cstddef>
+#include <cstdlib>
+#include <fstream>
 
 #include "plugin_host/plugin_loader.h"
 #include "qlab/plugin.h"
+#include "support/llama2c_file.h"
+#include "util/file_io.h"
 
 using namespace qlab;
+using namespace qlab::test;
 
 namespace {
 const std::string kFixtures = QLAB_FIXTURE_DIR;
@@ -73,7 +79,9 @@ TEST_CASE("the loader refuses a plugin built for another ABI, naming the file an
   const std::string path = kFixtures + "/bad_abi/libqlab_future.so";
   REQUIRE_THROWS_WITH(PluginRegistry::load_library(path),
                       Catch::Contains("libqlab_future.so") && Catch::Contains("plugin ABI 2, this qlab expects 1"));
-  REQUIRE_THROWS_WITH(PluginRegistry::discover({kFixtures + "/bad_abi"}), Catch::Contains("libqlab_future.so"));
+  // On the search path it is skipped; an experiment naming it gets the same reason.
+  PluginRegistry reg = PluginRegistry::discover({kFixtures + "/bad_abi"});
+  REQUIRE_THROWS_WITH(reg.get("future"), Catch::Contains("libqlab_future.so") && Catch::Contains("plugin ABI 2, this qlab expects 1"));
 }
 
 TEST_CASE("the loader refuses a library that is not a plugin", "[plugin]") {
@@ -99,4 +107,40 @@ TEST_CASE("built-in plugins are found and declare themselves", "[plugin]") {
   CHECK(clip.descriptor->stats == QLAB_STAT_ROWS);
   CHECK(clip.descriptor->scope == QLAB_SCOPE_LINEAR);
   REQUIRE_THROWS_WITH(reg.get("gptqq"), Catch::Contains("unknown plugin 'gptqq'") && Catch::Contains("rtn"));
+}
+
+TEST_CASE("a descriptor claiming more parameter declarations than it has is refused", "[plugin]") {
+  CHECK_THROWS_WITH(PluginRegistry::load_library(kFixtures + "/evil_params/libqlab_evil_params.so"),
+                    Catch::EndsWith("libqlab_evil_params.so: plugin 'evil_params' declares 1000 parameters (expected 0..256)"));
+}
+
+TEST_CASE("broken libraries on the plugin path are skipped unless their plugin is named", "[plugin]") {
+  TempDir dir;
+  std::ofstream(dir / "libqlab_text.so") << std::string(100, '#') << " not a shared library\n";
+  std::filesystem::copy_file(kFixtures + "/bad_abi/libqlab_future.so", dir / "libqlab_future.so");
+  std::filesystem::copy_file(kFixtures + "/missing_dependency/libqlab_needs_gone.so", dir / "libqlab_needs_gone.so");
+  PluginRegistry reg = PluginRegistry::discover({dir.path().string()});
+  CHECK(reg.find("rtn") != nullptr);
+  REQUIRE(reg.broken().size() == 3);
+  CHECK_THAT(reg.broken()[1].reason, Catch::EndsWith("libqlab_needs_gone.so: cannot load plugin library: libqlab_fixture_gone.so: "
+                                                     "cannot open shared object file: No such file or directory"));
+  CHECK_THAT(reg.broken()[2].reason, Catch::Contains("libqlab_text.so: cannot load plugin library: ") &&
+                                         Catch::Contains("invalid ELF header"));
+  CHECK_THROWS_WITH(reg.get("needs_gone"), Catch::StartsWith("plugin 'needs_gone' is in a library that cannot be used: ") &&
+                                               Catch::Contains("libqlab_fixture_gone.so: cannot open shared object file"));
+  CHECK_THROWS_WITH(reg.get("future"), Catch::Contains("libqlab_future.so: plugin ABI 2, this qlab expects 1; rebuild it against plugins/sdk"));
+  CHECK_THROWS_WITH(reg.get("nothing"), Catch::Contains("unknown plugin 'nothing'") && Catch::Contains("skipped ") &&
+                                            Catch::Contains("libqlab_text.so"));
+  SECTION("the CLI: a run using rtn goes on with a warning, `qlab plugins` lists the broken libraries") {
+    const std::string qlab = QLAB_BINARY;
+    const std::string run = qlab + " run " + source_dir().string() + "/experiments/demo.toml --dry-run --plugin-path " +
+                            dir.path().string() + " > " + (dir / "out.txt").string() + " 2> " + (dir / "err.txt").string();
+    CHECK(std::system(run.c_str()) == 0);
+    const std::string err = read_text_file(dir / "err.txt");
+    CHECK_THAT(err, Catch::Contains("qlab: warning: skipping a broken plugin library: ") && Catch::Contains("libqlab_needs_gone.so"));
+    const std::string list = qlab + " plugins --plugin-path " + dir.path().string() + " > " + (dir / "list.txt").string() + " 2>&1";
+    CHECK(std::system(list.c_str()) == 0);
+    CHECK_THAT(read_text_file(dir / "list.txt"), Catch::Contains("broken library " + (dir / "libqlab_future.so").string()) &&
+                                                     Catch::Contains("rtn "));
+  }
 }

@@ -12,6 +12,7 @@
 #include "support/llama2c_file.h"
 #include "util/error.h"
 #include "walk/layer_walker.h"
+#include "walk/quantized_linear.h"
 #include "model/safetensors.h"
 #include "util/file_io.h"
 #include <nlohmann/json.hpp>
@@ -49,7 +50,8 @@ TEST_CASE("RTN through the walker equals RTN of each weight on its own", "[walke
     for (const LinearRow& row : r.linears) {
       CHECK(row.rel_output_error > 0);
       CHECK(row.rel_output_error < 0.2);
-      CHECK(row.bits_per_weight == Approx(3 + 19.0 / 16));
+      // ceil(cols / 16) groups of an fp16 scale and a 3-bit zero: 4 per 64-wide row, 11 per 172-wide
+      CHECK(row.bits_per_weight == Approx(3 + (row.n_cols == 172 ? 11 * 19.0 / 172 : 4 * 19.0 / 64)));
     }
   }, false);
   CHECK(blocks_seen == 5);
@@ -114,6 +116,16 @@ TEST_CASE("a killed static-W8A8 run resumes with its calibrated activation range
   check_resume_is_identical("[quant]\nbits = 8\nsym = true\nact_bits = 8\nact_scheme = \"static\"\nact_calibrator = \"entropy\"\n"
                             "[[pipeline]]\nplugin = \"smoothquant\"\n[[pipeline]]\nplugin = \"rtn\"\n",
                             {"rel_output_error", "weight_mse", "act_input_absmax"});
+}
+
+TEST_CASE("bits per weight counts ceil(cols / group) groups per row, a group wider than the row as per-channel", "[bits]") {
+  CHECK(uniform_bits_per_weight(4, 32, false, 172) == Approx(4.6976744));  // 6 groups: 4 + 6·20/172
+  CHECK(uniform_bits_per_weight(4, 32, false, 64) == 4.625);               // 2 groups: 4 + 2·20/64
+  CHECK(uniform_bits_per_weight(4, 48, false, 64) == 4.625);               // 48 does not divide 64: still 2 groups
+  CHECK(uniform_bits_per_weight(4, 48, false, 172) == Approx(4.4651163));  // 4 groups: 4 + 4·20/172
+  CHECK(uniform_bits_per_weight(4, 4096, false, 172) == Approx(4.1162791));  // one group per row: 4 + 20/172
+  CHECK(uniform_bits_per_weight(4, 4096, false, 172) == uniform_bits_per_weight(4, 0, false, 172));
+  CHECK(uniform_bits_per_weight(3, 0, true, 64) == 3.25);                  // symmetric: the fp16 scale only
 }
 
 TEST_CASE("a plugin that fails marks its run failed with the plugin's and the layer's name", "[walker]") {

@@ -72,7 +72,7 @@ class Cluster {
         for (int64_t j = 0; j < n; ++j) {
           const size_t at = static_cast<size_t>(r * cols + g0 + j);
           out.codes[at] = km.labels[static_cast<size_t>(j)];
-          out.dequant.data[r * out.dequant.row_stride + g0 + j] = sparse[at] ? w[j] : book[km.labels[static_cast<size_t>(j)]];
+          out.dequant.data[r * out.dequant.row_stride + g0 + j] = sparse[at] ? w[g0 + j] : book[km.labels[static_cast<size_t>(j)]];
         }
       }
     }

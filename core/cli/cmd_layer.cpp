@@ -4,6 +4,7 @@
 // `codebook`), with the metrics in its metadata and, with --json, on stdout.
 #include <fmt/format.h>
 
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
@@ -25,6 +26,24 @@ struct LayerArgs {
   std::vector<std::string> sets, plugin_dirs;
   bool json = false;
 };
+
+void check_finite(const Matrix& m, const std::string& file, const char* tensor) {
+  if (long long bad = first_non_finite(m.data(), m.size()); bad >= 0)
+    fail("{}: '{}' has a non-finite value at flat index {}", file, tensor, bad);
+}
+
+// A Hessian is Σ x xᵀ: symmetric with a non-negative diagonal. Asymmetry is judged against
+// the largest diagonal entry, which bounds every entry of such a matrix.
+void check_hessian(const Matrix& h, const std::string& file) {
+  check_finite(h, file, "hessian");
+  const double scale = h.rows() > 0 ? static_cast<double>(h.diagonal().cwiseAbs().maxCoeff()) : 0.0;
+  for (int64_t i = 0; i < h.rows(); ++i) {
+    if (h(i, i) < 0) fail("{}: 'hessian' has a negative diagonal entry [{}, {}] = {}; it is not Σ x xᵀ", file, i, i, h(i, i));
+    for (int64_t j = i + 1; j < h.cols(); ++j)
+      if (std::fabs(static_cast<double>(h(i, j)) - h(j, i)) > 1e-5 * scale)
+        fail("{}: 'hessian' is not symmetric: [{}, {}] = {}, [{}, {}] = {}", file, i, j, h(i, j), j, i, h(j, i));
+  }
+}
 
 }  // namespace
 
@@ -81,6 +100,7 @@ Command add_layer(CLI::App& app) {
     if (file->has("inputs")) {
       Matrix x = file->to_matrix("inputs");
       if (x.cols() != in) fail("{}: 'inputs' has {} columns, 'weight' has {} inputs", a->weights, x.cols(), in);
+      check_finite(x, a->weights, "inputs");
       collector = std::make_unique<StatsCollector>(mask | QLAB_STAT_HESSIAN, in, x.rows());
       collector->add_sequence(x);
       hessian = collector->hessian();
@@ -88,6 +108,7 @@ Command add_layer(CLI::App& app) {
     } else if (file->has("hessian")) {
       hessian = file->to_matrix("hessian");
       if (hessian.rows() != in || hessian.cols() != in) fail("{}: 'hessian' must be {} × {}", a->weights, in, in);
+      check_hessian(hessian, a->weights);
       if (mask & (QLAB_STAT_ROWS | QLAB_STAT_ABS_MEAN | QLAB_STAT_ABS_MAX))
         fail("{}: the pipeline needs input rows or channel statistics; give 'inputs', not only 'hessian'", a->weights);
       hessian_sum = hessian;

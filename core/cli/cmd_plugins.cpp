@@ -29,7 +29,7 @@ const char* type_text(int32_t t) {
 Command add_plugins(CLI::App& app) {
   auto dirs = std::make_shared<std::vector<std::string>>();
   auto json = std::make_shared<bool>(false);
-  CLI::App* cmd = app.add_subcommand("plugins", "list the plugins found: path, version, hooks, parameters, statistics");
+  CLI::App* cmd = app.add_subcommand("plugins", "list the plugins found: path, version, hooks, parameters, statistics; and the broken libraries skipped");
   cmd->add_option("--plugin-path", *dirs, "extra directories to search first");
   cmd->add_flag("--json", *json, "one JSON array");
   return [dirs, json]() {
@@ -50,6 +50,7 @@ Command add_plugins(CLI::App& app) {
                        {"hooks", p.hooks()}, {"stats", stats_text(d.stats)}, {"sha256", p.sha256},
                        {"abi_version", d.abi_version}, {"parameters", params}});
       }
+      for (const BrokenLibrary& b : reg.broken()) out.push_back({{"path", b.path}, {"broken", b.reason}});
       fmt::print("{}\n", out.dump(2));
       return 0;
     }
@@ -71,6 +72,7 @@ Command add_plugins(CLI::App& app) {
       }
       fmt::print("\n");
     }
+    for (const BrokenLibrary& b : reg.broken()) fmt::print("broken library {}\n  {}\n\n", b.path, b.reason);
     return 0;
   };
 }

@@ -1,14 +1,24 @@
 #include "plugin_host/plugin_instance.h"
 
+#include <cstring>
+
 #include "util/error.h"
 
 namespace qlab {
+
+namespace {
+// The plugin's message, read only within its 512 bytes: a plugin may leave out the NUL.
+std::string message_of(const qlab_error& err) {
+  const size_t n = strnlen(err.message, sizeof err.message);
+  return n == 0 ? "no message" : std::string(err.message, n);
+}
+}  // namespace
 
 PluginInstance::PluginInstance(const LoadedPlugin& plugin, ResolvedParams params)
     : plugin_(plugin), params_(std::move(params)) {
   qlab_error err{};
   self_ = plugin_.descriptor->create(params_.data(), params_.size(), &err);
-  if (!self_) fail("plugin '{}' ({}): create failed: {}", name(), plugin_.path, err.message[0] ? err.message : "no message");
+  if (!self_) fail("plugin '{}' ({}): create failed: {}", name(), plugin_.path, message_of(err));
 }
 
 PluginInstance::~PluginInstance() {
@@ -17,7 +27,7 @@ PluginInstance::~PluginInstance() {
 
 void PluginInstance::check(int32_t rc, const char* hook, const std::string& layer, const qlab_error& err) const {
   if (rc != 0)
-    fail("plugin '{}' failed in {} on layer {}: {}", name(), hook, layer, err.message[0] ? err.message : "no message");
+    fail("plugin '{}' failed in {} on layer {}: {}", name(), hook, layer, message_of(err));
 }
 
 void PluginInstance::observe(const std::string& layer, int32_t block, qlab_cview x) {

@@ -1,11 +1,13 @@
 #define BOOST_DLL_USE_STD_FS
 #include "plugin_host/plugin_loader.h"
 
+#include <dlfcn.h>
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <boost/dll/runtime_symbol_info.hpp>
-#include <boost/dll/shared_library.hpp>
+#include <cstdio>
 #include <cstdlib>
-#include <memory>
 
 #include "util/error.h"
 #include "util/sha256.h"
@@ -13,11 +15,32 @@
 namespace qlab {
 
 namespace {
-// Keeps every library loaded for the life of the process (Boost.DLL's missuse list:
-// nothing a plugin returned may outlive its library).
-std::vector<std::unique_ptr<boost::dll::shared_library>>& libraries() {
-  static std::vector<std::unique_ptr<boost::dll::shared_library>> libs;
-  return libs;
+// More parameters than any plugin declares; a larger count is a corrupt descriptor.
+constexpr int32_t kMaxParams = 256;
+
+// dlopen directly rather than through Boost.DLL, which replaces dlerror()'s reason (the
+// missing dependency, the bad ELF header) with "Bad file descriptor". Libraries are never
+// closed: nothing a plugin returned may outlive its library.
+void* open_library(const std::filesystem::path& path) {
+  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!handle) {
+    const char* why = dlerror();
+    fail("{}: cannot load plugin library: {}", path.string(), why ? why : "unknown dlopen error");
+  }
+  return handle;
+}
+
+void check_params(const std::filesystem::path& path, const qlab_plugin& d) {
+  if (d.n_params < 0 || d.n_params > kMaxParams)
+    fail("{}: plugin '{}' declares {} parameters (expected 0..{})", path.string(), d.name, d.n_params, kMaxParams);
+  if (d.n_params > 0 && !d.params) fail("{}: plugin '{}' declares {} parameters but no array", path.string(), d.name, d.n_params);
+  for (int32_t i = 0; i < d.n_params; ++i) {
+    const qlab_param_decl& p = d.params[i];
+    if (!p.name || !p.default_value || !p.help)
+      fail("{}: plugin '{}': parameter declaration {} lacks a name, default or help", path.string(), d.name, i);
+    if (p.type < QLAB_PARAM_INT || p.type > QLAB_PARAM_STRING)
+      fail("{}: plugin '{}': parameter '{}' has an unknown type {}", path.string(), d.name, p.name, p.type);
+  }
 }
 
 std::vector<std::string> split_path_list(const char* text) {
@@ -46,13 +69,9 @@ std::string LoadedPlugin::hooks() const {
 }
 
 LoadedPlugin PluginRegistry::load_library(const std::filesystem::path& path) {
-  auto lib = std::make_unique<boost::dll::shared_library>();
-  boost::dll::fs::error_code ec;
-  lib->load(path, boost::dll::load_mode::default_mode, ec);
-  if (ec) fail("{}: cannot load plugin library: {}", path.string(), ec.message());
-  if (!lib->has("qlab_plugin_entry"))
-    fail("{}: not a qlab plugin (no exported qlab_plugin_entry)", path.string());
-  auto entry = lib->get<const qlab_plugin*()>("qlab_plugin_entry");
+  void* lib = open_library(path);
+  auto entry = reinterpret_cast<qlab_plugin_entry_fn>(dlsym(lib, "qlab_plugin_entry"));
+  if (!entry) fail("{}: not a qlab plugin (no exported qlab_plugin_entry)", path.string());
   const qlab_plugin* d = entry();
   if (!d) fail("{}: qlab_plugin_entry returned no descriptor", path.string());
   if (d->abi_version != QLAB_PLUGIN_ABI_VERSION)  // read before any other field
@@ -63,7 +82,7 @@ LoadedPlugin PluginRegistry::load_library(const std::filesystem::path& path) {
   if (!d->observe && !d->transform && !d->quantize) fail("{}: plugin '{}' provides no hook", path.string(), d->name);
   if (d->transform && d->scope != QLAB_SCOPE_GROUP && d->scope != QLAB_SCOPE_LINEAR)
     fail("{}: plugin '{}' has a transform hook but no valid scope", path.string(), d->name);
-  libraries().push_back(std::move(lib));
+  check_params(path, *d);
   return {path.string(), sha256_file(path), d};
 }
 
@@ -93,7 +112,15 @@ PluginRegistry PluginRegistry::discover(const std::vector<std::string>& extra_di
       auto canonical = std::filesystem::weakly_canonical(f, ec);
       if (std::find(seen.begin(), seen.end(), canonical) != seen.end()) continue;  // one file reached twice
       seen.push_back(canonical);
-      LoadedPlugin p = load_library(f);
+      LoadedPlugin p;
+      try {
+        p = load_library(f);
+      } catch (const Error& e) {
+        // Unusable here but maybe not needed: only an experiment naming it is refused (get()).
+        reg.broken_.push_back({f.string(), e.what()});
+        std::fprintf(stderr, "qlab: warning: skipping a broken plugin library: %s\n", e.what());
+        continue;
+      }
       auto [it, inserted] = reg.plugins_.emplace(p.descriptor->name, p);
       if (!inserted)
         fail("two plugins are named '{}': {} and {}; remove one from the plugin path", p.descriptor->name, it->second.path, p.path);
@@ -109,10 +136,16 @@ const LoadedPlugin* PluginRegistry::find(const std::string& name) const {
 
 const LoadedPlugin& PluginRegistry::get(const std::string& name) const {
   if (const LoadedPlugin* p = find(name)) return *p;
+  // A broken library is named after its plugin by convention (libqlab_<name>.so).
+  const std::string file = "libqlab_" + name + ".so";
+  for (const BrokenLibrary& b : broken_)
+    if (std::filesystem::path(b.path).filename() == file) fail("plugin '{}' is in a library that cannot be used: {}", name, b.reason);
   std::string known;
   for (const auto& [n, p] : plugins_) known += (known.empty() ? "" : ", ") + n;
-  fail("unknown plugin '{}'; found: {} (searched: {})", name, known.empty() ? "none" : known,
-       fmt::format("{}", fmt::join(searched_, ", ")));
+  std::string broken;
+  for (const BrokenLibrary& b : broken_) broken += "; skipped " + b.reason;
+  fail("unknown plugin '{}'; found: {} (searched: {}){}", name, known.empty() ? "none" : known,
+       fmt::format("{}", fmt::join(searched_, ", ")), broken);
 }
 
 }  // namespace qlab

@@ -256,6 +256,13 @@ void calibrate_input_ranges(Block& block, const Block& reference, const ModelCon
   }
 }
 
+// Non-finite activations (overflow, a NaN weight) would otherwise flow on into NaN errors
+// logged as done; the first block where they appear fails the run, named.
+void check_finite(const Matrix& m, int64_t block, const char* what) {
+  if (first_non_finite(m.data(), m.size()) >= 0)
+    fail("block {}: {} has a non-finite value (activations overflow)", block, what);
+}
+
 }  // namespace
 
 void walk_layers(Model& model, const Model& float_model, const std::vector<std::vector<int32_t>>& calibration,
@@ -289,6 +296,7 @@ void walk_layers(Model& model, const Model& float_model, const std::vector<std::
     BlockResult result;
     result.block = static_cast<int>(b);
     result.row.block = static_cast<int32_t>(b);
+    for (size_t i = 0; i < x.size(); ++i) check_finite(x.get(i), b, "the calibration input");
 
     // One stage per input group with true_sequential (GPTQ's llama.py: [q,k,v], [o], [gate,up],
     // [down], each captured after the earlier ones are quantized); otherwise one stage.
@@ -362,6 +370,8 @@ void walk_layers(Model& model, const Model& float_model, const std::vector<std::
       Matrix yq = input, yf = input;
       block_forward(block, quantized_config, yq);
       block_forward(float_block, config, yf);
+      check_finite(yf, b, "the float block's output");
+      check_finite(yq, b, "the quantized block's output");
       err_num += (yq - yf).cast<double>().squaredNorm();
       err_den += yf.cast<double>().squaredNorm();
       x.set(i, float_propagation ? yf : yq);

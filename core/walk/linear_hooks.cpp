@@ -3,6 +3,7 @@
 #include "backend/linalg.h"
 #include "util/error.h"
 #include "util/parallel.h"
+#include "walk/quantize_output_checks.h"
 
 namespace qlab {
 
@@ -13,7 +14,7 @@ qlab_view view(Matrix& m) { return {m.data(), m.rows(), m.cols(), m.cols()}; }
 
 void take_metrics(const PluginInstance& p, const qlab_metric* metrics, int32_t n, std::map<std::string, double>& into) {
   for (int32_t i = 0; i < n && i < 16; ++i)
-    if (metrics[i].name) into[std::string(p.name()) + "." + metrics[i].name] = metrics[i].value;
+    if (metrics[i].name) into[std::string(p.name()) + "." + sanitized_metric_name(metrics[i].name)] = metrics[i].value;
 }
 
 bool transform_linear(Linear& l, int block, const qlab_format& format, PluginInstance& t, const qlab_stats& stats,
@@ -78,6 +79,7 @@ QuantizedLinear quantize_linear(const Linear& l, int block, const qlab_format& f
   quantizer.quantize(in, out);
   if (long long bad = first_non_finite(q.dequant.data(), q.dequant.size()); bad >= 0)
     fail("plugin '{}' produced a non-finite dequantized weight for {} at flat index {}", quantizer.name(), l.name, bad);
+  check_quantized_output(q, quantizer.name());
   if (!q.codebook.empty()) {
     // A codebook quantizer's dequantized weight is a table lookup; where it differs from its
     // codes' lookup the plugin kept the weight exact (dense-and-sparse): the sparse part.
@@ -85,7 +87,8 @@ QuantizedLinear quantize_linear(const Linear& l, int block, const qlab_format& f
     for (int64_t i = 0; i < rebuilt.size(); ++i)
       if (rebuilt.data()[i] != q.dequant.data()[i]) q.sparse.push_back({i, q.dequant.data()[i]});
   }
-  q.bits_per_weight = out.bits_per_weight > 0 ? out.bits_per_weight : uniform_bits_per_weight(f.bits, f.group_size, q.sym, cols);
+  q.bits_per_weight = checked_bits_per_weight(out.bits_per_weight, uniform_bits_per_weight(f.bits, f.group_size, q.sym, cols),
+                                             quantizer.name(), l.name);
   std::map<std::string, double> m;
   take_metrics(quantizer, out.metrics, out.n_metrics, m);
   q.metrics.assign(m.begin(), m.end());

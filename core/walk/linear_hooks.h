@@ -1,6 +1,7 @@
 // Calling a plugin on one linear: the host side of the transform (SCOPE_LINEAR) and quantize
-// hooks. Buffers are allocated here from the shapes, results checked (finite weights) and
-// the plugin's metrics named "<plugin>.<metric>". Shared by the walker and `qlab layer`.
+// hooks. Buffers are allocated here from the shapes, results checked (finite weights; for
+// quantize also indices, grid consistency and the reported bits, quantize_output_checks.h)
+// and the plugin's metrics named "<plugin>.<metric>". Shared by the walker and `qlab layer`.
 #pragma once
 #include <map>
 #include <string>

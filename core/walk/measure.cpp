@@ -1,10 +1,16 @@
 #include "walk/measure.h"
 
+#include <cmath>
+#include <limits>
+
 #include "tensor/gemm.h"
+#include "util/error.h"
 
 namespace qlab {
 
 namespace {
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
 // tr(A H Aᵀ) = Σ (A H) ∘ A, with A H as one GEMM (H symmetric).
 double quadratic_form(const Matrix& a, const Matrix& h) {
   Matrix ah(a.rows(), a.cols());
@@ -13,8 +19,12 @@ double quadratic_form(const Matrix& a, const Matrix& h) {
 }
 }  // namespace
 
+// A non-finite input gives NaN, never 0: a 0 would read as a perfect quantization. A zero
+// denominator (zero weights or inputs) leaves nothing to get wrong: 0.
 double relative_output_error(const Matrix& w, const Matrix& w_hat, const Matrix& hessian_sum) {
+  if (first_non_finite(hessian_sum.data(), hessian_sum.size()) >= 0) return kNaN;
   const double denom = quadratic_form(w, hessian_sum);
+  if (!std::isfinite(denom)) return kNaN;
   const Matrix delta = w - w_hat;
   return denom > 0 ? quadratic_form(delta, hessian_sum) / denom : 0.0;
 }
@@ -23,6 +33,7 @@ double weight_mse(const Matrix& w, const Matrix& w_hat) { return (w - w_hat).cas
 
 double relative_error(const Matrix& a, const Matrix& b) {
   const double denom = b.cast<double>().squaredNorm();
+  if (!std::isfinite(denom)) return kNaN;
   return denom > 0 ? (a - b).cast<double>().squaredNorm() / denom : 0.0;
 }
 

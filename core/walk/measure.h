@@ -1,6 +1,7 @@
 // Host metrics of one quantized linear on the calibration inputs, from Σ x xᵀ:
 //   rel_output_error = ‖(W − Ŵ)X‖² / ‖WX‖² = tr(Δ H Δᵀ) / tr(W H Wᵀ)
 //   weight_mse = mean (W − Ŵ)²
+// The relative errors are NaN when an input is not finite (never a misleading 0).
 #pragma once
 #include "tensor/tensor.h"
 

@@ -28,8 +28,12 @@ struct QuantizedLinear {
   double bits_per_weight = 0;
   std::vector<std::pair<std::string, double>> metrics;  // "<plugin>.<metric>"
 
+  // The first g_idx outside 0..n_groups−1 or code above 2^bits − 1, described ("g_idx[3] =
+  // 100000000 is outside 0..1"), or "" when every index is in range.
+  std::string index_problem() const;
+
   // Rebuilds the weight from codes and scales/zeros (or the codebook) through g_idx, then
-  // the sparse entries.
+  // the sparse entries. Throws naming the linear when an index is out of range.
   Matrix dequantize() const;
 };
 

@@ -115,6 +115,8 @@ typedef struct qlab_linear_in {   /* one linear to quantize */
   int32_t            n_threads;
 } qlab_linear_in;
 
+/* The host checks what a quantize hook returns and fails the run otherwise: 0 <= g_idx <
+   n_groups, codes < 2^bits, and without a codebook dequant = scales · (codes − zeros). */
 typedef struct qlab_quantize_out {  /* every array allocated by the host from the shapes */
   qlab_view dequant;     /* out × in: the weight evaluation uses */
   uint8_t  *codes;       /* out × in, row-major */
@@ -123,7 +125,7 @@ typedef struct qlab_quantize_out {  /* every array allocated by the host from th
   int32_t  *g_idx;       /* in: group of each input column (act-order permutes it) */
   float    *codebook;    /* out × n_groups × 2^bits when the plugin uses_codebook, else NULL */
   int64_t   n_groups;    /* groups per row the host sized the arrays for */
-  double    bits_per_weight;  /* storage cost the plugin reports; 0 = the host computes it */
+  double    bits_per_weight;  /* storage cost the plugin reports, in (0, 32]; 0 = the host computes it */
   qlab_metric metrics[16];
   int32_t   n_metrics;
 } qlab_quantize_out;
