@@ -51,6 +51,8 @@ TEST_CASE("a pipeline index beyond size_t names no entry", "[config][bad-input]"
   REQUIRE_THROWS_WITH(load_experiment(experiment(dir, ""), {"pipeline.99999999999999999999.search=mse"}),
                       "--set pipeline.99999999999999999999.search=mse: 'pipeline.99999999999999999999.search': no pipeline "
                       "entry '99999999999999999999'");
+  REQUIRE_THROWS_WITH(load_experiment(experiment(dir, ""), {"pipeline.1.search=mse"}), Catch::EndsWith("no pipeline entry '1'"));
+  CHECK(load_experiment(experiment(dir, ""), {"pipeline.0.search=\"mse\""}).runs[0].pipeline[0].params.count("search") == 1);
 }
 
 TEST_CASE("calibration token counts beyond available memory are refused at load", "[config][memory][bad-input]") {

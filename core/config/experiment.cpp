@@ -131,9 +131,8 @@ void set_path(toml::table& root, const std::string& dotted, const toml::node& va
     size_t index = 0;
     const char* first = parts[1].data();
     const char* last = first + parts[1].size();
-    const auto [end, ec] = std::from_chars(first, last, index);
-    const bool all_digits = !parts[1].empty() && std::all_of(parts[1].begin(), parts[1].end(), ::isdigit);
-    const bool is_index = all_digits && ec == std::errc() && end == last;
+    const auto [end, ec] = std::from_chars(first, last, index);  // digits only: no sign, no spaces
+    const bool is_index = ec == std::errc() && end == last;
     for (size_t k = 0; k < pipeline->size(); ++k) {
       toml::table* e = pipeline->get(k)->as_table();
       if (!e) continue;

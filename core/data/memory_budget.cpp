@@ -19,6 +19,9 @@ uint64_t available_memory_bytes() {
 }
 
 void require_memory(double bytes, const std::string& what, const std::string& how) {
+  // Small sizes are never refused: a sweep of 10^6 points need not read /proc/meminfo 10^6 times.
+  constexpr double kAlwaysFits = 256.0 * 1024 * 1024;
+  if (bytes <= kAlwaysFits) return;
   const double available = static_cast<double>(available_memory_bytes());
   constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
   if (bytes > available)
