@@ -1,8 +1,11 @@
-// qlab: dispatches the subcommand; every error surfaces here as one line and exit code 1.
+// qlab: dispatches the subcommand; every error surfaces here as one line and exit code 1
+// (2 only for an internal error that no check anticipated).
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
 #include <map>
+#include <new>
 
 #include "cli/commands.h"
 #include "util/error.h"
@@ -22,11 +25,24 @@ int main(int argc, char** argv) {
       {"merge", qlab::cli::add_merge(app)},
       {"layer", qlab::cli::add_layer(app)},
   };
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);  // --help, --version
+    fmt::print(stderr, "qlab: error: {} (see --help)\n", e.what());  // usage errors exit 1, as every error does
+    return 1;
+  }
   try {
     for (CLI::App* sub : app.get_subcommands()) return commands.at(sub->get_name())();
   } catch (const qlab::Error& e) {
     fmt::print(stderr, "qlab: error: {}\n", e.what());
+    return 1;
+  } catch (const std::filesystem::filesystem_error& e) {
+    if (e.path1().empty()) fmt::print(stderr, "qlab: error: {}\n", e.what());
+    else fmt::print(stderr, "qlab: error: {}: {}\n", e.path1().string(), e.code().message());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    fmt::print(stderr, "qlab: error: out of memory (a size in the command or the experiment is too large for this machine)\n");
     return 1;
   } catch (const std::exception& e) {
     fmt::print(stderr, "qlab: internal error: {}\n", e.what());

@@ -147,3 +147,21 @@ TEST_CASE("broken tokenizer files are refused naming the file", "[tokenizer][bad
                       Catch::Contains("merges.txt:2") && Catch::Contains("two tokens"));
   REQUIRE_THROWS_WITH(load_tokenizer(dir / "none.model"), Catch::Contains("none.model") && Catch::Contains("no such"));
 }
+
+TEST_CASE("invalid UTF-8 under the GPT-2 tokenizer names the data file and the byte", "[tokenizer][gpt2][bad-input]") {
+  if (!std::filesystem::exists(kGpt2)) QLAB_SKIP("GPT-2 tokenizer files not found in ../shared/data");
+  auto gpt2 = load_tokenizer(kGpt2);
+  TempDir dir;
+  auto refuse = [&](const std::string& text, size_t bad_byte) {
+    std::ofstream(dir / "bad.txt", std::ios::binary) << text;
+    REQUIRE_THROWS_WITH(load_eval_tokens("text:" + (dir / "bad.txt").string(), *gpt2, 8),
+                        Catch::StartsWith((dir / "bad.txt").string() + ": the text is not valid UTF-8 at byte " +
+                                          std::to_string(bad_byte) + " (the byte-level BPE tokenizer " + kGpt2.string() +
+                                          " reads UTF-8 only; pcre2 error"));
+  };
+  refuse("Hello \xff world", 6);
+  std::string long_text;
+  while (long_text.size() < 100000) long_text += "Once upon a time. ";
+  long_text.resize(100000);
+  refuse(long_text + "\xc3(", 100000);
+}

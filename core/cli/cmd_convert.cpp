@@ -5,6 +5,8 @@
 #include "model/hf_loader.h"
 #include "model/model_loader.h"
 #include "model/tokenizer_loader.h"
+#include "util/error.h"
+#include "util/file_io.h"
 
 #include <filesystem>
 
@@ -16,6 +18,8 @@ Command add_convert(CLI::App& app) {
   cmd->add_option("--model", *model, "model to read")->required();
   cmd->add_option("--out", *out, "directory to write (config.json, model.safetensors)")->required();
   return [model, out]() {
+    const PathKind out_kind = path_kind(*out);
+    if (out_kind != PathKind::missing && out_kind != PathKind::directory) fail("{}: exists and is not a directory", *out);
     Model m = load_model(*model);
     write_hf_llama(m, *out);
     // Bring the llama2.c tokenizer along, so the directory evaluates on its own.

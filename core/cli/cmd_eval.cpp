@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "cli/model_args.h"
+#include "cli/option_checks.h"
 #include "cli/table.h"
 #include "data/data_spec.h"
 #include "eval/perplexity.h"
@@ -27,8 +28,8 @@ Command add_eval(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("eval", "perplexity of a model on a text (GPTQ protocol)");
   args->model.add_to(*cmd);
   cmd->add_option("--data", args->data, "evaluation data: KIND:PATH with KIND one of text, wikitext2, ptb, ptb-old, c4, c4-old (a bare path is text)")->required();
-  cmd->add_option("--seqlen", args->seqlen, "segment length in tokens")->required()->check(CLI::PositiveNumber);
-  cmd->add_option("--max-segments", args->max_segments, "evaluate at most K segments (0 = all)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--seqlen", args->seqlen, "segment length in tokens")->required()->check(whole_number_at_least(2));
+  cmd->add_option("--max-segments", args->max_segments, "evaluate at most K segments (0 = all)")->check(whole_number_at_least(0));
   cmd->add_flag("--json", args->json, "print one JSON object instead of a table");
   return [args]() {
     auto [model, tok] = args->model.load();

@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "cli/model_args.h"
+#include "cli/option_checks.h"
 #include "eval/generate.h"
 
 namespace qlab::cli {
@@ -22,7 +23,7 @@ Command add_generate(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("generate", "greedy (temperature 0) continuation of a prompt");
   args->model.add_to(*cmd);
   cmd->add_option("--prompt", args->prompt, "text to continue (empty: start from BOS)");
-  cmd->add_option("--max-tokens", args->max_tokens, "tokens to generate")->check(CLI::PositiveNumber);
+  cmd->add_option("--max-tokens", args->max_tokens, "tokens to generate")->check(whole_number_at_least(1));
   return [args]() {
     auto [model, tok] = args->model.load();
     GenerateResult r = generate_greedy(model, *tok, args->prompt, args->max_tokens, [](const std::string& piece) {

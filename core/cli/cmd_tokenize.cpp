@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/option_checks.h"
 #include "data/data_spec.h"
 #include "model/tokenizer_loader.h"
 
@@ -23,7 +24,7 @@ Command add_tokenize(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("tokenize", "token count (and ids) of evaluation data, as the reference tokenizes it");
   cmd->add_option("--tokenizer", args->tokenizer, "tokenizer.model, tokenizer.json, vocab.json, llama2.c .bin, or a model directory")->required();
   cmd->add_option("--data", args->data, "data spec, as for qlab eval")->required();
-  cmd->add_option("--seqlen", args->seqlen, "segment length (used by the c4 protocols and the segment count)")->check(CLI::PositiveNumber);
+  cmd->add_option("--seqlen", args->seqlen, "segment length (used by the c4 protocols and the segment count)")->check(whole_number_at_least(1));
   auto* count = cmd->add_flag("--count", args->count, "print the token count (default)");
   cmd->add_flag("--ids", args->ids, "also print the ids, space-separated")->excludes(count);
   cmd->add_flag("--json", args->json, "one JSON object: tokens, segments at --seqlen, file, sha256");

@@ -1,15 +1,18 @@
 #include "cli/model_args.h"
 
+#include "cli/option_checks.h"
 #include "model/model_loader.h"
 #include "model/tokenizer_loader.h"
 #include "util/parallel.h"
 
 namespace qlab::cli {
 
+constexpr int64_t kMaxThreads = 4096;  // beyond any machine; guards against a typo spawning millions
+
 void ModelArgs::add_to(CLI::App& cmd) {
   cmd.add_option("--model", model_path, "Hugging Face model directory or llama2.c checkpoint (.bin)")->required();
   cmd.add_option("--tokenizer", tokenizer_path, "tokenizer file (default: the one beside the model)");
-  cmd.add_option("--threads", threads, "threads for GEMM and parallel loops (default: all cores)")->check(CLI::NonNegativeNumber);
+  cmd.add_option("--threads", threads, "threads for GEMM and parallel loops (default: all cores)")->check(whole_number_in(0, kMaxThreads));
 }
 
 std::pair<Model, std::unique_ptr<Tokenizer>> ModelArgs::load() const {

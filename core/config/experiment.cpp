@@ -1,6 +1,8 @@
 #include "config/experiment.h"
 
 #include <algorithm>
+#include <cctype>
+#include <charconv>
 #include <fnmatch.h>
 
 #include <filesystem>
@@ -125,11 +127,16 @@ void set_path(toml::table& root, const std::string& dotted, const toml::node& va
     toml::array* pipeline = root["pipeline"].as_array();
     if (!pipeline) fail("{}: '{}': the experiment has no pipeline", where, dotted);
     table = nullptr;
-    bool is_index = !parts[1].empty() && std::all_of(parts[1].begin(), parts[1].end(), ::isdigit);
+    // An index too large for size_t names no entry, like any other index past the end.
+    size_t index = 0;
+    const char* first = parts[1].data();
+    const char* last = first + parts[1].size();
+    const auto [end, ec] = std::from_chars(first, last, index);  // digits only: no sign, no spaces
+    const bool is_index = ec == std::errc() && end == last;
     for (size_t k = 0; k < pipeline->size(); ++k) {
       toml::table* e = pipeline->get(k)->as_table();
       if (!e) continue;
-      if ((is_index && std::stoul(parts[1]) == k) || (!is_index && e->get("plugin") && e->get("plugin")->value<std::string>() == parts[1])) {
+      if ((is_index && index == k) || (!is_index && e->get("plugin") && e->get("plugin")->value<std::string>() == parts[1])) {
         if (table) fail("{}: '{}': plugin '{}' appears twice in the pipeline; use pipeline.<index>.{}", where, dotted, parts[1], parts[2]);
         table = e;
       }
@@ -175,6 +182,18 @@ void parse_activation_quant(const std::string& file, const toml::table& q, RunCo
     fail("{}: quant.act_outlier_threshold (LLM.int8()) picks outlier columns per input, dynamically; it cannot combine with act_scheme = \"static\"", at(file, q));
 }
 
+// lm_head stays in float (as in the references): an override may only confirm that. Decoder
+// linears are named "<block>.<path>", so a pattern starting with a letter can match lm_head alone.
+void check_lm_head_override(const OverrideRule& rule) {
+  if (!glob_match(rule.match, "lm_head")) return;
+  if (rule.skip && !*rule.skip)
+    fail("{}: quantizing lm_head is not supported; the references keep it in float", rule.where);
+  const bool only_lm_head = std::isalpha(static_cast<unsigned char>(rule.match[0]));
+  if (only_lm_head && (rule.bits || rule.group_size || rule.sym))
+    fail("{}: override match '{}': lm_head is never quantized (the references keep it in float); only skip = true may name it",
+         rule.where, rule.match);
+}
+
 const std::set<std::string> kTop = {"name", "model", "calibration", "eval", "quant", "walker", "pipeline", "override", "sweep"};
 
 RunConfig build_run(const std::string& file, const toml::table& t) {
@@ -201,10 +220,15 @@ RunConfig build_run(const std::string& file, const toml::table& t) {
     r.calibration.sampler = get<std::string>(file, *c, "sampler", "calibration", "gptq");
     r.calibration.n_segments = get<int64_t>(file, *c, "n_segments", "calibration", 128);
     r.calibration.seqlen = get<int64_t>(file, *c, "seq_len", "calibration", 2048);
-    r.calibration.seed = static_cast<uint64_t>(get<int64_t>(file, *c, "seed", "calibration", 0));
+    r.calibration.seed = get<int64_t>(file, *c, "seed", "calibration", 0);
     if (r.calibration.sampler != "gptq" && r.calibration.sampler != "awq")
       fail("{}: calibration.sampler '{}' is not one of gptq, awq", at(file, *c), r.calibration.sampler);
     if (r.calibration.n_segments <= 0 || r.calibration.seqlen < 2) fail("{}: calibration needs n_segments > 0 and seq_len >= 2", at(file, *c));
+    try {
+      check_calibration_tokens_fit(r.calibration);
+    } catch (const Error& e) {
+      fail("{}: {}", at(file, *c), e.what());
+    }
     parse_data_spec(r.calibration.data);
   }
   if (const toml::table* e = section("eval", {"data", "seq_len", "max_segments"}, false)) {
@@ -220,6 +244,8 @@ RunConfig build_run(const std::string& file, const toml::table& t) {
     for (const std::string& s : r.eval_data) parse_data_spec(s);
     r.eval_seq_len = get<int64_t>(file, *e, "seq_len", "eval", 2048);
     r.eval_max_segments = get<int64_t>(file, *e, "max_segments", "eval", 0);
+    if (r.eval_max_segments < 0) fail("{}: eval.max_segments = {} must be >= 0 (0 = all segments)", at(file, *e), r.eval_max_segments);
+    if (r.eval_seq_len < 2) fail("{}: eval.seq_len = {} is too short: at least 2 tokens per segment are needed", at(file, *e), r.eval_seq_len);
   }
   if (const toml::table* q = section("quant", {"bits", "group_size", "sym", "range", "act_bits", "act_scheme", "act_calibrator",
                                               "act_percentile", "act_outlier_threshold"}, false)) {
@@ -277,6 +303,7 @@ RunConfig build_run(const std::string& file, const toml::table& t) {
       if (ot.get("bits")) rule.bits = get<int32_t>(file, ot, "bits", "override", 4);
       if (ot.get("group_size")) rule.group_size = get<int32_t>(file, ot, "group_size", "override", 0);
       if (rule.bits && (*rule.bits < 2 || *rule.bits > 8)) fail("{}: override bits = {} is outside 2..8", rule.where, *rule.bits);
+      check_lm_head_override(rule);
       r.overrides.push_back(rule);
     }
   }

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "data/corpus_readers.h"
+#include "data/memory_budget.h"
 #include "data/python_random.h"
 #include "util/error.h"
 #include "util/file_io.h"
@@ -32,7 +33,7 @@ void gptq_documents(const std::vector<std::string>& docs, const CalibrationSpec&
     for (int64_t tries = 0;; ++tries) {
       if (tries > 100000) fail("{}: no document with at least {} tokens after 100000 draws", path, spec.seqlen);
       doc = rng.randint(0, static_cast<int64_t>(docs.size()) - 1);
-      ids = tok.encode(docs[static_cast<size_t>(doc)], true);
+      ids = encode_data(tok, docs[static_cast<size_t>(doc)], path);
       if (static_cast<int64_t>(ids.size()) >= spec.seqlen) break;
     }
     // A document of exactly seqlen tokens leaves randint(0, −1): Python raises there too.
@@ -44,11 +45,11 @@ void gptq_documents(const std::vector<std::string>& docs, const CalibrationSpec&
 }
 
 void awq_lines(const std::vector<std::string>& lines, const CalibrationSpec& spec, const Tokenizer& tok,
-               CalibrationSet& out) {
+               CalibrationSet& out, const std::string& path) {
   std::vector<int32_t> all;
   int64_t kept = 0;
   for (size_t i = 0; i < lines.size() && kept < spec.n_segments; ++i) {
-    std::vector<int32_t> ids = tok.encode(strip(lines[i]), true);
+    std::vector<int32_t> ids = encode_data(tok, strip(lines[i]), path);
     if (static_cast<int64_t>(ids.size()) > spec.seqlen || ids.empty()) continue;
     all.insert(all.end(), ids.begin(), ids.end());
     ++kept;
@@ -62,31 +63,34 @@ void awq_lines(const std::vector<std::string>& lines, const CalibrationSpec& spe
 
 }  // namespace
 
+void check_calibration_tokens_fit(const CalibrationSpec& spec) {
+  require_memory(static_cast<double>(spec.n_segments) * static_cast<double>(spec.seqlen) * sizeof(int32_t), "calibration",
+                 fmt::format("{} segments × {} tokens × 4 bytes", spec.n_segments, spec.seqlen));
+}
+
 CalibrationSet sample_calibration(const CalibrationSpec& spec, const Tokenizer& tok) {
   if (spec.n_segments <= 0) fail("calibration: n_segments must be positive, got {}", spec.n_segments);
   if (spec.seqlen < 2) fail("calibration: seqlen must be at least 2, got {}", spec.seqlen);
+  check_calibration_tokens_fit(spec);
   const DataSpec d = parse_data_spec(spec.data);
-  std::filesystem::path path = d.path;
-  if (std::filesystem::is_directory(path)) {
-    const char* name = d.kind == "wikitext2" ? "wiki.train.raw" : d.kind == "ptb" ? "ptb.train.txt"
-                                                                                  : "c4-train.00000-of-01024.json.gz";
-    path /= name;
-  }
+  const std::filesystem::path path =
+      resolve_data_path(d, d.kind == "wikitext2" ? "wiki.train.raw" : d.kind == "ptb" ? "ptb.train.txt" : "c4-train.00000-of-01024.json.gz");
+  const std::string name = path.string();
   CalibrationSet out;
   PythonRandom rng(spec.seed);
   const bool json = path.extension() == ".gz" || path.extension() == ".json" || path.extension() == ".jsonl";
   if (spec.sampler == "awq") {
-    awq_lines(json ? read_json_lines_text(path) : read_lines(path), spec, tok, out);
+    awq_lines(json ? read_json_lines_text(path) : read_lines(path), spec, tok, out, name);
     if (out.segments.empty()) fail("{}: the kept lines make no block of {} tokens", path.string(), spec.seqlen);
   } else if (spec.sampler == "gptq") {
     if (d.kind == "c4")
-      gptq_documents(read_json_lines_text(path), spec, tok, rng, out, path.string());
+      gptq_documents(read_json_lines_text(path), spec, tok, rng, out, name);
     else if (d.kind == "wikitext2")
-      windows_of_stream(tok.encode(join(read_wikitext_rows(path), " "), true), spec, rng, out, path.string());
+      windows_of_stream(encode_data(tok, join(read_wikitext_rows(path), " "), name), spec, rng, out, name);
     else if (d.kind == "ptb")
-      windows_of_stream(tok.encode(join(read_ptb_sentences(path), " "), true), spec, rng, out, path.string());
+      windows_of_stream(encode_data(tok, join(read_ptb_sentences(path), " "), name), spec, rng, out, name);
     else if (d.kind == "text")
-      windows_of_stream(tok.encode(read_text_file(path), true), spec, rng, out, path.string());
+      windows_of_stream(encode_data(tok, read_text_file(path), name), spec, rng, out, name);
     else
       fail("calibration data '{}': kind '{}' has no GPTQ sampler (use c4, wikitext2, ptb or text)", spec.data, d.kind);
   } else {

@@ -24,7 +24,7 @@ struct CalibrationSpec {
   std::string sampler = "gptq";  // "gptq" | "awq"
   int64_t n_segments = 128;
   int64_t seqlen = 2048;
-  uint64_t seed = 0;
+  int64_t seed = 0;  // as Python's random.seed(int): negative seeds act as their absolute value
 };
 
 struct CalibrationSet {
@@ -35,5 +35,9 @@ struct CalibrationSet {
 };
 
 CalibrationSet sample_calibration(const CalibrationSpec& spec, const Tokenizer& tokenizer);
+
+// Fails unless the n_segments × seqlen token ids the spec asks for fit in available memory
+// (checked at experiment load and again before sampling).
+void check_calibration_tokens_fit(const CalibrationSpec& spec);
 
 }  // namespace qlab

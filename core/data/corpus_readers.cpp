@@ -26,7 +26,7 @@ bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' |
 
 std::string read_maybe_gz(const std::filesystem::path& path) {
   if (path.extension() != ".gz") return read_text_file(path);
-  if (!std::filesystem::exists(path)) fail("{}: no such file", path.string());
+  require_regular_file(path);  // gzopen would block on a FIFO
   gzFile f = gzopen(path.c_str(), "rb");
   if (!f) fail("{}: cannot open", path.string());
   std::string out;

@@ -32,15 +32,12 @@ DataSpec parse_data_spec(const std::string& spec) {
 
 namespace {
 
-// A directory stands for the split's usual file inside it.
-std::filesystem::path resolve(const DataSpec& d) {
-  std::filesystem::path p(d.path);
-  if (!std::filesystem::is_directory(p)) return p;
-  const char* name = d.kind == "wikitext2" ? "wiki.test.raw"
-                     : d.kind == "ptb"     ? "ptb.test.txt"
-                     : d.kind == "ptb-old" ? "ptb.valid.txt"
-                                           : "c4-validation.00000-of-00008.json.gz";
-  return p / name;
+// The evaluation split's usual file name in a dataset directory.
+const char* eval_file_name(const std::string& kind) {
+  return kind == "wikitext2" ? "wiki.test.raw"
+         : kind == "ptb"     ? "ptb.test.txt"
+         : kind == "ptb-old" ? "ptb.valid.txt"
+                             : "c4-validation.00000-of-00008.json.gz";
 }
 
 std::vector<int32_t> c4_old_windows(const std::vector<std::string>& docs, const Tokenizer& tok, int64_t seqlen,
@@ -51,7 +48,7 @@ std::vector<int32_t> c4_old_windows(const std::vector<std::string>& docs, const 
     std::vector<int32_t> ids;
     for (int64_t tries = 0;; ++tries) {
       if (tries > 100000) fail("{}: no document with at least {} tokens after 100000 draws", path, seqlen);
-      ids = tok.encode(docs[static_cast<size_t>(rng.randint(0, static_cast<int64_t>(docs.size()) - 1))], true);
+      ids = encode_data(tok, docs[static_cast<size_t>(rng.randint(0, static_cast<int64_t>(docs.size()) - 1))], path);
       if (static_cast<int64_t>(ids.size()) >= seqlen) break;
     }
     int64_t i = rng.randint(0, static_cast<int64_t>(ids.size()) - seqlen - 1);
@@ -62,25 +59,41 @@ std::vector<int32_t> c4_old_windows(const std::vector<std::string>& docs, const 
 
 }  // namespace
 
+std::vector<int32_t> encode_data(const Tokenizer& tok, const std::string& text, const std::string& source) {
+  try {
+    return tok.encode(text, true);
+  } catch (const Error& e) {
+    fail("{}: {}", source, e.what());
+  }
+}
+
+std::filesystem::path resolve_data_path(const DataSpec& d, const char* file_in_dir) {
+  const std::filesystem::path p(d.path);
+  if (path_kind(p) != PathKind::directory) return p;
+  if (d.kind == "text") fail("{}: is a directory; a text: spec names one file", p.string());
+  return p / file_in_dir;
+}
+
 TokenData load_eval_tokens(const std::string& spec, const Tokenizer& tok, int64_t seqlen) {
   const DataSpec d = parse_data_spec(spec);
-  const std::filesystem::path path = resolve(d);
+  const std::filesystem::path path = resolve_data_path(d, eval_file_name(d.kind));
+  const std::string name = path.string();
   TokenData out;
   if (d.kind == "text") {
     std::string text = read_text_file(path);
     if (text.empty()) fail("{}: empty text file", path.string());
-    out.tokens = tok.encode(text, true);
+    out.tokens = encode_data(tok, text, name);
   } else if (d.kind == "wikitext2") {
-    out.tokens = tok.encode(join(read_wikitext_rows(path), "\n\n"), true);
+    out.tokens = encode_data(tok, join(read_wikitext_rows(path), "\n\n"), name);
   } else if (d.kind == "ptb" || d.kind == "ptb-old") {
-    out.tokens = tok.encode(join(read_ptb_sentences(path), d.kind == "ptb" ? " " : "\n\n"), true);
+    out.tokens = encode_data(tok, join(read_ptb_sentences(path), d.kind == "ptb" ? " " : "\n\n"), name);
   } else if (d.kind == "c4") {
     std::vector<std::string> docs = read_json_lines_text(path);
     if (docs.size() > 1100) docs.resize(1100);
-    out.tokens = tok.encode(join(docs, " "), true);
+    out.tokens = encode_data(tok, join(docs, " "), name);
     if (static_cast<int64_t>(out.tokens.size()) > 256 * seqlen) out.tokens.resize(static_cast<size_t>(256 * seqlen));
   } else {  // c4-old
-    out.tokens = c4_old_windows(read_json_lines_text(path), tok, seqlen, path.string());
+    out.tokens = c4_old_windows(read_json_lines_text(path), tok, seqlen, name);
   }
   out.provenance = {spec, d.kind, path.string(), sha256_file(path), std::filesystem::file_size(path),
                     static_cast<int64_t>(out.tokens.size())};

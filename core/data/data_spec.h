@@ -11,6 +11,7 @@
 // PATH may also be a directory holding the split's usual file name.
 #pragma once
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -37,5 +38,13 @@ struct TokenData {
 
 // The evaluation token stream for `spec`. seqlen matters only to the C4 protocols.
 TokenData load_eval_tokens(const std::string& spec, const Tokenizer& tokenizer, int64_t seqlen);
+
+// tokenizer.encode(text, BOS) for text read from `source`: a tokenizer's complaint about the
+// text (invalid UTF-8) names the data file, not the tokenizer's.
+std::vector<int32_t> encode_data(const Tokenizer& tokenizer, const std::string& text, const std::string& source);
+
+// A spec's path; a directory stands for `file_in_dir` inside it, except for text:, which
+// names one file.
+std::filesystem::path resolve_data_path(const DataSpec& d, const char* file_in_dir);
 
 }  // namespace qlab

@@ -7,10 +7,12 @@
 
 namespace qlab {
 
-void PythonRandom::seed_with(uint64_t seed) {
+void PythonRandom::seed_with(int64_t seed) {
   // random.seed(n): key = the 32-bit words of |n|, least significant first ([0] for 0).
+  // |n| is taken in unsigned arithmetic so that |INT64_MIN| = 2^63 does not overflow.
+  const uint64_t magnitude = seed < 0 ? 0 - static_cast<uint64_t>(seed) : static_cast<uint64_t>(seed);
   std::vector<uint32_t> key;
-  for (uint64_t n = seed; n > 0; n >>= 32) key.push_back(static_cast<uint32_t>(n & 0xffffffffu));
+  for (uint64_t n = magnitude; n > 0; n >>= 32) key.push_back(static_cast<uint32_t>(n & 0xffffffffu));
   if (key.empty()) key.push_back(0);
   // init_genrand(19650218) then init_by_array(key), as in CPython's _randommodule.c.
   mt_[0] = 19650218u;

@@ -1,5 +1,6 @@
 // Python's `random` module, bit for bit: MT19937 seeded as random.seed(int) does
-// (init_by_array over the integer's 32-bit words), getrandbits, and randint through
+// (init_by_array over the 32-bit words of the integer's absolute value, so seed(-1) is
+// seed(1)), getrandbits, and randint through
 // _randbelow's rejection sampling. GPTQ draws its calibration windows with it, so the same
 // seed picks the same documents and offsets as the reference scripts.
 #pragma once
@@ -10,8 +11,8 @@ namespace qlab {
 
 class PythonRandom {
  public:
-  explicit PythonRandom(uint64_t seed) { seed_with(seed); }
-  void seed_with(uint64_t seed);
+  explicit PythonRandom(int64_t seed) { seed_with(seed); }
+  void seed_with(int64_t seed);
   uint32_t next_u32();
   uint64_t getrandbits(int k);          // 0 < k <= 64
   int64_t randbelow(int64_t n);         // uniform in [0, n), n > 0

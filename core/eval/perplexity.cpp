@@ -57,7 +57,13 @@ PerplexityResult perplexity(const LogitsFn& logits_of, std::span<const int32_t> 
 PerplexityResult perplexity(const Model& model, std::span<const int32_t> tokens, const PerplexityOptions& opts) {
   if (opts.seqlen > model.config.max_seq_len)
     fail("--seqlen {} is above the context of {} ({} positions)", opts.seqlen, model.source, model.config.max_seq_len);
-  return perplexity([&](std::span<const int32_t> seg) { return forward_logits(model, seg); }, tokens, opts);
+  PerplexityResult r = perplexity([&](std::span<const int32_t> seg) { return forward_logits(model, seg); }, tokens, opts);
+  // Finite weights can still overflow float in the forward pass; a NaN perplexity is an
+  // error, never a result.
+  if (!std::isfinite(r.ppl))
+    fail("perplexity of {} is {}: the forward pass overflowed (a weight or activation beyond float range)", model.source,
+         std::isnan(r.ppl) ? "nan" : "inf");
+  return r;
 }
 
 }  // namespace qlab

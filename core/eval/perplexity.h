@@ -36,6 +36,7 @@ using LogitsFn = std::function<Matrix(std::span<const int32_t> segment)>;
 double segment_nll_sum(const Matrix& logits, std::span<const int32_t> ids);
 
 PerplexityResult perplexity(const LogitsFn& logits_of, std::span<const int32_t> tokens, const PerplexityOptions& opts);
+// Fails when the perplexity is NaN or infinite (an overflowing forward pass), naming the model.
 PerplexityResult perplexity(const Model& model, std::span<const int32_t> tokens, const PerplexityOptions& opts);
 
 }  // namespace qlab

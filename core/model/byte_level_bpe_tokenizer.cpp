@@ -124,7 +124,7 @@ std::unique_ptr<ByteLevelBpeTokenizer> ByteLevelBpeTokenizer::from_vocab_merges(
   bool add_bos = false;
   std::vector<std::string> specials = {"<|endoftext|>"};
   const auto config_path = vocab_json.parent_path() / "tokenizer_config.json";
-  if (std::filesystem::exists(config_path)) {
+  if (path_kind(config_path) != PathKind::missing) {
     nlohmann::json c = nlohmann::json::parse(read_text_file(config_path), nullptr, false);
     if (c.is_discarded() || !c.is_object()) fail("{}: not a JSON object", config_path.string());
     auto token_text = [&](const char* key, const std::string& fallback) {
@@ -203,7 +203,10 @@ std::vector<int32_t> ByteLevelBpeTokenizer::encode(std::string_view text, bool a
       int rc = pcre2_match(regex_->code, subject, chunk.text.size(), pos, pos == 0 ? 0 : PCRE2_NO_UTF_CHECK, md, nullptr);
       if (rc == PCRE2_ERROR_NOMATCH) break;
       if (rc < 0) {
-        fail("{}: the text is not valid UTF-8 near byte {} (pcre2 error {})", source_, pos, rc);
+        // After a UTF check error pcre2_get_startchar gives the offset of the bad code unit.
+        const size_t bad = static_cast<size_t>(chunk.text.data() - text.data()) + pcre2_get_startchar(md);
+        fail("the text is not valid UTF-8 at byte {} (the byte-level BPE tokenizer {} reads UTF-8 only; pcre2 error {})", bad,
+             source_, rc);
       }
       PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
       encode_word(chunk.text.substr(ov[0], ov[1] - ov[0]), out);

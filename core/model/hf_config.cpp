@@ -1,5 +1,7 @@
 #include "model/hf_config.h"
 
+#include <cmath>
+
 #include "util/error.h"
 #include "util/file_io.h"
 
@@ -27,6 +29,12 @@ double HfConfig::float_or(const char* key, double fallback) const {
   if (!has(key)) return fallback;
   if (!json_[key].is_number()) fail("{}: key '{}' must be a number", path_, key);
   return json_[key].get<double>();
+}
+
+double HfConfig::positive_float_or(const char* key, double fallback) const {
+  const double v = float_or(key, fallback);
+  if (!(v > 0) || !std::isfinite(v)) fail("{}: key '{}' must be a finite number > 0, got {}", path_, key, v);
+  return v;
 }
 
 bool HfConfig::bool_or(const char* key, bool fallback) const {

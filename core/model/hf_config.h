@@ -15,6 +15,8 @@ class HfConfig {
   int64_t int_required(const char* key) const;
   int64_t int_or(const char* key, int64_t fallback) const;
   double float_or(const char* key, double fallback) const;
+  // A finite number > 0 (norm epsilons, RoPE bases): zero or negative values give NaN forwards.
+  double positive_float_or(const char* key, double fallback) const;
   bool bool_or(const char* key, bool fallback) const;
   std::string string_or(const char* key, const std::string& fallback) const;
   std::string architecture() const;  // architectures[0], else model_type

@@ -1,12 +1,14 @@
 #include "model/hf_loader.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 
 #include "model/hf_config.h"
 #include "model/safetensors.h"
 #include "util/error.h"
+#include "util/file_io.h"
 
 namespace qlab {
 
@@ -61,6 +63,21 @@ void refuse_rope_scaling(const HfConfig& cfg) {
        "extend model/block_forward.cpp", cfg.path(), type);
 }
 
+// Blocks beyond num_hidden_layers would be silently dropped, evaluating a truncated model.
+void check_layer_count(const HfConfig& cfg, const SafetensorsSet& set, const std::string& layers_prefix, int64_t n_layers) {
+  int64_t held = 0;
+  for (const std::string& name : set.names()) {
+    if (name.rfind(layers_prefix, 0) != 0) continue;
+    const char* digits = name.c_str() + layers_prefix.size();
+    char* end = nullptr;
+    const long long index = std::strtoll(digits, &end, 10);
+    if (end != digits && *end == '.') held = std::max<int64_t>(held, index + 1);
+  }
+  if (held > n_layers)
+    fail("{}: the weights hold {} layers ({}{}.* present) but config.json says num_hidden_layers = {}", cfg.path(), held,
+         layers_prefix, held - 1, n_layers);
+}
+
 Model load_llama_family(const HfConfig& cfg, const SafetensorsSet& set) {
   ModelConfig c;
   c.arch = "llama";
@@ -72,8 +89,8 @@ Model load_llama_family(const HfConfig& cfg, const SafetensorsSet& set) {
   c.head_dim = cfg.int_or("head_dim", c.dim / c.n_heads);
   c.vocab_size = cfg.int_required("vocab_size");
   c.max_seq_len = cfg.int_or("max_position_embeddings", 2048);
-  c.norm_eps = static_cast<float>(cfg.float_or("rms_norm_eps", 1e-6));
-  c.rope_theta = static_cast<float>(cfg.float_or("rope_theta", 10000.0));
+  c.norm_eps = static_cast<float>(cfg.positive_float_or("rms_norm_eps", 1e-6));
+  c.rope_theta = static_cast<float>(cfg.positive_float_or("rope_theta", 10000.0));
   c.bos_id = static_cast<int32_t>(cfg.int_or("bos_token_id", 1));
   c.eos_id = cfg.has("eos_token_id") && cfg.json()["eos_token_id"].is_number_integer()
                  ? cfg.json()["eos_token_id"].get<int32_t>() : 2;
@@ -82,6 +99,7 @@ Model load_llama_family(const HfConfig& cfg, const SafetensorsSet& set) {
   if (c.n_heads % c.n_kv_heads != 0) fail("{}: num_attention_heads {} is not a multiple of num_key_value_heads {}", cfg.path(), c.n_heads, c.n_kv_heads);
   if (c.head_dim % 2 != 0) fail("{}: head dimension {} must be even for RoPE", cfg.path(), c.head_dim);
   refuse_rope_scaling(cfg);
+  check_layer_count(cfg, set, "model.layers.", c.n_layers);
 
   Weights w(set, "model.");
   Model m;
@@ -134,6 +152,7 @@ Model load_opt(const HfConfig& cfg, const SafetensorsSet& set) {
 
   // Checkpoints store the decoder as "model.decoder." (transformers) or "decoder." (fairseq ports).
   const std::string prefix = set.has("model.decoder.embed_tokens.weight") ? "model.decoder." : "decoder.";
+  check_layer_count(cfg, set, prefix + "layers.", c.n_layers);
   Weights w(set, prefix);
   Model m;
   m.config = c;
@@ -179,7 +198,7 @@ const std::vector<ArchRow>& arch_table() {
 
 Model load_hf_model(const std::filesystem::path& dir) {
   const auto config_path = dir / "config.json";
-  if (!std::filesystem::exists(config_path)) fail("{}: no config.json in this model directory", dir.string());
+  if (path_kind(config_path) == PathKind::missing) fail("{}: no config.json in this model directory", dir.string());
   HfConfig cfg = HfConfig::load(config_path.string());
   const std::string arch = cfg.architecture();
   for (const ArchRow& row : arch_table())

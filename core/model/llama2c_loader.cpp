@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "util/error.h"
+#include "util/file_io.h"
 
 namespace qlab {
 
@@ -69,7 +70,7 @@ void check_header(const std::string& path, const Header& h) {
 Model load_llama2c(const std::filesystem::path& path) {
   const std::string name = path.string();
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) fail("{}: no such checkpoint file", name);
+  require_regular_file(path);
   const int64_t file_size = static_cast<int64_t>(std::filesystem::file_size(path, ec));
   if (file_size < static_cast<int64_t>(sizeof(Header)))
     fail("{}: truncated: {} bytes, a llama2.c header alone is {}", name, file_size, sizeof(Header));

@@ -3,13 +3,14 @@
 #include "model/hf_loader.h"
 #include "model/llama2c_loader.h"
 #include "util/error.h"
+#include "util/file_io.h"
 
 namespace qlab {
 
 Model load_model(const std::filesystem::path& path) {
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) fail("{}: no such model file or directory", path.string());
-  if (std::filesystem::is_directory(path, ec)) return load_hf_model(path);
+  const PathKind kind = path_kind(path);
+  if (kind == PathKind::missing) fail("{}: no such model file or directory", path.string());
+  if (kind == PathKind::directory) return load_hf_model(path);
   return load_llama2c(path);
 }
 

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -32,6 +33,28 @@ int dtype_size(Dtype d) {
   return 0;
 }
 constexpr uint64_t kMaxHeader = 100ull << 20;  // the format's own limit
+
+// The format requires non-overlapping buffers: two tensors sharing bytes would read each
+// other's weights silently.
+void refuse_overlaps(const std::map<std::string, TensorInfo>& tensors, const std::string& file) {
+  std::vector<std::pair<const std::string*, const TensorInfo*>> by_offset;
+  for (const auto& [name, info] : tensors)
+    if (info.end > info.begin) by_offset.emplace_back(&name, &info);  // empty tensors occupy no bytes
+  std::sort(by_offset.begin(), by_offset.end(), [](const auto& a, const auto& b) { return a.second->begin < b.second->begin; });
+  for (size_t i = 1; i < by_offset.size(); ++i) {
+    const auto& [prev_name, prev] = by_offset[i - 1];
+    const auto& [name, info] = by_offset[i];
+    if (info->begin < prev->end)
+      fail("{}: tensors '{}' and '{}' overlap: data_offsets [{}, {}] and [{}, {}] share bytes (safetensors buffers must not overlap)",
+           file, *prev_name, *name, prev->begin, prev->end, info->begin, info->end);
+  }
+}
+
+// A shard named by the index must be a file inside the model directory.
+void refuse_escaping_shard(const std::filesystem::path& index, const std::string& tensor, const std::string& shard) {
+  if (shard.empty() || shard == "." || shard == ".." || shard.find('/') != std::string::npos || shard.find('\\') != std::string::npos)
+    fail("{}: weight_map['{}'] names '{}', which is not a plain file name inside the model directory", index.string(), tensor, shard);
+}
 }  // namespace
 
 const char* dtype_name(Dtype d) {
@@ -93,13 +116,15 @@ std::map<std::string, TensorInfo> SafetensorsFile::parse_header(const uint8_t* d
                       dtype_name(info.dtype), numel * static_cast<uint64_t>(dtype_size(info.dtype))));
     out.emplace(key, std::move(info));
   }
+  refuse_overlaps(out, name);
   return out;
 }
 
 std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::filesystem::path& path) {
   std::unique_ptr<SafetensorsFile> f(new SafetensorsFile());
   f->path_ = path.string();
-  int fd = ::open(f->path_.c_str(), O_RDONLY);
+  require_regular_file(path);
+  int fd = ::open(f->path_.c_str(), O_RDONLY | O_NONBLOCK);  // a FIFO swapped in after the check cannot block
   if (fd < 0) fail("{}: cannot open: {}", f->path_, std::strerror(errno));
   struct stat st {};
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -182,20 +207,21 @@ SafetensorsSet SafetensorsSet::open_dir(const std::filesystem::path& dir) {
   const auto single = dir / "model.safetensors", index = dir / "model.safetensors.index.json";
   std::vector<std::string> shards;
   std::map<std::string, std::string> weight_map;
-  if (std::filesystem::exists(index)) {
+  if (path_kind(index) != PathKind::missing) {
     nlohmann::json j = nlohmann::json::parse(read_text_file(index), nullptr, false);
     if (j.is_discarded() || !j.contains("weight_map") || !j["weight_map"].is_object())
       fail("{}: not a safetensors index (no 'weight_map' object)", index.string());
     for (auto& [tensor, shard] : j["weight_map"].items()) {
       if (!shard.is_string()) fail("{}: weight_map['{}'] is not a file name", index.string(), tensor);
+      refuse_escaping_shard(index, tensor, shard.get<std::string>());
       weight_map[tensor] = shard.get<std::string>();
       if (std::find(shards.begin(), shards.end(), shard.get<std::string>()) == shards.end())
         shards.push_back(shard.get<std::string>());
     }
     for (const std::string& s : shards)
-      if (!std::filesystem::exists(dir / s))
+      if (path_kind(dir / s) == PathKind::missing)
         fail("{}: shard '{}' is listed in the index but missing from the directory", index.string(), s);
-  } else if (std::filesystem::exists(single)) {
+  } else if (path_kind(single) != PathKind::missing) {
     shards.push_back("model.safetensors");
   } else {
     fail("{}: no model.safetensors or model.safetensors.index.json", set.dir_);

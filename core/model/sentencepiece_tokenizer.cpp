@@ -3,6 +3,7 @@
 #include <sentencepiece_processor.h>
 
 #include "util/error.h"
+#include "util/file_io.h"
 
 namespace qlab {
 
@@ -11,8 +12,7 @@ SentencePieceTokenizer::~SentencePieceTokenizer() = default;
 std::unique_ptr<SentencePieceTokenizer> SentencePieceTokenizer::load(const std::filesystem::path& path) {
   std::unique_ptr<SentencePieceTokenizer> t(new SentencePieceTokenizer());
   t->source_ = path.string();
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) fail("{}: no such tokenizer file", t->source_);
+  require_regular_file(path);
   t->sp_ = std::make_unique<sentencepiece::SentencePieceProcessor>();
   auto status = t->sp_->Load(t->source_);
   if (!status.ok()) fail("{}: not a SentencePiece model: {}", t->source_, status.ToString());

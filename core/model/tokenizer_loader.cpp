@@ -51,7 +51,7 @@ namespace {
 
 std::filesystem::path find_in_dir(const std::filesystem::path& dir) {
   for (const char* name : {"tokenizer.model", "tokenizer.json", "vocab.json", "tokenizer.bin"})
-    if (std::filesystem::exists(dir / name)) return dir / name;
+    if (path_kind(dir / name) != PathKind::missing) return dir / name;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     const std::string n = entry.path().filename().string();
     if (n.rfind("tok", 0) == 0 && entry.path().extension() == ".bin") return entry.path();
@@ -62,9 +62,9 @@ std::filesystem::path find_in_dir(const std::filesystem::path& dir) {
 }  // namespace
 
 std::unique_ptr<Tokenizer> load_tokenizer(const std::filesystem::path& path) {
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) fail("{}: no such tokenizer file or directory", path.string());
-  if (std::filesystem::is_directory(path, ec)) {
+  const PathKind kind = path_kind(path);
+  if (kind == PathKind::missing) fail("{}: no such tokenizer file or directory", path.string());
+  if (kind == PathKind::directory) {
     std::filesystem::path found = find_in_dir(path);
     if (found.empty())
       fail("{}: no tokenizer here (looked for tokenizer.model, tokenizer.json, vocab.json + merges.txt, tokenizer.bin)", path.string());
@@ -74,7 +74,7 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::filesystem::path& path) {
   if (ext == ".model") return SentencePieceTokenizer::load(path);
   if (name == "vocab.json") {
     const auto merges = path.parent_path() / "merges.txt";
-    if (!std::filesystem::exists(merges)) fail("{}: byte-level BPE needs merges.txt beside it", path.string());
+    if (path_kind(merges) == PathKind::missing) fail("{}: byte-level BPE needs merges.txt beside it", path.string());
     return ByteLevelBpeTokenizer::from_vocab_merges(path, merges);
   }
   if (ext == ".json") return parse_tokenizer_json(read_text_file(path), path.string());
@@ -89,7 +89,7 @@ std::unique_ptr<Tokenizer> load_tokenizer_for(const Model& model, const std::fil
   if (path.empty() && !llama2c) path = source;
   if (path.empty()) {
     for (const std::string& candidate : {fmt::format("tok{}.bin", model.config.vocab_size), std::string("tokenizer.bin")})
-      if (std::filesystem::exists(source.parent_path() / candidate)) {
+      if (path_kind(source.parent_path() / candidate) != PathKind::missing) {
         path = source.parent_path() / candidate;
         break;
       }
