@@ -39,7 +39,7 @@ TEST_CASE("GPTQ range, symmetric, and its all-positive quirk", "[grid]") {
   CHECK(quant_dequant(0.5f, q, 15) == Approx(0.5f));
 }
 
-TEST_CASE("all-zero rows get the range [−1, 1] and reconstruct exactly", "[grid]") {
+TEST_CASE("all-zero rows get the range −1..1 and reconstruct exactly", "[grid]") {
   std::vector<float> z(8, 0.0f);
   for (bool sym : {false, true}) {
     GroupParams p = fit(z.data(), 8, 1, 3, sym, QLAB_RANGE_GPTQ);

@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "cli/commands.h"
+#include "cli/option_checks.h"
 #include "cli/table.h"
 #include "config/experiment.h"
 #include "plugin_host/plugin_loader.h"
@@ -88,7 +89,7 @@ Command add_run(CLI::App& app) {
   cmd->add_option("--skip", args->skip, "leave these grid points out")->delimiter(',');
   cmd->add_flag("--dry-run", args->dry_run, "list the grid points and what each would run; load nothing");
   cmd->add_option("--shard", args->shard, "run shard i of n (0-based, points with index ≡ i mod n); default from a Slurm array job");
-  cmd->add_option("--threads", args->threads, "threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--threads", args->threads, "threads (default: all cores)")->check(whole_number_in(0, kMaxThreads));
   return [args]() {
     set_threads(args->threads);
     Experiment ex = load_experiment(args->experiment, args->sets);

@@ -7,7 +7,6 @@
 
 namespace qlab::cli {
 
-constexpr int64_t kMaxThreads = 4096;  // beyond any machine; guards against a typo spawning millions
 
 void ModelArgs::add_to(CLI::App& cmd) {
   cmd.add_option("--model", model_path, "Hugging Face model directory or llama2.c checkpoint (.bin)")->required();

@@ -7,6 +7,8 @@
 
 namespace qlab::cli {
 
+constexpr int64_t kMaxThreads = 4096;  // beyond any machine; guards against a typo spawning millions
+
 CLI::Validator whole_number_in(int64_t min, int64_t max);
 CLI::Validator whole_number_at_least(int64_t min);
 

@@ -151,7 +151,7 @@ void ExperimentLog::write_plugin(const std::string& name, const std::string& pat
 }
 
 void ExperimentLog::write_calibration(const DataProvenance& p, const std::string& sampler, int64_t n_segments,
-                                      int64_t seq_len, uint64_t seed, const std::vector<int64_t>& documents,
+                                      int64_t seq_len, int64_t seed, const std::vector<int64_t>& documents,
                                       const std::vector<int64_t>& starts) {
   if (read<bool>([](hid_t f) { return h5::exists(f, "calibration"); })) return;  // the experiment's first set is logged
   update([&](hid_t f) {
@@ -162,7 +162,7 @@ void ExperimentLog::write_calibration(const DataProvenance& p, const std::string
     h5::set_attr(g.id(), "sampler", sampler);
     h5::set_attr(g.id(), "n_segments", n_segments);
     h5::set_attr(g.id(), "seq_len", seq_len);
-    h5::set_attr(g.id(), "seed", static_cast<int64_t>(seed));
+    h5::set_attr(g.id(), "seed", seed);
     h5::write_vector(g.id(), "segment_documents", documents);
     h5::write_vector(g.id(), "segment_starts", starts);
   });

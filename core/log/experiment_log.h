@@ -70,7 +70,7 @@ class ExperimentLog {
   void write_plugin(const std::string& name, const std::string& path, const std::string& version,
                     const std::string& sha256, const std::string& params);
   void write_calibration(const DataProvenance& p, const std::string& sampler, int64_t n_segments, int64_t seq_len,
-                         uint64_t seed, const std::vector<int64_t>& documents, const std::vector<int64_t>& starts);
+                         int64_t seed, const std::vector<int64_t>& documents, const std::vector<int64_t>& starts);
   void write_eval(const std::string& group_path, const EvalRecord& e);  // group_path: "float" or "runs/r0000"
   bool has_eval(const std::string& group_path, const std::string& dataset) const;
   EvalRecord read_eval(const std::string& group_path, const std::string& dataset) const;

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 
+#include "config/calibration_fit.h"
 #include "config/method_name.h"
 #include "data/calibration.h"
 #include "data/data_spec.h"
@@ -76,8 +77,6 @@ void check_overrides(const RunConfig& run, Model& model) {
     bool any = false;
     for (Linear* l : model.linears()) any = any || glob_match(o.match, l->name);
     if (!any) fail("{}: override match '{}' matches no linear of {} (ids look like 0.self_attn.q_proj, 3.mlp.down_proj, lm_head)", o.where, o.match, model.source);
-    if (glob_match(o.match, "lm_head") && o.skip && !*o.skip)
-      fail("{}: quantizing lm_head is not supported; the references keep it in float", o.where);
   }
 }
 
@@ -152,6 +151,17 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
       loaded_model = run.model_path;
     }
     check_overrides(run, *float_model);
+    check_calibration_fits(run, float_model->config);
+    // Calibration segments: drawn once for every run that shares the same recipe and tokenizer,
+    // before the float evaluation, so calibration text that is too short fails at once.
+    const std::string key = fmt::format("{}|{}|{}|{}|{}|{}", run.calibration.data, run.calibration.sampler,
+                                        run.calibration.n_segments, run.calibration.seqlen, run.calibration.seed, tok->source());
+    if (key != calibration_key) {
+      calibration = sample_calibration(run.calibration, *tok);
+      calibration_key = key;
+      log.write_calibration(calibration.provenance, run.calibration.sampler, static_cast<int64_t>(calibration.segments.size()),
+                            run.calibration.seqlen, run.calibration.seed, calibration.document, calibration.start);
+    }
     const auto model_index = std::find(ex.model_paths.begin(), ex.model_paths.end(), run.model_path) - ex.model_paths.begin();
     const std::string float_group = model_index == 0 ? "float" : fmt::format("float_m{}", model_index);
     // The float model: evaluated once per model and dataset.
@@ -161,15 +171,6 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
         log.write_eval(float_group, e);
         log.update([&](hid_t f) { h5::set_attr(h5::group(f, float_group).id(), "identity.model", run.model_path); });
       }
-    }
-    // Calibration segments: drawn once for every run that shares the same recipe and tokenizer.
-    const std::string key = fmt::format("{}|{}|{}|{}|{}|{}", run.calibration.data, run.calibration.sampler,
-                                        run.calibration.n_segments, run.calibration.seqlen, run.calibration.seed, tok->source());
-    if (key != calibration_key) {
-      calibration = sample_calibration(run.calibration, *tok);
-      calibration_key = key;
-      log.write_calibration(calibration.provenance, run.calibration.sampler, static_cast<int64_t>(calibration.segments.size()),
-                            run.calibration.seqlen, run.calibration.seed, calibration.document, calibration.start);
     }
 
     const int64_t finished = log.begin_run(run.run_id, run.sweep_point);
