@@ -15,7 +15,7 @@
 using namespace qlab;
 using namespace qlab::test;
 
-TEST_CASE("AWQ at 3 bits beats RTN on the bundled model, AWQ+GPTQ runs", "[awq]") {
+TEST_CASE("AWQ at 3 bits beats RTN on the bundled model, AWQ+GPTQ runs", "[awq][slow]") {
   TempDir dir;
   const std::string root = source_dir().string();
   std::ofstream(dir / "awq.toml") << "name = \"awq\"\n[model]\npath = \"" << root << "/datasets/stories260K/stories260K.bin\"\n"

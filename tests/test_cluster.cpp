@@ -21,7 +21,7 @@
 using namespace qlab;
 using namespace qlab::test;
 
-TEST_CASE("cluster at 3 bits beats RTN per channel on the bundled model, dense-and-sparse beats both", "[cluster]") {
+TEST_CASE("cluster at 3 bits beats RTN per channel on the bundled model, dense-and-sparse beats both", "[cluster][slow]") {
   TempDir dir;
   const std::string root = source_dir().string();
   std::ofstream(dir / "c.toml") << "name = \"cluster\"\n[model]\npath = \"" << root << "/datasets/stories260K/stories260K.bin\"\n"

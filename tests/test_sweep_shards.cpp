@@ -99,7 +99,7 @@ TEST_CASE("shards: i/n parsing, Slurm's variables, and a deterministic round-rob
   CHECK(ex.grid_points == 6);
 }
 
-TEST_CASE("a sweep run in two shards and merged equals the whole sweep run at once", "[sweep][shard][merge]") {
+TEST_CASE("a sweep run in two shards and merged equals the whole sweep run at once", "[sweep][shard][merge][slow]") {
   TempDir dir;
   const std::string sweep = "\"pipeline\" = [[{ plugin = \"rtn\" }], [{ plugin = \"gptq\" }]]\n\"quant.bits\" = [4, 3]\n";
   Experiment whole = load_experiment(experiment(dir.path(), sweep));

@@ -107,12 +107,12 @@ void check_resume_is_identical(const std::string& experiment_body, const std::ve
 }
 }  // namespace
 
-TEST_CASE("a killed run resumes from its last block to identical numbers", "[walker][resume]") {
+TEST_CASE("a killed run resumes from its last block to identical numbers", "[walker][resume][slow]") {
   check_resume_is_identical("[quant]\nbits = 3\ngroup_size = 32\n[[pipeline]]\nplugin = \"clip\"\n[[pipeline]]\nplugin = \"rtn\"\n",
                             {"rel_output_error", "weight_mse", "clip.mean_shrink"});
 }
 
-TEST_CASE("a killed static-W8A8 run resumes with its calibrated activation ranges", "[walker][resume][w8a8]") {
+TEST_CASE("a killed static-W8A8 run resumes with its calibrated activation ranges", "[walker][resume][w8a8][slow]") {
   check_resume_is_identical("[quant]\nbits = 8\nsym = true\nact_bits = 8\nact_scheme = \"static\"\nact_calibrator = \"entropy\"\n"
                             "[[pipeline]]\nplugin = \"smoothquant\"\n[[pipeline]]\nplugin = \"rtn\"\n",
                             {"rel_output_error", "weight_mse", "act_input_absmax"});
