@@ -6,6 +6,6 @@
 #include "util/omp_wait_policy.h"
 
 int main(int argc, char** argv) {
-  qlab::reexec_with_short_omp_spin(argv);
+  qlab::reexec_with_passive_omp_wait(argv);
   return Catch::Session().run(argc, argv);
 }
