@@ -7,11 +7,11 @@
 namespace qlab {
 
 // Call first thing in main. When the user set neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT,
-// sets OMP_WAIT_POLICY=passive (waiting threads sleep at once; measured faster than any
-// spin count on a shared machine, see experiments/bench/contention.sh) and re-executes this
-// program: same pid and arguments, the environment plus that variable, which also stops a
-// second re-execution. Returns when the user chose a policy or the re-execution failed (then
-// qlab runs with libgomp's default spinning, as before).
+// sets OMP_WAIT_POLICY=passive (waiting threads sleep at once: the fastest policy measured
+// whenever other jobs share the cores, ~30% slower than spinning on an idle machine; see
+// experiments/bench/contention.sh) and re-executes this program: same pid and arguments,
+// the environment plus that variable, which also stops a second re-execution. Returns when
+// the user chose a policy or the re-execution failed (then libgomp spins, as before).
 void reexec_with_passive_omp_wait(char** argv);
 
 }  // namespace qlab
