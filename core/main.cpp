@@ -9,8 +9,10 @@
 
 #include "cli/commands.h"
 #include "util/error.h"
+#include "util/omp_wait_policy.h"
 
 int main(int argc, char** argv) {
+  qlab::reexec_with_passive_omp_wait(argv);
   CLI::App app{"qlab: post-training quantization research framework"};
   app.set_version_flag("--version", QLAB_VERSION);
   app.require_subcommand(1);

@@ -1,6 +1,7 @@
 // The bundled stories260K checkpoint and tok512 tokenizer (datasets/stories260K), and the
 // errors for broken llama2.c inputs.
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <cstring>
 
 #include "data/data_spec.h"
@@ -87,7 +88,10 @@ TEST_CASE("tok512: heap BPE equals llama2.c's rescanning encoder", "[llama2c][to
   CHECK(tok.encode("", true) == std::vector<int32_t>{1});
 }
 
-TEST_CASE("bundled model perplexity is identical for 1 and 2 threads", "[llama2c][bundled]") {
+// Another thread count splits OpenBLAS's GEMMs differently (with Haswell kernels), so float32
+// rounds differently: 1.6e-7 relative measured. Bound 512·2^-24 ≈ 3.1e-5: worst-case relative
+// rounding of a float32 sum of K = 512 terms (the longest: attention over 512 keys).
+TEST_CASE("bundled model perplexity agrees for 1 and 2 threads within float32 rounding", "[llama2c][bundled]") {
   Model model = load_llama2c(bundled("stories260K.bin"));
   auto tok = load_tokenizer_for(model, "");
   std::vector<int32_t> ids =
@@ -97,9 +101,16 @@ TEST_CASE("bundled model perplexity is identical for 1 and 2 threads", "[llama2c
   PerplexityResult one = perplexity(model, ids, {512, 12, false});
   set_threads(2);
   PerplexityResult two = perplexity(model, ids, {512, 12, false});
+  PerplexityResult two_again = perplexity(model, ids, {512, 12, false});
   set_threads(previous);
-  CHECK(one.ppl == two.ppl);
-  CHECK(one.segment_nll == two.segment_nll);
+  const double float32_rounding = 512 * std::ldexp(1.0, -24);
+  CHECK(two.ppl == Approx(one.ppl).epsilon(float32_rounding));
+  REQUIRE(two.segment_nll.size() == one.segment_nll.size());
+  for (size_t i = 0; i < one.segment_nll.size(); ++i)
+    CHECK(two.segment_nll[i] == Approx(one.segment_nll[i]).epsilon(float32_rounding));
+  // The same thread count on the same machine: every sum has a fixed order, so the same digits.
+  CHECK(two_again.ppl == two.ppl);
+  CHECK(two_again.segment_nll == two.segment_nll);
   CHECK(one.ppl > 2.0);  // a trained model on its own domain: far below the uniform 512
   CHECK(one.ppl < 8.0);
 }

@@ -49,8 +49,10 @@ class Clip {
     const int64_t groups = qlab::grid::n_groups(cols, f.group_size);
     const int32_t maxq = qlab::grid::max_code(f.bits);
     const int32_t steps = static_cast<int32_t>(max_shrink_ * n_grid_);
-    double shrink_sum = 0;
-#pragma omp parallel for schedule(dynamic, 8) reduction(+ : shrink_sum)
+    // Per row, summed in row order below: a reduction clause would add the threads' partial
+    // sums in arrival order, and the logged metric would change from run to run.
+    std::vector<double> row_shrink(static_cast<size_t>(rows), 0.0);
+#pragma omp parallel for schedule(dynamic, 8)
     for (int64_t r = 0; r < rows; ++r) {
       const float* wr = w.data + r * w.row_stride;
       float* dr = dst.data + r * dst.row_stride;
@@ -85,9 +87,11 @@ class Clip {
           }
         }
         for (int64_t c = 0; c < n; ++c) dr[c0 + c] = std::min(std::max(wr[c0 + c], -best_max), best_max);
-        shrink_sum += org_max > 0 ? 1.0 - best_max / org_max : 0.0;
+        row_shrink[static_cast<size_t>(r)] += org_max > 0 ? 1.0 - best_max / org_max : 0.0;
       }
     }
+    double shrink_sum = 0;
+    for (double v : row_shrink) shrink_sum += v;
     qlab::sdk::add_metric(out.metrics, out.n_metrics, "mean_shrink", shrink_sum / static_cast<double>(rows * groups));
   }
 

@@ -3,8 +3,9 @@
 
 namespace qlab {
 
-// Sets the number of threads used by parallel loops and GEMM; n <= 0 keeps the default
-// (all cores). Returns the count in force.
+// Sets the number of threads used by parallel loops and GEMM; n <= 0 keeps the default:
+// the CPUs this process may run on (libgomp counts its sched_getaffinity mask; OpenBLAS's
+// OpenMP build follows omp_get_max_threads). Returns the count in force.
 int set_threads(int n);
 int thread_count();
 
