@@ -185,15 +185,19 @@ TEST_CASE("broken Hugging Face directories are refused naming the file and the p
   }
 }
 
+namespace {
+// A safetensors file made of `header` and `data_bytes` zero bytes, parsed as "x.safetensors".
+std::map<std::string, TensorInfo> parse(const std::string& header, size_t data_bytes) {
+  std::vector<uint8_t> file(8 + header.size() + data_bytes, 0);
+  uint64_t n = header.size();
+  std::memcpy(file.data(), &n, 8);
+  std::memcpy(file.data() + 8, header.data(), header.size());
+  uint64_t start = 0;
+  return SafetensorsFile::parse_header(file.data(), file.size(), "x.safetensors", &start);
+}
+}  // namespace
+
 TEST_CASE("safetensors headers that lie are refused", "[safetensors][bad-input]") {
-  auto parse = [](const std::string& header, size_t data_bytes) {
-    std::vector<uint8_t> file(8 + header.size() + data_bytes, 0);
-    uint64_t n = header.size();
-    std::memcpy(file.data(), &n, 8);
-    std::memcpy(file.data() + 8, header.data(), header.size());
-    uint64_t start = 0;
-    return SafetensorsFile::parse_header(file.data(), file.size(), "x.safetensors", &start);
-  };
   CHECK(parse(R"({"a":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}})", 16).at("a").numel() == 4);
   REQUIRE_THROWS_WITH(parse(R"({"a":{"dtype":"F32","shape":[2,2],"data_offsets":[0,32]}})", 16),
                       Catch::Contains("x.safetensors") && Catch::Contains("'a'") && Catch::Contains("outside"));
@@ -234,4 +238,13 @@ TEST_CASE("an OPT directory evaluates end to end with its byte-level tokenizer",
   Model s = load_model(dir / "small");
   REQUIRE_THROWS_WITH(load_tokenizer_for(s, ""), Catch::Contains("vocab.json") && Catch::Contains("50257 tokens") &&
                                                      Catch::Contains("vocabulary of 50"));
+}
+
+TEST_CASE("safetensors tensors sharing bytes are refused naming both", "[safetensors][bad-input]") {
+  REQUIRE_THROWS_WITH(
+      parse(R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"b":{"dtype":"F32","shape":[4],"data_offsets":[8,24]}})", 24),
+      "x.safetensors: tensors 'a' and 'b' overlap: data_offsets [0, 16] and [8, 24] share bytes (safetensors buffers must not overlap)");
+  // Adjacent buffers and empty tensors (which occupy no bytes) are fine.
+  CHECK(parse(R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"b":{"dtype":"F32","shape":[2],"data_offsets":[16,24]},)"
+              R"("e":{"dtype":"F32","shape":[0],"data_offsets":[8,8]}})", 24).size() == 3);
 }
