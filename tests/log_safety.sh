@@ -118,6 +118,10 @@ crash_marker)
   experiment x.toml '[[{ plugin = "rtn" }], [{ plugin = "crashing", how = "exit" }], [{ plugin = "rtn", search = "mse" }]]'
   expect 1 "exit\(\) was called during the run" -- "$qlab" run x.toml --out x.h5 --plugin-path "$fixtures/crashing"
   expect 1 "r0002 .* done" -- "$qlab" run x.toml --out x.h5 --plugin-path "$fixtures/crashing" --resume
+  experiment h.toml '[[{ plugin = "rtn" }], [{ plugin = "crashing", how = "hang" }], [{ plugin = "rtn", search = "mse" }]]'
+  expect 134 "the quantize hook of plugin 'crashing' on 0.self_attn.q_proj ran longer than --hook-timeout 1 s" -- "$qlab" run h.toml --out h.h5 --plugin-path "$fixtures/crashing" --hook-timeout 1
+  expect 1 "r0001 .* crashed" -- "$qlab" run h.toml --out h.h5 --plugin-path "$fixtures/crashing" --resume
+  expect 0 "ran longer than --hook-timeout 1 s" -- "$qlab" report h.h5 --format json
   echo "crashed runs marked and skipped" ;;
 blocks_is_file)
   experiment e.toml '[[{ plugin = "rtn" }], [{ plugin = "gptq" }]]'

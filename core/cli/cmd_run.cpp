@@ -25,6 +25,7 @@ struct RunArgs {
   std::vector<std::string> sets, plugin_dirs, only, skip;
   bool resume = false, overwrite = false, dry_run = false;
   int threads = 0;
+  double hook_timeout_s = 0;
 };
 
 std::string format_text(const RunConfig& r) {
@@ -87,6 +88,9 @@ Command add_run(CLI::App& app) {
   cmd->add_flag("--overwrite", args->overwrite, "replace an existing qlab log at --out (never any other file)")->excludes(resume);
   cmd->add_option("--only", args->only, "run only these grid points (e.g. --only r0002 r0005); retries a crashed one")->delimiter(',');
   cmd->add_option("--skip", args->skip, "leave these grid points out")->delimiter(',');
+  cmd->add_option("--hook-timeout", args->hook_timeout_s,
+                  "seconds a plugin hook may run; past it the process stops and --resume marks the run crashed (default: no limit)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--dry-run", args->dry_run, "list the grid points and what each would run; load nothing");
   cmd->add_option("--shard", args->shard, "run shard i of n (0-based, points with index ≡ i mod n); default from a Slurm array job");
   cmd->add_option("--threads", args->threads, "threads (default: all cores)")->check(whole_number_in(0, kMaxThreads));
@@ -104,6 +108,7 @@ Command add_run(CLI::App& app) {
     opt.resume = args->resume;
     opt.overwrite = args->overwrite;
     opt.retry_crashed = !args->only.empty();
+    opt.hook_timeout_s = args->hook_timeout_s;
     opt.plugin_dirs = args->plugin_dirs;
     if (shard) fmt::print(stderr, "shard {}/{} ({}): {} of {} grid points\n", shard->index, shard->count, shard->source, ex.runs.size(), ex.grid_points);
     ExperimentSummary s = run_experiment(ex, opt);

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "util/error.h"
+#include "util/watchdog.h"
 
 namespace qlab {
 
@@ -32,16 +33,19 @@ void PluginInstance::check(int32_t rc, const char* hook, const std::string& laye
 
 void PluginInstance::observe(const std::string& layer, int32_t block, qlab_cview x) {
   qlab_error err{};
+  const Watch watch(fmt::format("the observe hook of plugin '{}' on {}", name(), layer));
   check(plugin_.descriptor->observe(self_, layer.c_str(), block, x, &err), "observe", layer, err);
 }
 
 void PluginInstance::transform(const qlab_group_in& in, qlab_transform_out& out) {
   qlab_error err{};
+  const Watch watch(fmt::format("the transform hook of plugin '{}' on {}", name(), in.name));
   check(plugin_.descriptor->transform(self_, &in, &out, &err), "transform", in.name, err);
 }
 
 void PluginInstance::quantize(const qlab_linear_in& in, qlab_quantize_out& out) {
   qlab_error err{};
+  const Watch watch(fmt::format("the quantize hook of plugin '{}' on {}", name(), in.name));
   check(plugin_.descriptor->quantize(self_, &in, &out, &err), "quantize", in.name, err);
 }
 

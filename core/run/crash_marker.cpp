@@ -8,6 +8,8 @@
 #include <cstring>
 #include <fstream>
 
+#include "util/watchdog.h"
+
 namespace qlab {
 
 namespace {
@@ -49,7 +51,8 @@ const char* signal_cause(int sig) {
 }
 
 void on_fault(int sig) {
-  if (g_armed) leave_marker(signal_cause(sig));
+  const char* overran = watchdog_cause();
+  if (g_armed) leave_marker(sig == SIGABRT && overran ? overran : signal_cause(sig));
   std::signal(sig, SIG_DFL);
   std::raise(sig);
 }

@@ -19,6 +19,7 @@
 #include "run/crash_marker.h"
 #include "run/run_inputs.h"
 #include "util/parallel.h"
+#include "util/watchdog.h"
 #include "util/error.h"
 #include "walk/layer_walker.h"
 #include "walk/pipeline.h"
@@ -122,6 +123,7 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
     if (run.calibration.data.empty()) fail("{}: [calibration] data is required to quantize", ex.path);
     if (run.eval_data.empty()) fail("{}: [eval] data is required", ex.path);
   }
+  set_watch_limit(opt.hook_timeout_s);
   // Absolute, so a plugin that changes the working directory cannot misplace checkpoints.
   const std::string log_path = std::filesystem::absolute(opt.log_path).string();
   refuse_output_among_inputs(log_path, ex, registry);

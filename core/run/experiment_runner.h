@@ -20,6 +20,7 @@ struct RunOptions {
   bool progress = true;
   bool overwrite = false;      // replace an existing qlab log at log_path
   bool retry_crashed = false;  // run grid points marked crashed again (--only names them)
+  double hook_timeout_s = 0;   // a plugin hook running longer ends the process as a crash (0: none)
 };
 
 // Returns the log's summary once every run is done or failed.
