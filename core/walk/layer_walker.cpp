@@ -287,6 +287,8 @@ void walk_layers(Model& model, const Model& float_model, const std::vector<std::
       x.set(i, h);
     }
   }
+  // Checked once here; every later block's input is an output checked at propagation.
+  for (size_t i = 0; i < x.size(); ++i) check_finite(x.get(i), start_block, "the calibration input");
   const int64_t n_blocks = static_cast<int64_t>(model.blocks.size());
   Progress progress("quantize", n_blocks, "blocks", show_progress);
   progress.advance(start_block);
@@ -296,7 +298,6 @@ void walk_layers(Model& model, const Model& float_model, const std::vector<std::
     BlockResult result;
     result.block = static_cast<int>(b);
     result.row.block = static_cast<int32_t>(b);
-    for (size_t i = 0; i < x.size(); ++i) check_finite(x.get(i), b, "the calibration input");
 
     // One stage per input group with true_sequential (GPTQ's llama.py: [q,k,v], [o], [gate,up],
     // [down], each captured after the earlier ones are quantized); otherwise one stage.
