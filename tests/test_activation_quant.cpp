@@ -6,7 +6,7 @@
 #include <random>
 
 #include "config/experiment.h"
-#include "model/activation_quant.h"
+#include "forward/activation_quant.h"
 #include "support/hf_dir.h"
 #include "support/llama2c_file.h"
 #include "util/error.h"

@@ -8,8 +8,8 @@
 #include "run/experiment_runner.h"
 #include "support/llama2c_file.h"
 #include "support/hf_dir.h"
-#include "model/forward.h"
-#include "model/hf_loader.h"
+#include "forward/forward.h"
+#include "format/hf_loader.h"
 #include "walk/layer_walker.h"
 
 using namespace qlab;

@@ -8,7 +8,7 @@
 #include "config/experiment.h"
 #include "data/calibration.h"
 #include "data/python_random.h"
-#include "model/tokenizer_loader.h"
+#include "tokenizer/tokenizer_loader.h"
 #include "support/llama2c_file.h"
 #include "util/error.h"
 

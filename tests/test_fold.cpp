@@ -3,9 +3,9 @@
 #include <catch2/catch.hpp>
 #include <random>
 
-#include "model/forward.h"
-#include "model/hf_loader.h"
-#include "model/llama2c_loader.h"
+#include "forward/forward.h"
+#include "format/hf_loader.h"
+#include "format/llama2c_loader.h"
 #include "support/hf_dir.h"
 #include "support/llama2c_file.h"
 #include "util/error.h"

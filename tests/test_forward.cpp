@@ -2,8 +2,8 @@
 // on seeded random models written to disk and read back through the real loader.
 #include <catch2/catch.hpp>
 
-#include "model/forward.h"
-#include "model/llama2c_loader.h"
+#include "forward/forward.h"
+#include "format/llama2c_loader.h"
 #include "support/llama2c_file.h"
 
 using namespace qlab;

@@ -10,7 +10,7 @@
 #include "qlab/grid.hpp"
 #include "walk/linear_hooks.h"
 #include "config/experiment.h"
-#include "model/llama2c_loader.h"
+#include "format/llama2c_loader.h"
 #include "support/llama2c_file.h"
 #include "walk/layer_walker.h"
 #include <fstream>

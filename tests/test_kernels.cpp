@@ -2,7 +2,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 
-#include "model/block_forward.h"
+#include "forward/block_forward.h"
 
 using namespace qlab;
 

@@ -9,9 +9,9 @@
 #include <nlohmann/json.hpp>
 
 #include "eval/perplexity.h"
-#include "model/hf_loader.h"
-#include "model/llama2c_loader.h"
-#include "model/safetensors.h"
+#include "format/hf_loader.h"
+#include "format/llama2c_loader.h"
+#include "format/safetensors.h"
 #include "support/llama2c_file.h"
 #include "util/error.h"
 

@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <limits>
 
-#include "model/safetensors.h"
+#include "format/safetensors.h"
 #include "support/llama2c_file.h"
 #include "util/file_io.h"
 #include "walk/measure.h"

@@ -5,9 +5,9 @@
 #include <fstream>
 
 #include "config/experiment.h"
-#include "model/forward.h"
-#include "model/hf_loader.h"
-#include "model/model_loader.h"
+#include "forward/forward.h"
+#include "format/hf_loader.h"
+#include "format/model_loader.h"
 #include "plugin_host/plugin_loader.h"
 #include "support/hf_dir.h"
 #include "support/llama2c_file.h"

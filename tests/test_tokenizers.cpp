@@ -4,10 +4,10 @@
 #include <nlohmann/json.hpp>
 
 #include "data/data_spec.h"
-#include "model/byte_level_bpe_tokenizer.h"
-#include "model/llama2c_tokenizer.h"
-#include "model/sentencepiece_tokenizer.h"
-#include "model/tokenizer_loader.h"
+#include "tokenizer/byte_level_bpe_tokenizer.h"
+#include "tokenizer/llama2c_tokenizer.h"
+#include "tokenizer/sentencepiece_tokenizer.h"
+#include "tokenizer/tokenizer_loader.h"
 #include "support/llama2c_file.h"
 #include "support/skip.h"
 #include "util/error.h"

@@ -9,8 +9,8 @@
 
 #include "config/experiment.h"
 #include "eval/perplexity.h"
-#include "model/forward.h"
-#include "model/hf_loader.h"
+#include "forward/forward.h"
+#include "format/hf_loader.h"
 #include "plugin_host/plugin_loader.h"
 #include "support/hf_dir.h"
 #include "support/llama2c_file.h"

@@ -6,14 +6,14 @@
 
 #include "config/experiment.h"
 #include "log/log_summary.h"
-#include "model/llama2c_loader.h"
+#include "format/llama2c_loader.h"
 #include "qlab/grid.hpp"
 #include "run/experiment_runner.h"
 #include "support/llama2c_file.h"
 #include "util/error.h"
 #include "walk/layer_walker.h"
 #include "walk/quantized_linear.h"
-#include "model/safetensors.h"
+#include "format/safetensors.h"
 #include "util/file_io.h"
 #include <nlohmann/json.hpp>
 #include <random>

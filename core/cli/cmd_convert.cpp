@@ -2,9 +2,9 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
-#include "model/hf_loader.h"
-#include "model/model_loader.h"
-#include "model/tokenizer_loader.h"
+#include "format/hf_loader.h"
+#include "format/model_loader.h"
+#include "tokenizer/tokenizer_loader.h"
 #include "util/error.h"
 #include "util/file_io.h"
 

@@ -6,7 +6,7 @@
 #include "cli/commands.h"
 #include "cli/model_args.h"
 #include "cli/option_checks.h"
-#include "cli/table.h"
+#include "util/table.h"
 #include "data/data_spec.h"
 #include "eval/perplexity.h"
 #include "util/error.h"

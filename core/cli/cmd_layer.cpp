@@ -9,7 +9,7 @@
 
 #include "cli/commands.h"
 #include "config/experiment.h"
-#include "model/safetensors.h"
+#include "format/safetensors.h"
 #include "plugin_host/params.h"
 #include "util/error.h"
 #include "util/parallel.h"

@@ -4,7 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "cli/table.h"
+#include "util/table.h"
 #include "plugin_host/plugin_loader.h"
 
 namespace qlab::cli {

@@ -8,7 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/option_checks.h"
-#include "cli/table.h"
+#include "util/table.h"
 #include "config/experiment.h"
 #include "plugin_host/plugin_loader.h"
 #include "run/experiment_runner.h"

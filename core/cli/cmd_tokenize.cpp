@@ -7,7 +7,7 @@
 #include "cli/commands.h"
 #include "cli/option_checks.h"
 #include "data/data_spec.h"
-#include "model/tokenizer_loader.h"
+#include "tokenizer/tokenizer_loader.h"
 
 namespace qlab::cli {
 

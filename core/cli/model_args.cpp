@@ -1,8 +1,8 @@
 #include "cli/model_args.h"
 
 #include "cli/option_checks.h"
-#include "model/model_loader.h"
-#include "model/tokenizer_loader.h"
+#include "format/model_loader.h"
+#include "tokenizer/tokenizer_loader.h"
 #include "util/parallel.h"
 
 namespace qlab::cli {

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "model/model.h"
-#include "model/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 namespace qlab::cli {
 

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "data/calibration.h"
-#include "model/activation_quant.h"
+#include "forward/activation_quant.h"
 #include "plugin_host/params.h"
 #include "qlab/plugin.h"
 #include "walk/activation_range.h"

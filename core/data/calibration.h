@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "data/data_spec.h"
-#include "model/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 namespace qlab {
 

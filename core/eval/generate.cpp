@@ -2,7 +2,7 @@
 
 #include <chrono>
 
-#include "model/forward.h"
+#include "forward/forward.h"
 #include "util/error.h"
 
 namespace qlab {

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "model/model.h"
-#include "model/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 namespace qlab {
 

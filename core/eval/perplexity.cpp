@@ -3,7 +3,7 @@
 #include <chrono>
 #include <cmath>
 
-#include "model/forward.h"
+#include "forward/forward.h"
 #include "util/error.h"
 #include "util/progress.h"
 

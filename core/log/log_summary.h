@@ -7,7 +7,7 @@
 #include <utility>
 #include <vector>
 
-#include "cli/table.h"
+#include "util/table.h"
 #include "log/experiment_log.h"
 
 namespace qlab {

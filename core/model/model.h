@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "model/activation_quant.h"
+#include "forward/activation_quant.h"
 #include "tensor/tensor.h"
 
 namespace qlab {

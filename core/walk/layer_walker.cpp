@@ -8,10 +8,10 @@
 #include <memory>
 
 #include "backend/linalg.h"
-#include "model/block_forward.h"
+#include "forward/block_forward.h"
 #include "qlab/plugin.hpp"
 #include "tensor/gemm.h"
-#include "model/forward.h"
+#include "forward/forward.h"
 #include "util/error.h"
 #include "util/parallel.h"
 #include "util/progress.h"

@@ -2,7 +2,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "model/llama2c_tokenizer.h"
+#include "tokenizer/llama2c_tokenizer.h"
 #include "util/error.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

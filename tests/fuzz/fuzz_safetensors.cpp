@@ -1,7 +1,7 @@
 // libFuzzer target: the safetensors header parser on arbitrary file images.
 #include <cstdint>
 
-#include "model/safetensors.h"
+#include "format/safetensors.h"
 #include "util/error.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

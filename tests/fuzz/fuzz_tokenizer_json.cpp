@@ -2,7 +2,7 @@
 #include <cstdint>
 #include <string>
 
-#include "model/tokenizer_loader.h"
+#include "tokenizer/tokenizer_loader.h"
 #include "util/error.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

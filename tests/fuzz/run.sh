@@ -9,7 +9,7 @@ out=$root/build-fuzz
 mkdir -p "$out"
 core=$root/core
 common=(
-  "$core/util/error.cpp" "$core/util/file_io.cpp" "$core/tensor/half.cpp" "$core/model/safetensors.cpp"
+  "$core/util/error.cpp" "$core/util/file_io.cpp" "$core/tensor/half.cpp" "$core/format/safetensors.cpp"
   "$core/model/tokenizer.cpp" "$core/model/bpe_merge.cpp" "$core/model/llama2c_tokenizer.cpp"
   "$core/model/sentencepiece_tokenizer.cpp" "$core/model/byte_level_bpe_tokenizer.cpp"
   "$core/model/metaspace_bpe_tokenizer.cpp" "$core/model/tokenizer_loader.cpp"

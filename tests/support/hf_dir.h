@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "model/safetensors.h"
+#include "format/safetensors.h"
 
 namespace qlab::test {
 

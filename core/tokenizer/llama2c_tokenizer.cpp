@@ -1,6 +1,6 @@
-#include "model/llama2c_tokenizer.h"
+#include "tokenizer/llama2c_tokenizer.h"
 
-#include "model/bpe_merge.h"
+#include "tokenizer/bpe_merge.h"
 
 #include <cmath>
 #include <cstring>

@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <unordered_map>
 
-#include "model/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 namespace qlab {
 

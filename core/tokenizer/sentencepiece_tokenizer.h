@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <memory>
 
-#include "model/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 namespace sentencepiece {
 class SentencePieceProcessor;

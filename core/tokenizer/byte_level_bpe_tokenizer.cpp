@@ -1,5 +1,5 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
-#include "model/byte_level_bpe_tokenizer.h"
+#include "tokenizer/byte_level_bpe_tokenizer.h"
 
 #include <pcre2.h>
 
@@ -8,8 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "model/bpe_merge.h"
-#include "model/tokenizer_json_fields.h"
+#include "tokenizer/bpe_merge.h"
+#include "tokenizer/tokenizer_json_fields.h"
 #include "util/error.h"
 #include "util/file_io.h"
 

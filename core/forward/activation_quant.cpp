@@ -1,4 +1,4 @@
-#include "model/activation_quant.h"
+#include "forward/activation_quant.h"
 
 #include <cmath>
 #include <vector>

@@ -1,9 +1,9 @@
-#include "model/metaspace_bpe_tokenizer.h"
+#include "tokenizer/metaspace_bpe_tokenizer.h"
 
 #include <nlohmann/json.hpp>
 
-#include "model/bpe_merge.h"
-#include "model/tokenizer_json_fields.h"
+#include "tokenizer/bpe_merge.h"
+#include "tokenizer/tokenizer_json_fields.h"
 #include "util/error.h"
 
 namespace qlab {

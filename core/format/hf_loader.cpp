@@ -1,12 +1,12 @@
-#include "model/hf_loader.h"
+#include "format/hf_loader.h"
 
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
 
-#include "model/hf_config.h"
-#include "model/safetensors.h"
+#include "format/hf_config.h"
+#include "format/safetensors.h"
 #include "util/error.h"
 #include "util/file_io.h"
 

@@ -1,4 +1,4 @@
-#include "model/block_forward.h"
+#include "forward/block_forward.h"
 
 #include <algorithm>
 #include <cmath>

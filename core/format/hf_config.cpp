@@ -1,4 +1,4 @@
-#include "model/hf_config.h"
+#include "format/hf_config.h"
 
 #include <cmath>
 

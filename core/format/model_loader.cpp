@@ -1,7 +1,7 @@
-#include "model/model_loader.h"
+#include "format/model_loader.h"
 
-#include "model/hf_loader.h"
-#include "model/llama2c_loader.h"
+#include "format/hf_loader.h"
+#include "format/llama2c_loader.h"
 #include "util/error.h"
 #include "util/file_io.h"
 

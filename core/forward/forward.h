@@ -4,7 +4,7 @@
 #include <span>
 #include <vector>
 
-#include "model/block_forward.h"
+#include "forward/block_forward.h"
 #include "model/model.h"
 
 namespace qlab {

@@ -1,13 +1,13 @@
-#include "model/tokenizer_loader.h"
+#include "tokenizer/tokenizer_loader.h"
 
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
 
-#include "model/byte_level_bpe_tokenizer.h"
-#include "model/llama2c_tokenizer.h"
-#include "model/metaspace_bpe_tokenizer.h"
-#include "model/sentencepiece_tokenizer.h"
+#include "tokenizer/byte_level_bpe_tokenizer.h"
+#include "tokenizer/llama2c_tokenizer.h"
+#include "tokenizer/metaspace_bpe_tokenizer.h"
+#include "tokenizer/sentencepiece_tokenizer.h"
 #include "util/error.h"
 #include "util/file_io.h"
 

@@ -1,4 +1,4 @@
-#include "model/llama2c_loader.h"
+#include "format/llama2c_loader.h"
 
 #include <cstdint>
 #include <fstream>

@@ -9,7 +9,7 @@
 #include <nlohmann/json_fwd.hpp>
 #include <unordered_map>
 
-#include "model/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 namespace qlab {
 

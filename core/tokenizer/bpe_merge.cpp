@@ -1,4 +1,4 @@
-#include "model/bpe_merge.h"
+#include "tokenizer/bpe_merge.h"
 
 #include <queue>
 #include <unordered_map>

@@ -1,4 +1,4 @@
-#include "model/forward.h"
+#include "forward/forward.h"
 
 #include "tensor/gemm.h"
 #include "util/error.h"
