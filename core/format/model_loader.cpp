@@ -14,4 +14,9 @@ Model load_model(const std::filesystem::path& path) {
   return load_llama2c(path);
 }
 
+// For now the file is read whole and served from memory; file-backed sources replace this.
+std::unique_ptr<WeightSource> open_weight_source(const std::filesystem::path& path) {
+  return std::make_unique<InMemorySource>(load_model(path));
+}
+
 }  // namespace qlab
