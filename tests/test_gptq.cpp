@@ -206,7 +206,8 @@ TEST_CASE("true_sequential recaptures each group's inputs after the earlier grou
     Experiment ex = load_experiment((dir / "e.toml").string(), {sequential ? "walker.true_sequential=true" : "walker.true_sequential=false"});
     Pipeline p = build_pipeline(ex.runs[0], reg);
     Model m = float_model;
-    walk_layers(m, float_model, calib, p, ex.runs[0], 0, [](const BlockResult&) {}, false);
+    ActivationPlan act{ex.runs[0].act, {}};
+    walk_layers(m, float_model, calib, p, ex.runs[0], act, 0, [](const BlockResult&) {}, false);
     result.emplace(sequential, std::move(m));
   }
   const Block& a = result.at(false).blocks[0];

@@ -31,7 +31,8 @@ std::map<std::string, std::map<std::string, double>> walk(Model& model, const st
   for (size_t s = 0; s < calib.size(); ++s)
     for (size_t i = 0; i < 32; ++i) calib[s][i] = static_cast<int32_t>(1 + (s * 31 + i * 17) % 50);
   std::map<std::string, std::map<std::string, double>> metrics;
-  walk_layers(model, float_model, calib, p, ex.runs[0], 0,
+  ActivationPlan act{ex.runs[0].act, {}};
+  walk_layers(model, float_model, calib, p, ex.runs[0], act, 0,
               [&](const BlockResult& r) {
                 for (const LinearRow& row : r.linears) metrics[row.id] = row.metrics;
               },

@@ -61,23 +61,30 @@ struct OutlierOpt {
     return out;
   }
 
-  double ppl(const Model& m) const { return perplexity(m, text, {48, 0, false}).ppl; }
+  double ppl(const Model& m, const ActivationPlan* act = nullptr) const { return perplexity(m, text, {48, 0, false}, act).ppl; }
+
+  struct Quantized {
+    Model model;
+    ActivationPlan act;
+  };
 
   // Walks the pipeline at W8 per channel with the given [quant] activation lines, then
   // evaluates with the activations quantized as configured.
-  Model w8a8(const std::string& act_lines, const std::string& pipeline_toml) const {
+  Quantized w8a8(const std::string& act_lines, const std::string& pipeline_toml) const {
     std::ofstream(dir / "e.toml") << "[model]\npath = \"" << (dir / "opt").string() << "\"\n"
                                   << "[calibration]\ndata = \"text:unused\"\n"
                                   << "[quant]\nbits = 8\nsym = true\n" << act_lines << "\n" << pipeline_toml;
     Experiment ex = load_experiment((dir / "e.toml").string());
     PluginRegistry reg = PluginRegistry::discover({});
     Pipeline p = build_pipeline(ex.runs[0], reg);
-    Model m = float_model;
-    walk_layers(m, float_model, calibration, p, ex.runs[0], 0, [](const BlockResult&) {}, false);
-    m.config.act = ex.runs[0].act;
-    return m;
+    Quantized q{float_model, {ex.runs[0].act, {}}};
+    walk_layers(q.model, float_model, calibration, p, ex.runs[0], q.act, 0, [](const BlockResult&) {}, false);
+    return q;
   }
-  double w8a8_ppl(const std::string& act_lines, const std::string& pipeline_toml) const { return ppl(w8a8(act_lines, pipeline_toml)); }
+  double w8a8_ppl(const std::string& act_lines, const std::string& pipeline_toml) const {
+    const Quantized q = w8a8(act_lines, pipeline_toml);
+    return ppl(q.model, &q.act);
+  }
 };
 
 const char* kRtn = "[[pipeline]]\nplugin = \"rtn\"\n";
@@ -112,21 +119,23 @@ TEST_CASE("Static W8A8: calibrated per-tensor ranges are set on every linear and
   const OutlierOpt m;
   const double fp = m.ppl(m.float_model);
   const double dynamic = m.w8a8_ppl("act_bits = 8\nact_scheme = \"per_tensor\"", kSmoothRtn);
-  Model with_minmax = m.w8a8("act_bits = 8\nact_scheme = \"static\"\nact_calibrator = \"minmax\"", kSmoothRtn);
-  Model with_entropy = m.w8a8("act_bits = 8\nact_scheme = \"static\"\nact_calibrator = \"entropy\"", kSmoothRtn);
-  const auto minmax_linears = with_minmax.linears();
-  const auto entropy_linears = with_entropy.linears();
+  const auto with_minmax = m.w8a8("act_bits = 8\nact_scheme = \"static\"\nact_calibrator = \"minmax\"", kSmoothRtn);
+  const auto with_entropy = m.w8a8("act_bits = 8\nact_scheme = \"static\"\nact_calibrator = \"entropy\"", kSmoothRtn);
+  Model names = m.float_model;
+  const auto linears = names.linears();
   int clipped = 0;
-  for (size_t i = 0; i + 1 < minmax_linears.size(); ++i) {  // every block linear; lm_head stays float
-    INFO(minmax_linears[i]->name);
-    CHECK(minmax_linears[i]->input_absmax > 0);
-    CHECK(entropy_linears[i]->input_absmax > 0);
-    if (minmax_linears[i]->name[0] != '0') continue;  // later blocks see inputs that differ between the runs
-    CHECK(entropy_linears[i]->input_absmax <= minmax_linears[i]->input_absmax * 1.0001f);
-    clipped += entropy_linears[i]->input_absmax < 0.99f * minmax_linears[i]->input_absmax;
+  for (size_t i = 0; i + 1 < linears.size(); ++i) {  // every block linear; lm_head stays float
+    const std::string& id = linears[i]->name;
+    INFO(id);
+    const float minmax = with_minmax.act.absmax_of(id), entropy = with_entropy.act.absmax_of(id);
+    CHECK(minmax > 0);
+    CHECK(entropy > 0);
+    if (id[0] != '0') continue;  // later blocks see inputs that differ between the runs
+    CHECK(entropy <= minmax * 1.0001f);
+    clipped += entropy < 0.99f * minmax;
   }
   CHECK(clipped > 0);
-  const double minmax = m.ppl(with_minmax), entropy = m.ppl(with_entropy);
+  const double minmax = m.ppl(with_minmax.model, &with_minmax.act), entropy = m.ppl(with_entropy.model, &with_entropy.act);
   INFO("float " << fp << ", dynamic per-tensor " << dynamic << ", static minmax " << minmax << ", static entropy " << entropy);
   CHECK(minmax > fp);
   CHECK(entropy > fp);

@@ -44,7 +44,8 @@ TEST_CASE("RTN through the walker equals RTN of each weight on its own", "[walke
   for (size_t s = 0; s < calib.size(); ++s)
     for (size_t t = 0; t < 64; ++t) calib[s][t] = static_cast<int32_t>((s * 131 + t * 7) % 512);
   int blocks_seen = 0;
-  walk_layers(model, float_model, calib, pipeline, run, 0, [&](const BlockResult& r) {
+  ActivationPlan act{run.act, {}};
+  walk_layers(model, float_model, calib, pipeline, run, act, 0, [&](const BlockResult& r) {
     ++blocks_seen;
     CHECK(r.linears.size() == 7);
     for (const LinearRow& row : r.linears) {

@@ -54,10 +54,11 @@ PerplexityResult perplexity(const LogitsFn& logits_of, std::span<const int32_t> 
   return r;
 }
 
-PerplexityResult perplexity(const Model& model, std::span<const int32_t> tokens, const PerplexityOptions& opts) {
+PerplexityResult perplexity(const Model& model, std::span<const int32_t> tokens, const PerplexityOptions& opts,
+                            const ActivationPlan* act) {
   if (opts.seqlen > model.config.max_seq_len)
     fail("--seqlen {} is above the context of {} ({} positions)", opts.seqlen, model.source, model.config.max_seq_len);
-  PerplexityResult r = perplexity([&](std::span<const int32_t> seg) { return forward_logits(model, seg); }, tokens, opts);
+  PerplexityResult r = perplexity([&](std::span<const int32_t> seg) { return forward_logits(model, seg, act); }, tokens, opts);
   // Finite weights can still overflow float in the forward pass; a NaN perplexity is an
   // error, never a result.
   if (!std::isfinite(r.ppl))

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "forward/activation_quant.h"
 #include "model/model.h"
 
 namespace qlab {
@@ -37,6 +38,7 @@ double segment_nll_sum(const Matrix& logits, std::span<const int32_t> ids);
 
 PerplexityResult perplexity(const LogitsFn& logits_of, std::span<const int32_t> tokens, const PerplexityOptions& opts);
 // Fails when the perplexity is NaN or infinite (an overflowing forward pass), naming the model.
-PerplexityResult perplexity(const Model& model, std::span<const int32_t> tokens, const PerplexityOptions& opts);
+PerplexityResult perplexity(const Model& model, std::span<const int32_t> tokens, const PerplexityOptions& opts,
+                            const ActivationPlan* act = nullptr);
 
 }  // namespace qlab

@@ -7,6 +7,11 @@
 
 namespace qlab {
 
+float ActivationPlan::absmax_of(const std::string& linear) const {
+  auto it = input_absmax.find(linear);
+  return it == input_absmax.end() ? 0.0f : it->second;
+}
+
 ActScheme parse_act_scheme(const std::string& name) {
   if (name == "per_token") return ActScheme::per_token;
   if (name == "per_tensor") return ActScheme::per_tensor;

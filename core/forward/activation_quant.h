@@ -2,6 +2,7 @@
 // quantization-format setting, applied by the forward pass, not by a plugin.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "tensor/tensor.h"
@@ -21,6 +22,17 @@ struct ActivationQuant {
   float outlier_threshold = 0.0f;
 
   bool enabled() const { return bits > 0; }
+};
+
+// What the forward pass does to linear inputs in one evaluation: the scheme for every
+// block linear and, under static_range, each linear's calibrated range. It belongs to a
+// quantized model, not to the weights: the float model is evaluated with none.
+struct ActivationPlan {
+  ActivationQuant scheme;
+  std::map<std::string, float> input_absmax;  // static_range: linear id → calibrated range
+
+  bool enabled() const { return scheme.enabled(); }
+  float absmax_of(const std::string& linear) const;  // 0 when none was calibrated
 };
 
 ActScheme parse_act_scheme(const std::string& name);  // per_token | per_tensor | static

@@ -108,11 +108,17 @@ void causal_attention(const Matrix& q, const Matrix& k, const Matrix& v, int64_t
 }
 
 namespace {
-void run_linear(const Linear& l, const Matrix& x, Matrix& y, const LinearInputHook* hook, const ModelConfig& c) {
-  if (hook) (*hook)(l, x);
-  if (c.act.enabled()) {
+// What a linear needs besides its weights: the capture hook and the activation plan.
+struct LinearContext {
+  const LinearInputHook* hook;
+  const ActivationPlan* act;
+};
+
+void run_linear(const Linear& l, const Matrix& x, Matrix& y, const LinearContext& ctx) {
+  if (ctx.hook) (*ctx.hook)(l, x);
+  if (ctx.act && ctx.act->enabled()) {
     Matrix xq = x;
-    fake_quantize_input(c.act, l.input_absmax, l.name, xq);
+    fake_quantize_input(ctx.act->scheme, ctx.act->absmax_of(l.name), l.name, xq);
     linear_forward(xq, l.weight, l.bias, y);
     return;
   }
@@ -122,12 +128,12 @@ void run_linear(const Linear& l, const Matrix& x, Matrix& y, const LinearInputHo
 
 namespace {
 // q, k, v of h (with RoPE) and attention over [cache rows, new rows]; returns o_proj's output.
-Matrix attention(const Block& b, const ModelConfig& c, const Matrix& h, int64_t pos0, LayerKv* kv, const LinearInputHook* hook) {
+Matrix attention(const Block& b, const ModelConfig& c, const Matrix& h, int64_t pos0, LayerKv* kv, const LinearContext& ctx) {
   const int64_t n = h.rows();
   Matrix q, k_new, v_new, attn, out;
-  run_linear(b.q, h, q, hook, c);
-  run_linear(b.k, h, k_new, hook, c);
-  run_linear(b.v, h, v_new, hook, c);
+  run_linear(b.q, h, q, ctx);
+  run_linear(b.k, h, k_new, ctx);
+  run_linear(b.v, h, v_new, ctx);
   if (c.position == PositionKind::rope) {
     apply_rope(q, c.n_heads, c.head_dim, pos0, c.rope_theta);
     apply_rope(k_new, c.n_kv_heads, c.head_dim, pos0, c.rope_theta);
@@ -143,21 +149,18 @@ Matrix attention(const Block& b, const ModelConfig& c, const Matrix& h, int64_t 
   } else {
     causal_attention(q, k_new, v_new, c.n_heads, c.n_kv_heads, c.head_dim, 0, attn);
   }
-  run_linear(b.o, attn, out, hook, c);
+  run_linear(b.o, attn, out, ctx);
   return out;
 }
 }  // namespace
 
-Matrix attention_output(const Block& b, const ModelConfig& c, const Matrix& h, const LinearInputHook* hook) {
-  return attention(b, c, h, 0, nullptr, hook);
-}
-
-Matrix mlp_output(const Block& b, const ModelConfig& c, const Matrix& h, const LinearInputHook* hook) {
+namespace {
+Matrix mlp(const Block& b, const ModelConfig& c, const Matrix& h, const LinearContext& ctx) {
   Matrix up, out;
-  run_linear(b.up, h, up, hook, c);
+  run_linear(b.up, h, up, ctx);
   if (c.mlp == MlpKind::swiglu) {
     Matrix gate;
-    run_linear(b.gate, h, gate, hook, c);
+    run_linear(b.gate, h, gate, ctx);
 #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < h.rows(); ++r) {
       auto g = gate.row(r).array();
@@ -166,22 +169,32 @@ Matrix mlp_output(const Block& b, const ModelConfig& c, const Matrix& h, const L
   } else {
     up = up.cwiseMax(0.0f);
   }
-  run_linear(b.down, up, out, hook, c);
+  run_linear(b.down, up, out, ctx);
   return out;
+}
+}  // namespace
+
+Matrix attention_output(const Block& b, const ModelConfig& c, const Matrix& h, const LinearInputHook* hook) {
+  return attention(b, c, h, 0, nullptr, {hook, nullptr});
+}
+
+Matrix mlp_output(const Block& b, const ModelConfig& c, const Matrix& h, const LinearInputHook* hook) {
+  return mlp(b, c, h, {hook, nullptr});
 }
 
 void block_forward(const Block& b, const ModelConfig& c, Matrix& x, int64_t pos0, LayerKv* kv,
-                   const LinearInputHook* hook) {
+                   const LinearInputHook* hook, const ActivationPlan* act) {
+  const LinearContext ctx{hook, act};
   Matrix h;
   // Pre-norm: x += attn(norm(x)); x += mlp(norm(x)). Post-norm (OPT-350M): x = norm(x + attn(x)); x = norm(x + mlp(x)).
   if (c.pre_norm) apply_norm(c, b.attn_norm, x, h); else h = x;
-  x += attention(b, c, h, pos0, kv, hook);
+  x += attention(b, c, h, pos0, kv, ctx);
   if (!c.pre_norm) {
     apply_norm(c, b.attn_norm, x, h);
     x = h;
   }
   if (c.pre_norm) apply_norm(c, b.mlp_norm, x, h); else h = x;
-  x += mlp_output(b, c, h, hook);
+  x += mlp(b, c, h, ctx);
   if (!c.pre_norm) {
     apply_norm(c, b.mlp_norm, x, h);
     x = h;

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 
+#include "forward/activation_quant.h"
 #include "model/model.h"
 
 namespace qlab {
@@ -39,8 +40,9 @@ Matrix attention_output(const Block& block, const ModelConfig& config, const Mat
 Matrix mlp_output(const Block& block, const ModelConfig& config, const Matrix& h, const LinearInputHook* hook = nullptr);
 
 // x (T×dim) ← block(x). Positions are pos0.. ; with kv, keys/values are appended to it
-// and attention covers its earlier rows.
+// and attention covers its earlier rows. With `act`, every linear's input is fake-quantized
+// as it says (W8A8 evaluation).
 void block_forward(const Block& block, const ModelConfig& config, Matrix& x, int64_t pos0 = 0,
-                   LayerKv* kv = nullptr, const LinearInputHook* hook = nullptr);
+                   LayerKv* kv = nullptr, const LinearInputHook* hook = nullptr, const ActivationPlan* act = nullptr);
 
 }  // namespace qlab

@@ -42,10 +42,10 @@ void check_length(const Model& m, int64_t end) {
 }
 }  // namespace
 
-Matrix forward_logits(const Model& m, std::span<const int32_t> tokens) {
+Matrix forward_logits(const Model& m, std::span<const int32_t> tokens, const ActivationPlan* act) {
   check_length(m, static_cast<int64_t>(tokens.size()));
   Matrix x = embed(m, tokens, 0);
-  for (const Block& b : m.blocks) block_forward(b, m.config, x);
+  for (const Block& b : m.blocks) block_forward(b, m.config, x, 0, nullptr, nullptr, act);
   return head(m, x);
 }
 

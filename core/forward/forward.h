@@ -14,8 +14,8 @@ namespace qlab {
 // Throws on an id outside the vocabulary.
 Matrix embed(const Model& model, std::span<const int32_t> tokens, int64_t pos0 = 0);
 
-// Logits (T×vocab) for one segment starting at position 0.
-Matrix forward_logits(const Model& model, std::span<const int32_t> tokens);
+// Logits (T×vocab) for one segment starting at position 0; `act` fake-quantizes linear inputs.
+Matrix forward_logits(const Model& model, std::span<const int32_t> tokens, const ActivationPlan* act = nullptr);
 
 // Incremental decoding state: one LayerKv per block.
 struct KvCache {

@@ -6,7 +6,6 @@
 #include <string>
 #include <vector>
 
-#include "forward/activation_quant.h"
 #include "tensor/tensor.h"
 
 namespace qlab {
@@ -25,7 +24,6 @@ struct ModelConfig {
   MlpKind mlp = MlpKind::swiglu;
   PositionKind position = PositionKind::rope;
   int32_t bos_id = 1, eos_id = 2;
-  ActivationQuant act;           // fake-quantization of every linear's input (W8A8); off by default
   bool pre_norm = true;          // false: OPT-350M's post-LayerNorm blocks
   int64_t position_offset = 0;   // OPT's learned positions start at row 2
   int64_t sliding_window = 0;    // Mistral: attention window (0 = none); longer segments are refused
@@ -37,7 +35,6 @@ struct Linear {
   std::string name;  // stable id, e.g. "0.self_attn.q_proj"
   Matrix weight;     // out × in
   Vector bias;       // empty when the layer has none
-  float input_absmax = 0.0f;  // calibrated static activation range (ActScheme::static_range); 0 = none
 
   int64_t out_features() const { return weight.rows(); }
   int64_t in_features() const { return weight.cols(); }

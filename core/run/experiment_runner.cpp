@@ -35,7 +35,7 @@ std::string checkpoint_file(const std::string& log_path, const std::string& run_
 
 // A finished block as the walk left it: weights, biases and norms (scaling transforms fold
 // into all three) and the calibrated static activation ranges.
-void save_block(const std::string& path, const Block& block) {
+void save_block(const std::string& path, const Block& block, const ActivationPlan& act) {
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
   if (ec) fail("{}: cannot create the checkpoint directory ({})", std::filesystem::path(path).parent_path().string(), ec.message());
@@ -46,7 +46,8 @@ void save_block(const std::string& path, const Block& block) {
   for (const Linear* l : block.linears()) {
     tensors.push_back(f32_tensor(l->name, {l->weight.rows(), l->weight.cols()}, l->weight.data()));
     vector(l->name + ".bias", l->bias);
-    if (l->input_absmax > 0) tensors.push_back(f32_tensor(l->name + ".input_absmax", {1}, &l->input_absmax));
+    if (auto it = act.input_absmax.find(l->name); it != act.input_absmax.end())
+      tensors.push_back(f32_tensor(l->name + ".input_absmax", {1}, &it->second));
   }
   for (const Norm* n : {&block.attn_norm, &block.mlp_norm}) {
     vector(n->name + ".weight", n->weight);
@@ -55,7 +56,7 @@ void save_block(const std::string& path, const Block& block) {
   write_safetensors(path, tensors);
 }
 
-void restore_block(const std::string& path, Block& block) {
+void restore_block(const std::string& path, Block& block, ActivationPlan& act) {
   if (!std::filesystem::exists(path))
     fail("{}: --resume: the finished block's weights are missing; start the run afresh without --resume", path);
   auto f = SafetensorsFile::open(path);
@@ -65,7 +66,7 @@ void restore_block(const std::string& path, Block& block) {
   for (Linear* l : block.linears()) {
     l->weight = f->to_matrix(l->name);
     vector(l->name + ".bias", l->bias);
-    if (f->has(l->name + ".input_absmax")) l->input_absmax = f->to_matrix(l->name + ".input_absmax")(0, 0);
+    if (f->has(l->name + ".input_absmax")) act.input_absmax[l->name] = f->to_matrix(l->name + ".input_absmax")(0, 0);
   }
   for (Norm* n : {&block.attn_norm, &block.mlp_norm}) {
     vector(n->name + ".weight", n->weight);
@@ -81,13 +82,14 @@ void check_overrides(const RunConfig& run, Model& model) {
   }
 }
 
-EvalRecord evaluate(const Model& model, const Tokenizer& tok, const std::string& spec, const RunConfig& run, bool progress) {
+EvalRecord evaluate(const Model& model, const Tokenizer& tok, const std::string& spec, const RunConfig& run, bool progress,
+                    const ActivationPlan* act = nullptr) {
   TokenData d = load_eval_tokens(spec, tok, run.eval_seq_len);
   EvalRecord e;
   e.dataset = spec;
   e.provenance = d.provenance;
   try {
-    e.result = perplexity(model, d.tokens, {run.eval_seq_len, run.eval_max_segments, progress});
+    e.result = perplexity(model, d.tokens, {run.eval_seq_len, run.eval_max_segments, progress}, act);
   } catch (const Error& err) {
     fail("{}: {}", d.provenance.path, err.what());
   }
@@ -193,19 +195,20 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
       for (const auto& t : pipeline.transforms)
         log.write_plugin(t->name(), t->plugin().path, t->descriptor().version, t->plugin().sha256, t->params().describe());
       Model model = *float_model;
-      for (int64_t b = 0; b < finished; ++b) restore_block(checkpoint_file(log_path, run.run_id, b), model.blocks[b]);
+      ActivationPlan act{run.act, {}};
+      for (int64_t b = 0; b < finished; ++b) restore_block(checkpoint_file(log_path, run.run_id, b), model.blocks[b], act);
       const int64_t abort_at = abort_after_block();
       if (opt.progress) fmt::print(stderr, "{}: {}\n", run.run_id, run.sweep_point.empty() ? ex.name : setting_text(run.sweep_point));
-      walk_layers(model, *float_model, calibration.segments, pipeline, run, finished,
+      walk_layers(model, *float_model, calibration.segments, pipeline, run, act, finished,
                   [&](const BlockResult& r) {
                     // The block's weights reach disk before its rows: a logged block can always be restored.
-                    save_block(checkpoint_file(log_path, run.run_id, r.block), model.blocks[r.block]);
+                    save_block(checkpoint_file(log_path, run.run_id, r.block), model.blocks[r.block], act);
                     log.append_block(run.run_id, r.linears, r.row);
                     if (r.block == abort_at) std::_Exit(86);
                   },
                   opt.progress, ex.runs.size() > 1 ? &stats_cache : nullptr);  // nothing to share with one run
-      model.config.act = run.act;  // W8A8: activations are fake-quantized in evaluation
-      for (const std::string& spec : run.eval_data) log.write_eval("runs/" + run.run_id, evaluate(model, *tok, spec, run, opt.progress));
+      for (const std::string& spec : run.eval_data)
+        log.write_eval("runs/" + run.run_id, evaluate(model, *tok, spec, run, opt.progress, &act));
     } catch (const Error& e) {
       error = e.what();
     } catch (const std::exception& e) {  // a failure we did not foresee still fails only this run

@@ -238,8 +238,8 @@ void apply_group_transforms(Block& block, Block& reference, const ModelConfig& c
 // Static activation ranges (act_scheme = "static"): each linear's input histogram from the
 // float block with this block's scales folded in (as SmoothQuant calibrates the smoothed
 // model), turned into one clipping threshold per linear of `block`.
-void calibrate_input_ranges(Block& block, const Block& reference, const ModelConfig& float_config, const ActivationStore& x,
-                            const RunConfig& run) {
+void calibrate_input_ranges(const Block& block, const Block& reference, const ModelConfig& float_config, const ActivationStore& x,
+                            const RunConfig& run, ActivationPlan& act) {
   std::map<std::string, AbsHistogram> histograms;
   LinearInputHook hook = [&](const Linear& l, const Matrix& input) {
     if (!histograms[l.name].add(input.data(), input.size()))
@@ -249,9 +249,10 @@ void calibrate_input_ranges(Block& block, const Block& reference, const ModelCon
     Matrix h = x.get(i);
     block_forward(reference, float_config, h, 0, nullptr, &hook);
   }
-  for (Linear* l : block.linears()) {
-    l->input_absmax = static_cast<float>(calibrate_range(histograms.at(l->name), run.act_calibration, run.act.bits));
-    if (!(l->input_absmax > 0))
+  for (const Linear* l : block.linears()) {
+    const float absmax = static_cast<float>(calibrate_range(histograms.at(l->name), run.act_calibration, run.act.bits));
+    act.input_absmax[l->name] = absmax;
+    if (!(absmax > 0))
       fail("block {}: every calibration input of {} is zero; a static activation range cannot be calibrated from it", block.index, l->name);
   }
 }
@@ -266,11 +267,9 @@ void check_finite(const Matrix& m, int64_t block, const char* what) {
 }  // namespace
 
 void walk_layers(Model& model, const Model& float_model, const std::vector<std::vector<int32_t>>& calibration,
-                 Pipeline& pipeline, const RunConfig& run, int64_t start_block, const BlockDone& on_block,
+                 Pipeline& pipeline, const RunConfig& run, ActivationPlan& act, int64_t start_block, const BlockDone& on_block,
                  bool show_progress, StatsCache* cache) {
-  const ModelConfig& config = model.config;  // float activations: capture, transforms, calibration
-  ModelConfig quantized_config = config;     // the quantized block as evaluation will run it
-  quantized_config.act = run.act;
+  const ModelConfig& config = model.config;
   ActivationStore x(ActivationStore::parse_precision(run.activations), calibration.size());
   int64_t total_tokens = 0;
   for (size_t i = 0; i < calibration.size(); ++i) {
@@ -283,7 +282,7 @@ void walk_layers(Model& model, const Model& float_model, const std::vector<std::
     const Block& through = float_propagation ? float_model.blocks[b] : model.blocks[b];
     for (size_t i = 0; i < x.size(); ++i) {
       Matrix h = x.get(i);
-      block_forward(through, float_propagation ? config : quantized_config, h);
+      block_forward(through, config, h, 0, nullptr, nullptr, float_propagation ? nullptr : &act);
       x.set(i, h);
     }
   }
@@ -360,16 +359,14 @@ void walk_layers(Model& model, const Model& float_model, const std::vector<std::
 
     auto t0 = Clock::now();
     if (run.act.enabled() && run.act.scheme == ActScheme::static_range) {
-      calibrate_input_ranges(block, reference, config, x, run);
-      for (LinearRow& row : result.linears)
-        for (const Linear* l : block.linears())
-          if (l->name == row.id) row.metrics["act_input_absmax"] = l->input_absmax;
+      calibrate_input_ranges(block, reference, config, x, run, act);
+      for (LinearRow& row : result.linears) row.metrics["act_input_absmax"] = act.absmax_of(row.id);
     }
     double err_num = 0, err_den = 0;
     for (size_t i = 0; i < x.size(); ++i) {
       Matrix input = x.get(i);
       Matrix yq = input, yf = input;
-      block_forward(block, quantized_config, yq);
+      block_forward(block, config, yq, 0, nullptr, nullptr, &act);
       block_forward(float_block, config, yf);
       check_finite(yf, b, "the float block's output");
       check_finite(yq, b, "the quantized block's output");

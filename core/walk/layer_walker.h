@@ -33,11 +33,13 @@ using BlockDone = std::function<void(const BlockResult&)>;
 
 // Quantizes `model` in place from block `start_block` on. `float_model` is the untouched
 // original; blocks before start_block in `model` must already hold their quantized weights
-// (a resumed run restores them), and their outputs are recomputed to reach X_start.
+// (a resumed run restores them, and their static ranges into `act`), and their outputs are
+// recomputed to reach X_start. `act` holds the run's activation scheme; static ranges
+// calibrated by the walk are added to it.
 // `cache`, when given, shares captured statistics across the runs of a sweep.
 class StatsCache;
 void walk_layers(Model& model, const Model& float_model, const std::vector<std::vector<int32_t>>& calibration,
-                 Pipeline& pipeline, const RunConfig& run, int64_t start_block, const BlockDone& on_block,
+                 Pipeline& pipeline, const RunConfig& run, ActivationPlan& act, int64_t start_block, const BlockDone& on_block,
                  bool show_progress = true, StatsCache* cache = nullptr);
 
 }  // namespace qlab

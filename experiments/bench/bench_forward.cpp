@@ -9,9 +9,9 @@
 #include <string>
 
 #include "bench_common.h"
-#include "model/block_forward.h"
-#include "model/forward.h"
-#include "model/model_loader.h"
+#include "forward/block_forward.h"
+#include "forward/forward.h"
+#include "format/model_loader.h"
 #include "util/parallel.h"
 
 using namespace qlab;

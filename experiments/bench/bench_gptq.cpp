@@ -13,7 +13,7 @@
 
 #include "bench_common.h"
 #include "config/experiment.h"
-#include "model/block_forward.h"
+#include "forward/block_forward.h"
 #include "plugin_host/plugin_instance.h"
 #include "util/parallel.h"
 #include "walk/layer_walker.h"
@@ -80,7 +80,8 @@ void bench_block(const PluginRegistry& reg, int sequences) {
   run.pipeline = {{"gptq", {}, "bench"}};
   Pipeline p = build_pipeline(run, reg);
   BlockRow row;
-  double s = seconds_of([&] { walk_layers(m, float_model, calib, p, run, 0, [&](const BlockResult& r) { row = r.row; }, false); });
+  ActivationPlan act{run.act, {}};
+  double s = seconds_of([&] { walk_layers(m, float_model, calib, p, run, act, 0, [&](const BlockResult& r) { row = r.row; }, false); });
   fmt::print("(c) LLaMA-7B-shaped block, GPTQ 4-bit g128, {}×2048 calibration tokens: {:.1f} s end to end "
              "(capture {:.1f} s, quantize {:.1f} s, propagate {:.1f} s; peak RSS {:.1f} GiB)\n",
              sequences, s, row.time_capture_s, row.time_quantize_s, row.time_propagate_s, row.peak_rss_bytes / double(1 << 30));
