@@ -29,15 +29,15 @@ std::vector<std::vector<Linear*>> Block::input_groups() {
 
 std::vector<ScalableGroup> Block::scalable_groups(const ModelConfig& c) {
   std::vector<ScalableGroup> groups;
-  if (c.pre_norm) groups.push_back({attn_norm.name, &attn_norm, nullptr, {&q, &k, &v}, "self_attn"});
-  if (v.out_features() == o.in_features()) groups.push_back({v.name, nullptr, &v, {&o}, ""});
+  if (c.pre_norm) groups.push_back({attn_norm.name, ProducerKind::norm, &attn_norm, nullptr, {&q, &k, &v}, Inspect::attention});
+  if (v.out_features() == o.in_features()) groups.push_back({v.name, ProducerKind::linear, nullptr, &v, {&o}, Inspect::consumers});
   if (c.pre_norm) {
-    ScalableGroup mlp{mlp_norm.name, &mlp_norm, nullptr, {}, "mlp"};
+    ScalableGroup mlp{mlp_norm.name, ProducerKind::norm, &mlp_norm, nullptr, {}, Inspect::mlp};
     if (gate.weight.size() > 0) mlp.consumers.push_back(&gate);
     mlp.consumers.push_back(&up);
     groups.push_back(mlp);
   }
-  groups.push_back({up.name, nullptr, &up, {&down}, ""});
+  groups.push_back({up.name, ProducerKind::linear, nullptr, &up, {&down}, Inspect::consumers});
   return groups;
 }
 

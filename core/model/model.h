@@ -48,17 +48,18 @@ struct Norm {
 
 // A producer (norm or linear) whose output feeds only its consumer linears: a per-channel
 // scale s can be divided out of the producer and multiplied into the consumers' input
-// columns without changing the block's function (AWQ, SmoothQuant). `inspect` names the
-// module whose output measures a candidate scale: "self_attn", "mlp", or "" for the
-// consumers themselves.
-struct Linear;
-struct Norm;
+// columns without changing the block's function (AWQ, SmoothQuant). `inspect` is the
+// module whose output measures a candidate scale (AWQ's module2inspect).
+enum class ProducerKind { norm, linear };
+enum class Inspect { consumers, attention, mlp };  // the first consumer alone, the attention sub-block, the MLP
+
 struct ScalableGroup {
   std::string name;                 // the producer's name, e.g. "3.input_layernorm", "3.mlp.up_proj"
+  ProducerKind producer_kind = ProducerKind::norm;
   Norm* norm = nullptr;             // the producer, when it is a norm
   Linear* producer = nullptr;       // the producer, when it is a linear
   std::vector<Linear*> consumers;
-  std::string inspect;
+  Inspect inspect = Inspect::consumers;
 };
 
 struct Block {

@@ -109,8 +109,8 @@ struct MeasureContext {
   std::vector<Matrix> reference;      // the module's output with the current weights
 
   Matrix run(const Matrix& h) const {
-    if (group->inspect == "self_attn") return attention_output(*block, *config, h);
-    if (group->inspect == "mlp") return mlp_output(*block, *config, h);
+    if (group->inspect == Inspect::attention) return attention_output(*block, *config, h);
+    if (group->inspect == Inspect::mlp) return mlp_output(*block, *config, h);
     Matrix y;
     linear_forward(h, group->consumers[0]->weight, group->consumers[0]->bias, y);
     return y;
