@@ -32,7 +32,29 @@ std::vector<Checked> check(const RunConfig& run, const PluginRegistry& registry)
   }
   return out;
 }
+// One rule for both: a plugin's declared statistics feed the capture; a group-scope
+// transform's also feed the capture of its groups' inputs.
+void add_needs(PipelineNeeds& n, const qlab_plugin& d) {
+  n.stats |= d.stats;
+  if (d.transform && d.scope == QLAB_SCOPE_GROUP) {
+    n.group_transforms = true;
+    n.group_stats |= d.stats;
+  }
+}
 }  // namespace
+
+PipelineNeeds Pipeline::needs() const {
+  PipelineNeeds n;
+  for (const auto& t : transforms) add_needs(n, t->descriptor());
+  if (quantizer) add_needs(n, quantizer->descriptor());
+  return n;
+}
+
+PipelineNeeds pipeline_needs(const RunConfig& run, const PluginRegistry& registry) {
+  PipelineNeeds n;
+  for (const Checked& c : check(run, registry)) add_needs(n, *c.plugin->descriptor);
+  return n;
+}
 
 void validate_pipeline(const RunConfig& run, const PluginRegistry& registry) { check(run, registry); }
 

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "config/experiment.h"
+#include "plan/layer_plan.h"
 #include "plugin_host/plugin_instance.h"
 
 namespace qlab {
@@ -14,6 +15,8 @@ struct Pipeline {
   std::vector<std::unique_ptr<PluginInstance>> transforms;
   std::unique_ptr<PluginInstance> quantizer;
   uint32_t stats_mask = 0;  // union of what the plugins declared
+
+  PipelineNeeds needs() const;
 };
 
 // Throws for an unknown plugin or parameter, a bad value, or a pipeline not shaped
@@ -21,6 +24,8 @@ struct Pipeline {
 void validate_pipeline(const RunConfig& run, const PluginRegistry& registry);
 // "awq(n_grid=20, duo_scaling=false) → rtn(search=none, …)": every parameter, defaults resolved.
 std::string describe_pipeline(const RunConfig& run, const PluginRegistry& registry);
+// What the run's plugins declare they need from the walk, without creating them.
+PipelineNeeds pipeline_needs(const RunConfig& run, const PluginRegistry& registry);
 Pipeline build_pipeline(const RunConfig& run, const PluginRegistry& registry);
 
 }  // namespace qlab
