@@ -12,6 +12,7 @@
 #include "config/experiment.h"
 #include "format/llama2c_loader.h"
 #include "support/llama2c_file.h"
+#include "support/walk_model.h"
 #include "walk/layer_walker.h"
 #include <fstream>
 
@@ -205,9 +206,8 @@ TEST_CASE("true_sequential recaptures each group's inputs after the earlier grou
   for (bool sequential : {false, true}) {
     Experiment ex = load_experiment((dir / "e.toml").string(), {sequential ? "walker.true_sequential=true" : "walker.true_sequential=false"});
     Pipeline p = build_pipeline(ex.runs[0], reg);
-    Model m = float_model;
     ActivationPlan act{ex.runs[0].act, {}};
-    walk_layers(m, float_model, calib, p, ex.runs[0], act, 0, [](const BlockResult&) {}, false);
+    Model m = walk_model(float_model, calib, p, ex.runs[0], act);
     result.emplace(sequential, std::move(m));
   }
   const Block& a = result.at(false).blocks[0];

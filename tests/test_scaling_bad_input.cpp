@@ -12,6 +12,7 @@
 #include "support/hf_dir.h"
 #include "support/llama2c_file.h"
 #include "util/error.h"
+#include "support/walk_model.h"
 #include "walk/layer_walker.h"
 #include "walk/pipeline.h"
 
@@ -26,17 +27,14 @@ std::map<std::string, std::map<std::string, double>> walk(Model& model, const st
   Experiment ex = load_experiment((dir / "e.toml").string());
   PluginRegistry reg = PluginRegistry::discover({});
   Pipeline p = build_pipeline(ex.runs[0], reg);
-  const Model float_model = model;
   std::vector<std::vector<int32_t>> calib(4, std::vector<int32_t>(32));
   for (size_t s = 0; s < calib.size(); ++s)
     for (size_t i = 0; i < 32; ++i) calib[s][i] = static_cast<int32_t>(1 + (s * 31 + i * 17) % 50);
   std::map<std::string, std::map<std::string, double>> metrics;
   ActivationPlan act{ex.runs[0].act, {}};
-  walk_layers(model, float_model, calib, p, ex.runs[0], act, 0,
-              [&](const BlockResult& r) {
-                for (const LinearRow& row : r.linears) metrics[row.id] = row.metrics;
-              },
-              false);
+  model = walk_model(model, calib, p, ex.runs[0], act, [&](const BlockResult& r) {
+    for (const LinearRow& row : r.linears) metrics[row.id] = row.metrics;
+  });
   return metrics;
 }
 

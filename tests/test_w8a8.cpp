@@ -14,6 +14,7 @@
 #include "plugin_host/plugin_loader.h"
 #include "support/hf_dir.h"
 #include "support/llama2c_file.h"
+#include "support/walk_model.h"
 #include "walk/layer_walker.h"
 #include "walk/pipeline.h"
 
@@ -77,8 +78,8 @@ struct OutlierOpt {
     Experiment ex = load_experiment((dir / "e.toml").string());
     PluginRegistry reg = PluginRegistry::discover({});
     Pipeline p = build_pipeline(ex.runs[0], reg);
-    Quantized q{float_model, {ex.runs[0].act, {}}};
-    walk_layers(q.model, float_model, calibration, p, ex.runs[0], q.act, 0, [](const BlockResult&) {}, false);
+    Quantized q{{}, {ex.runs[0].act, {}}};
+    q.model = walk_model(float_model, calibration, p, ex.runs[0], q.act);
     return q;
   }
   double w8a8_ppl(const std::string& act_lines, const std::string& pipeline_toml) const {

@@ -11,6 +11,7 @@
 #include "run/experiment_runner.h"
 #include "support/llama2c_file.h"
 #include "util/error.h"
+#include "support/walk_model.h"
 #include "walk/layer_walker.h"
 #include "walk/quantized_linear.h"
 #include "format/safetensors.h"
@@ -39,13 +40,12 @@ TEST_CASE("RTN through the walker equals RTN of each weight on its own", "[walke
   PluginRegistry reg = PluginRegistry::discover({});
   Pipeline pipeline = build_pipeline(run, reg);
   Model float_model = load_llama2c(source_dir() / "datasets/stories260K/stories260K.bin");
-  Model model = float_model;
   std::vector<std::vector<int32_t>> calib(4, std::vector<int32_t>(64));
   for (size_t s = 0; s < calib.size(); ++s)
     for (size_t t = 0; t < 64; ++t) calib[s][t] = static_cast<int32_t>((s * 131 + t * 7) % 512);
   int blocks_seen = 0;
   ActivationPlan act{run.act, {}};
-  walk_layers(model, float_model, calib, pipeline, run, act, 0, [&](const BlockResult& r) {
+  const Model model = walk_model(float_model, calib, pipeline, run, act, [&](const BlockResult& r) {
     ++blocks_seen;
     CHECK(r.linears.size() == 7);
     for (const LinearRow& row : r.linears) {
@@ -54,7 +54,7 @@ TEST_CASE("RTN through the walker equals RTN of each weight on its own", "[walke
       // ceil(cols / 16) groups of an fp16 scale and a 3-bit zero: 4 per 64-wide row, 11 per 172-wide
       CHECK(row.bits_per_weight == Approx(3 + (row.n_cols == 172 ? 11 * 19.0 / 172 : 4 * 19.0 / 64)));
     }
-  }, false);
+  });
   CHECK(blocks_seen == 5);
   for (size_t b = 0; b < model.blocks.size(); ++b) {
     const auto got = model.blocks[b].linears();

@@ -1,5 +1,6 @@
 // `qlab run`: an experiment file, end to end, into an HDF5 log, with a summary table.
-// --dry-run lists the grid points and what each would run, loading no weights;
+// --dry-run lists the grid points and each one's plan (every linear's format, stage and
+// statistics), reading the model's names and shapes but no weight;
 // --shard i/n (or a Slurm array job) runs one deterministic slice of the grid.
 #include <fmt/format.h>
 
@@ -10,6 +11,9 @@
 #include "cli/option_checks.h"
 #include "util/table.h"
 #include "config/experiment.h"
+#include "format/model_loader.h"
+#include "plan/layer_plan.h"
+#include "plan/plan_print.h"
 #include "plugin_host/plugin_loader.h"
 #include "run/experiment_runner.h"
 #include "run/shard.h"
@@ -73,6 +77,17 @@ int dry_run(const Experiment& ex, const RunArgs& args, const std::optional<Shard
     for (const std::string& e : r.eval_data) fmt::print("{} ", e);
     fmt::print("(seq_len {})\n", r.eval_seq_len);
   }
+  // Each run's plan, exactly as the log will record the one its walk executes.
+  std::string opened;
+  std::unique_ptr<WeightSource> source;
+  for (const RunConfig& r : ex.runs) {
+    if (!std::filesystem::exists(r.model_path)) continue;
+    if (r.model_path != opened) {
+      source = open_weight_source(r.model_path);
+      opened = r.model_path;
+    }
+    fmt::print("\n{}", plan_text(resolve_plan(r, source->config(), source->linears(), pipeline_needs(r, registry))));
+  }
   return 0;
 }
 }  // namespace
@@ -91,7 +106,7 @@ Command add_run(CLI::App& app) {
   cmd->add_option("--hook-timeout", args->hook_timeout_s,
                   "seconds a plugin hook may run; past it the process stops and --resume marks the run crashed (default: no limit)")
       ->check(CLI::NonNegativeNumber);
-  cmd->add_flag("--dry-run", args->dry_run, "list the grid points and what each would run; load nothing");
+  cmd->add_flag("--dry-run", args->dry_run, "list the grid points and each one's plan (formats per linear, stages, statistics); load no weight");
   cmd->add_option("--shard", args->shard, "run shard i of n (0-based, points with index ≡ i mod n); default from a Slurm array job");
   cmd->add_option("--threads", args->threads, "threads (default: all cores)")->check(whole_number_in(0, kMaxThreads));
   return [args]() {

@@ -296,4 +296,16 @@ void ExperimentLog::finish_run(const std::string& run_id, const std::string& sta
   });
 }
 
+void ExperimentLog::write_plan(const std::string& run_id, const std::string& text) {
+  update([&](hid_t f) { h5::set_attr(h5::group(f, "runs/" + run_id).id(), "plan", text); });
+}
+
+std::string ExperimentLog::read_plan(const std::string& run_id) const {
+  return read<std::string>([&](hid_t f) {
+    if (!h5::exists(f, "runs/" + run_id)) return std::string();
+    h5::Handle g = h5::open_group(f, "runs/" + run_id);
+    return h5::has_attr(g.id(), "plan") ? h5::attr_string(g.id(), "plan") : std::string();
+  });
+}
+
 }  // namespace qlab

@@ -3,7 +3,8 @@
 //   /plugins/<name>        attrs path, version, sha256, params
 //   /calibration           attrs data, path, sha256, sampler, n_segments, seq_len, seed; segment_documents, segment_starts
 //   /float/eval/<dataset>  attrs ppl, seq_len, n_segments, n_tokens, data, sha256; nll
-//   /runs/<run_id>         attrs <sweep axis> = value, status (running|done|failed), error, started_utc, finished_utc
+//   /runs/<run_id>         attrs <sweep axis> = value, status (running|done|failed), error, started_utc, finished_utc,
+//                          plan (the plan the walker executed, as `qlab run --dry-run` prints it)
 //   /runs/<run_id>/linears columns id, block, bits, group_size, n_rows, n_cols, rel_output_error, weight_mse,
 //                          time_quantize_s, bits_per_weight, <plugin>.<metric> (NaN before first use)
 //   /runs/<run_id>/blocks  columns block, rel_block_output_error, time_capture_s, time_transform_s,
@@ -80,6 +81,9 @@ class ExperimentLog {
   std::string run_status(const std::string& run_id) const;  // "" when absent
   void append_block(const std::string& run_id, const std::vector<LinearRow>& linears, const BlockRow& block);
   void finish_run(const std::string& run_id, const std::string& status, const std::string& error = "");
+  // The plan a run executed, as text (plan/plan_print.h); read_plan gives "" when none was recorded.
+  void write_plan(const std::string& run_id, const std::string& text);
+  std::string read_plan(const std::string& run_id) const;
 
  private:
   template <typename T>

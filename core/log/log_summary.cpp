@@ -24,7 +24,7 @@ std::vector<std::pair<std::string, double>> read_ppl(hid_t file, const std::stri
   }
   return out;
 }
-const std::set<std::string> kRunAttrs = {"status", "error", "started_utc", "finished_utc"};
+const std::set<std::string> kRunAttrs = {"status", "error", "started_utc", "finished_utc", "plan"};
 }  // namespace
 
 ExperimentSummary read_summary(const ExperimentLog& log) {

@@ -13,9 +13,11 @@
 #include "eval/perplexity.h"
 #include "log/experiment_log.h"
 #include "format/model_loader.h"
-#include "format/safetensors.h"
 #include "tokenizer/tokenizer_loader.h"
+#include "plan/layer_plan.h"
+#include "plan/plan_print.h"
 #include "plugin_host/plugin_loader.h"
+#include "run/block_checkpoint.h"
 #include "run/crash_marker.h"
 #include "run/run_inputs.h"
 #include "util/parallel.h"
@@ -29,56 +31,12 @@ namespace qlab {
 
 namespace {
 
-std::string checkpoint_file(const std::string& log_path, const std::string& run_id, int64_t block) {
-  return fmt::format("{}.blocks/{}/block_{:04}.safetensors", log_path, run_id, block);
-}
-
-// A finished block as the walk left it: weights, biases and norms (scaling transforms fold
-// into all three) and the calibrated static activation ranges.
-void save_block(const std::string& path, const Block& block, const ActivationPlan& act) {
-  std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
-  if (ec) fail("{}: cannot create the checkpoint directory ({})", std::filesystem::path(path).parent_path().string(), ec.message());
-  std::vector<TensorToWrite> tensors;
-  auto vector = [&](const std::string& name, const Vector& v) {
-    if (v.size() > 0) tensors.push_back(f32_tensor(name, {v.size()}, v.data()));
-  };
-  for (const Linear* l : block.linears()) {
-    tensors.push_back(f32_tensor(l->name, {l->weight.rows(), l->weight.cols()}, l->weight.data()));
-    vector(l->name + ".bias", l->bias);
-    if (auto it = act.input_absmax.find(l->name); it != act.input_absmax.end())
-      tensors.push_back(f32_tensor(l->name + ".input_absmax", {1}, &it->second));
-  }
-  for (const Norm* n : {&block.attn_norm, &block.mlp_norm}) {
-    vector(n->name + ".weight", n->weight);
-    vector(n->name + ".bias", n->bias);
-  }
-  write_safetensors(path, tensors);
-}
-
-void restore_block(const std::string& path, Block& block, ActivationPlan& act) {
-  if (!std::filesystem::exists(path))
-    fail("{}: --resume: the finished block's weights are missing; start the run afresh without --resume", path);
-  auto f = SafetensorsFile::open(path);
-  auto vector = [&](const std::string& name, Vector& v) {
-    if (v.size() > 0) v = f->to_vector(name);
-  };
-  for (Linear* l : block.linears()) {
-    l->weight = f->to_matrix(l->name);
-    vector(l->name + ".bias", l->bias);
-    if (f->has(l->name + ".input_absmax")) act.input_absmax[l->name] = f->to_matrix(l->name + ".input_absmax")(0, 0);
-  }
-  for (Norm* n : {&block.attn_norm, &block.mlp_norm}) {
-    vector(n->name + ".weight", n->weight);
-    vector(n->name + ".bias", n->bias);
-  }
-}
-
-void check_overrides(const RunConfig& run, Model& model) {
+void check_overrides(const RunConfig& run, const WeightSource& source) {
+  const std::vector<LinearShape> linears = source.linears();
   for (const OverrideRule& o : run.overrides) {
     bool any = false;
-    for (Linear* l : model.linears()) any = any || glob_match(o.match, l->name);
-    if (!any) fail("{}: override match '{}' matches no linear of {} (ids look like 0.self_attn.q_proj, 3.mlp.down_proj, lm_head)", o.where, o.match, model.source);
+    for (const LinearShape& l : linears) any = any || glob_match(o.match, l.name);
+    if (!any) fail("{}: override match '{}' matches no linear of {} (ids look like 0.self_attn.q_proj, 3.mlp.down_proj, lm_head)", o.where, o.match, source.path());
   }
 }
 
@@ -100,6 +58,25 @@ int64_t abort_after_block() {  // testing hook: die like a killed process after 
   const char* v = std::getenv("QLAB_TEST_ABORT_AFTER_BLOCK");
   return v ? std::atoll(v) : -1;
 }
+
+// A run's finished blocks: the checkpoint first, then the log's rows, so a logged block can
+// always be restored.
+class RunSink : public BlockSink {
+ public:
+  RunSink(ExperimentLog& log, const std::string& run_id, BlockCheckpoint& checkpoint)
+      : log_(log), run_id_(run_id), checkpoint_(checkpoint), abort_at_(abort_after_block()) {}
+  void put(const BlockResult& r, const Block& block, const ActivationPlan& act) override {
+    checkpoint_.put(r, block, act);
+    log_.append_block(run_id_, r.linears, r.row);
+    if (r.block == abort_at_) std::_Exit(86);
+  }
+
+ private:
+  ExperimentLog& log_;
+  const std::string& run_id_;
+  BlockCheckpoint& checkpoint_;
+  int64_t abort_at_;
+};
 
 }  // namespace
 
@@ -136,7 +113,7 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
   log.update([&](hid_t f) { h5::set_attr(f, "grid_points", static_cast<int64_t>(ex.grid_points)); });  // what `qlab merge` expects
   record_crash(log, log_path);
   std::string loaded_model;
-  std::unique_ptr<Model> float_model;
+  std::unique_ptr<WeightSource> source;
   std::unique_ptr<Tokenizer> tok;
   std::string calibration_key;
   CalibrationSet calibration;
@@ -150,12 +127,15 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
       continue;
     }
     if (run.model_path != loaded_model) {
-      float_model = std::make_unique<Model>(load_model(run.model_path));
-      tok = load_tokenizer_for(*float_model, run.tokenizer_path);
+      source = open_weight_source(run.model_path);
+      Model names;  // what the tokenizer is matched against: no weight
+      names.config = source->config();
+      names.source = source->path();
+      tok = load_tokenizer_for(names, run.tokenizer_path);
       loaded_model = run.model_path;
     }
-    check_overrides(run, *float_model);
-    check_calibration_fits(run, float_model->config);
+    check_overrides(run, *source);
+    check_calibration_fits(run, source->config());
     // Calibration segments: drawn once for every run that shares the same recipe and tokenizer,
     // before the float evaluation, so calibration text that is too short fails at once.
     const std::string key = fmt::format("{}|{}|{}|{}|{}|{}", run.calibration.data, run.calibration.sampler,
@@ -168,14 +148,17 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
     }
     const auto model_index = std::find(ex.model_paths.begin(), ex.model_paths.end(), run.model_path) - ex.model_paths.begin();
     const std::string float_group = model_index == 0 ? "float" : fmt::format("float_m{}", model_index);
-    // The float model: evaluated once per model and dataset.
+    // The float model: built only to be evaluated, once per model and dataset, and released.
+    std::unique_ptr<Model> float_model;
     for (const std::string& spec : run.eval_data) {
       if (!log.has_eval(float_group, spec)) {
+        if (!float_model) float_model = std::make_unique<Model>(source->load_model());
         EvalRecord e = evaluate(*float_model, *tok, spec, run, opt.progress);
         log.write_eval(float_group, e);
         log.update([&](hid_t f) { h5::set_attr(h5::group(f, float_group).id(), "identity.model", run.model_path); });
       }
     }
+    float_model.reset();
 
     const int64_t finished = log.begin_run(run.run_id, run.sweep_point);
     log.update([&](hid_t f) {  // what published tables match on (`qlab report --against`)
@@ -194,19 +177,23 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
                        pipeline.quantizer->plugin().sha256, pipeline.quantizer->params().describe());
       for (const auto& t : pipeline.transforms)
         log.write_plugin(t->name(), t->plugin().path, t->descriptor().version, t->plugin().sha256, t->params().describe());
-      Model model = *float_model;
+      const LayerPlan plan = resolve_plan(run, source->config(), source->linears(), pipeline.needs());
+      // The quantized model: the source's outer parts, the blocks restored, then those walked.
+      BlockCheckpoint checkpoint(log_path, run.run_id);
+      Model model = source->load_outer();
       ActivationPlan act{run.act, {}};
-      for (int64_t b = 0; b < finished; ++b) restore_block(checkpoint_file(log_path, run.run_id, b), model.blocks[b], act);
-      const int64_t abort_at = abort_after_block();
+      for (int64_t b = 0; b < finished; ++b) {
+        model.blocks.push_back(source->load_block(b));
+        checkpoint.restore(b, model.blocks.back(), act);
+      }
       if (opt.progress) fmt::print(stderr, "{}: {}\n", run.run_id, run.sweep_point.empty() ? ex.name : setting_text(run.sweep_point));
-      walk_layers(model, *float_model, calibration.segments, pipeline, run, act, finished,
-                  [&](const BlockResult& r) {
-                    // The block's weights reach disk before its rows: a logged block can always be restored.
-                    save_block(checkpoint_file(log_path, run.run_id, r.block), model.blocks[r.block], act);
-                    log.append_block(run.run_id, r.linears, r.row);
-                    if (r.block == abort_at) std::_Exit(86);
-                  },
-                  opt.progress, ex.runs.size() > 1 ? &stats_cache : nullptr);  // nothing to share with one run
+      RunSink sink(log, run.run_id, checkpoint);
+      LayerPlan executed = walk_layers(*source, model, plan, calibration.segments, pipeline, act, sink, opt.progress,
+                                       ex.runs.size() > 1 ? &stats_cache : nullptr);  // nothing to share with one run
+      // Blocks restored by --resume were walked by an earlier process under the same
+      // configuration (resume refuses any other); they stand as planned.
+      executed.blocks.insert(executed.blocks.begin(), plan.blocks.begin(), plan.blocks.begin() + finished);
+      log.write_plan(run.run_id, plan_text(executed));
       for (const std::string& spec : run.eval_data)
         log.write_eval("runs/" + run.run_id, evaluate(model, *tok, spec, run, opt.progress, &act));
     } catch (const Error& e) {

@@ -16,6 +16,8 @@
 #include "forward/block_forward.h"
 #include "plugin_host/plugin_instance.h"
 #include "util/parallel.h"
+#include "model/weight_source.h"
+#include "plan/layer_plan.h"
 #include "walk/layer_walker.h"
 #include "walk/linear_hooks.h"
 #include "walk/stats.h"
@@ -71,7 +73,7 @@ void bench_block(const PluginRegistry& reg, int sequences) {
   m.source = "synthetic 7B-shaped block";
   m.embed_tokens = random_matrix(c.vocab_size, c.dim, 1.0f, 3);
   m.blocks.push_back(random_llama_block(c, 20));
-  Model float_model = m;
+  m.config.n_layers = 1;  // the one block walked
   std::vector<std::vector<int32_t>> calib(sequences, std::vector<int32_t>(2048));
   for (int s = 0; s < sequences; ++s)
     for (int t = 0; t < 2048; ++t) calib[s][t] = (s * 7919 + t * 104729) % 32000;
@@ -81,7 +83,11 @@ void bench_block(const PluginRegistry& reg, int sequences) {
   Pipeline p = build_pipeline(run, reg);
   BlockRow row;
   ActivationPlan act{run.act, {}};
-  double s = seconds_of([&] { walk_layers(m, float_model, calib, p, run, act, 0, [&](const BlockResult& r) { row = r.row; }, false); });
+  InMemorySource source(m);
+  const LayerPlan plan = resolve_plan(run, m.config, source.linears(), p.needs());
+  Model q = source.load_outer();
+  CallbackSink sink([&](const BlockResult& r, const Block&, const ActivationPlan&) { row = r.row; });
+  double s = seconds_of([&] { walk_layers(source, q, plan, calib, p, act, sink, false); });
   fmt::print("(c) LLaMA-7B-shaped block, GPTQ 4-bit g128, {}×2048 calibration tokens: {:.1f} s end to end "
              "(capture {:.1f} s, quantize {:.1f} s, propagate {:.1f} s; peak RSS {:.1f} GiB)\n",
              sequences, s, row.time_capture_s, row.time_quantize_s, row.time_propagate_s, row.peak_rss_bytes / double(1 << 30));
