@@ -13,6 +13,7 @@
 #include "util/error.h"
 #include "support/walk_model.h"
 #include "walk/layer_walker.h"
+#include "walk/measure_module.h"
 #include "walk/quantized_linear.h"
 #include "format/safetensors.h"
 #include "util/file_io.h"
@@ -248,4 +249,45 @@ TEST_CASE("qlab layer: RTN of a weight equals the grid helper's result exactly",
                           " --pipeline rtn --out " + (dir / "o.safetensors").string() + " 2> " + (dir / "err.txt").string();
   CHECK(WEXITSTATUS(std::system(bad.c_str())) == 1);
   CHECK_THAT(read_text_file(dir / "err.txt"), Catch::Contains("bare.safetensors") && Catch::Contains("needs 'inputs'"));
+}
+
+TEST_CASE("the module measure host runs candidate weights in a scratch copy and leaves the walked block alone", "[walker][awq]") {
+  Model m = load_llama2c(source_dir() / "datasets/stories260K/stories260K.bin");
+  Block& block = m.blocks[1];
+  const Block before = block;
+  std::vector<ScalableGroup> groups = block.scalable_groups(m.config);
+  const ScalableGroup& up_down = groups.back();  // up → down, inspected through down alone
+  REQUIRE(up_down.consumers.size() == 1);
+  REQUIRE(up_down.inspect == Inspect::consumers);
+  std::mt19937 rng(5);
+  std::normal_distribution<float> n01;
+  std::vector<Matrix> inputs(2, Matrix(6, 172));
+  for (Matrix& x : inputs)
+    for (int64_t i = 0; i < x.size(); ++i) x.data()[i] = n01(rng);
+  Matrix candidate = block.down.weight;
+  for (int64_t i = 0; i < candidate.size(); ++i) candidate.data()[i] += 0.01f * n01(rng);
+  std::vector<float> s(172);
+  for (float& v : s) v = 0.5f + std::uniform_real_distribution<float>(0, 1)(rng);
+
+  MeasureHost host(block, m.config, up_down, inputs);
+  const qlab_cview view{candidate.data(), candidate.rows(), candidate.cols(), candidate.cols()};
+  double mse = -1;
+  REQUIRE(MeasureHost::measure(host.context(), &view, s.data(), &mse) == 0);
+  CHECK(host.error().empty());
+  // Naive reference in double: mean over segments and outputs of ((x/s) Cᵀ + b − (x Wᵀ + b))².
+  double sum = 0, count = 0;
+  for (const Matrix& x : inputs)
+    for (int64_t t = 0; t < x.rows(); ++t)
+      for (int64_t o = 0; o < candidate.rows(); ++o) {
+        double yc = 0, yw = 0;
+        for (int64_t j = 0; j < x.cols(); ++j) {
+          yc += double(x(t, j)) / s[j] * candidate(o, j);
+          yw += double(x(t, j)) * before.down.weight(o, j);
+        }
+        sum += (yc - yw) * (yc - yw);
+        ++count;
+      }
+  CHECK(mse == Approx(sum / count).epsilon(1e-4));  // float32 products over 172 terms
+  CHECK(block.down.weight == before.down.weight);
+  CHECK(block.up.weight == before.up.weight);
 }

@@ -1,5 +1,6 @@
 // `qlab report`: the tables of an experiment log, from the log alone; with --against, the
-// published values beside ours; with --plot, a PNG drawn by gnuplot.
+// published values beside ours; with --plot, a PNG drawn by gnuplot; with --plan RUN, the
+// plan that run executed.
 #include <fmt/format.h>
 
 #include <filesystem>
@@ -45,7 +46,7 @@ nlohmann::json summary_json(const ExperimentSummary& s) {
 
 Command add_report(CLI::App& app) {
   struct Args {
-    std::string path, format = "md", against, plot;
+    std::string path, format = "md", against, plot, plan;
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("report", "print the run table and per-block errors of an experiment log");
@@ -53,7 +54,14 @@ Command add_report(CLI::App& app) {
   cmd->add_option("--format", a->format, "md, csv or json")->check(CLI::IsMember({"md", "csv", "json"}));
   cmd->add_option("--against", a->against, "a published table (results/published/*.csv): its values beside ours");
   cmd->add_option("--plot", a->plot, "also draw perplexity vs bits and block error vs depth into this PNG (gnuplot)");
+  cmd->add_option("--plan", a->plan, "print the plan run RUN executed (as `qlab run --dry-run` printed it) and nothing else");
   return [a]() {
+    if (!a->plan.empty()) {
+      const std::string text = ExperimentLog::open_read(a->path).read_plan(a->plan);
+      if (text.empty()) fail("{}: run {} has no recorded plan (absent, or its walk did not finish)", a->path, a->plan);
+      fmt::print("{}", text);
+      return 0;
+    }
     ExperimentSummary s = read_summary(ExperimentLog::open_read(a->path));
     std::optional<PublishedTable> published;
     std::vector<Comparison> compared;
