@@ -55,7 +55,8 @@ LayerPlan resolve_plan(const RunConfig& run, const ModelConfig& config, const st
     for (size_t g = 0; g < layout.input_groups.size(); ++g)
       for (const std::string& name : layout.input_groups[g]) {
         auto it = by_name.find(name);
-        if (it == by_name.end()) fail("{}: run {}: the model has no linear {} that its architecture's block {} lists", run.model_path, run.run_id, name, b);
+        if (it == by_name.end())
+          fail("{}: run {}: the model has no linear {} that its architecture's block {} lists", run.model_path, run.run_id, name, b);
         bp.linears.push_back(plan_linear(run, *it->second, b, g, needs));
       }
     if (needs.group_transforms)

@@ -90,7 +90,8 @@ std::string plan_text(const LayerPlan& plan) {
                                         rules_text(l)));
     }
     if (stages_text(bp) != stages_text(first)) differing.push_back(fmt::format("  block {}: {}", b, stages_text(bp)));
-    if (groups_text(bp) != groups_text(first)) differing.push_back(fmt::format("  block {}: scalable groups offered: {}", b, groups_text(bp)));
+    if (groups_text(bp) != groups_text(first))
+      differing.push_back(fmt::format("  block {}: scalable groups offered: {}", b, groups_text(bp)));
   }
   std::string counts;
   for (const auto& [f, n] : formats) counts += fmt::format("{}{} × {}", counts.empty() ? "" : ", ", n, f);

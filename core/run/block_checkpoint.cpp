@@ -9,7 +9,9 @@
 
 namespace qlab {
 
-std::string BlockCheckpoint::file(int64_t block) const { return fmt::format("{}.blocks/{}/block_{:04}.safetensors", log_path_, run_id_, block); }
+std::string BlockCheckpoint::file(int64_t block) const {
+  return fmt::format("{}.blocks/{}/block_{:04}.safetensors", log_path_, run_id_, block);
+}
 
 void BlockCheckpoint::put(const BlockResult& result, const Block& block, const ActivationPlan& act) {
   const std::string path = file(result.block);

@@ -75,11 +75,12 @@ bool transform_group(Block& block, const ModelConfig& config, ScalableGroup& gro
 
 }  // namespace
 
-std::vector<GroupLayout> transform_groups(Block& block, Block& reference, const ModelConfig& config, const BlockPlan& plan,
+std::vector<GroupLayout> transform_groups(Block& block, Block* reference, const ModelConfig& config, const BlockPlan& plan,
                                           uint32_t group_stats, const ActivationStore& x, Pipeline& pipeline, int64_t total_tokens,
                                           LinearMetrics& metrics) {
   std::vector<GroupLayout> offered;
-  std::vector<ScalableGroup> groups = block.scalable_groups(config), ref_groups = reference.scalable_groups(config);
+  std::vector<ScalableGroup> groups = block.scalable_groups(config);
+  std::vector<ScalableGroup> ref_groups = reference ? reference->scalable_groups(config) : std::vector<ScalableGroup>{};
   std::optional<GroupInputs> captured;  // from the block as it stands; again only after a transform changed it
   for (auto& t : pipeline.transforms) {
     if (!t->descriptor().transform || t->descriptor().scope != QLAB_SCOPE_GROUP) continue;
@@ -104,7 +105,8 @@ std::vector<GroupLayout> transform_groups(Block& block, Block& reference, const 
     // (SmoothQuant on OPT-350M's post-LayerNorm blocks, where no norm feeds the linears).
     if (offered_any && !scaled_any) {
       std::string text;
-      for (const ScalableGroup& g : groups) text += fmt::format("{}{} → {} linear(s)", text.empty() ? "" : ", ", g.name, g.consumers.size());
+      for (const ScalableGroup& g : groups)
+        text += fmt::format("{}{} → {} linear(s)", text.empty() ? "" : ", ", g.name, g.consumers.size());
       fail("plugin '{}' scaled none of block {}'s groups ({}): this architecture offers it nothing it can scale", t->name(),
            block.index, text);
     }

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 
 #include "forward/block_forward.h"
 #include "forward/forward.h"
@@ -40,8 +41,9 @@ struct Walk {
   int64_t total_tokens = 0;
 };
 
-Linear& linear_named(Block& block, const std::string& id) {
-  for (Linear* l : block.linears())
+template <typename B>
+auto& linear_named(B& block, const std::string& id) {
+  for (auto* l : block.linears())
     if (l->name == id) return *l;
   fail("block {}: the plan names linear {}, which the block lacks", block.index, id);
 }
@@ -88,7 +90,7 @@ LinearRow measure_linear(int32_t block, const Linear& original, const QuantizedL
 // quantize: each linear of the stage the plan gives a format, with the stage's statistics
 // (null when the stage quantizes nothing); what was handed to the quantizer is recorded as
 // executed.
-void quantize_stage(Block& block, Block& reference, const std::vector<const LinearPlan*>& stage, int32_t stage_index, uint32_t mask,
+void quantize_stage(Block& block, const Block& reference, const std::vector<const LinearPlan*>& stage, int32_t stage_index, uint32_t mask,
                     Walk& w, BlockStats* stats, LinearMetrics& metrics, BlockResult& result) {
   for (const LinearPlan* p : stage) {
     LinearPlan done = *p;
@@ -103,8 +105,8 @@ void quantize_stage(Block& block, Block& reference, const std::vector<const Line
       const auto t0 = Clock::now();
       QuantizedLinear q = quantize_linear(l, block.index, *p->format, *w.pipeline.quantizer, stats->collectors[g]->view(stats->hessian(g)));
       const double seconds = since(t0);
-      result.linears.push_back(measure_linear(block.index, linear_named(reference, p->id), q, *p->format, seconds, stats->collectors[g]->hessian_sum(),
-                                              metrics[p->id]));
+      result.linears.push_back(measure_linear(block.index, linear_named(reference, p->id), q, *p->format, seconds,
+                                              stats->collectors[g]->hessian_sum(), metrics[p->id]));
       l.weight = q.dequant;
       result.quantized.push_back(std::move(q));
       done.format = p->format;
@@ -165,10 +167,13 @@ BlockResult walk_block(Block& block, const Block& float_block, const BlockPlan& 
     result.executed.input_groups.push_back(names);
   }
   LinearMetrics metrics;
-  Block reference = float_block;  // the float weights, with the same scales folded in
+  // The float weights with the same scales folded in: a copy only when something may be scaled.
+  std::optional<Block> folded;
+  if (!bp.offered_groups.empty()) folded = float_block;
+  const Block& reference = folded ? *folded : float_block;
   auto t0 = Clock::now();
-  result.executed.offered_groups =
-      transform_groups(block, reference, w.config, bp, w.plan.group_stats, x, w.pipeline, w.total_tokens, metrics);
+  result.executed.offered_groups = transform_groups(block, folded ? &*folded : nullptr, w.config, bp, w.plan.group_stats, x,
+                                                    w.pipeline, w.total_tokens, metrics);
   result.row.time_transform_s += since(t0);
 
   const uint64_t x_hash = w.cache ? StatsCache::activations_hash(x) : 0;  // shared by the block's stages
