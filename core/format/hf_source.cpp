@@ -96,6 +96,32 @@ void check_layer_count(const HfConfig& cfg, const SafetensorsSet& set, const std
          layers_prefix, held - 1, n_layers);
 }
 
+}  // namespace
+
+// How a family's config.json and the tensors outside its blocks read, beside its table row.
+struct HfFamily {
+  const char* family;
+  ModelConfig (*read_config)(const HfConfig&);
+  std::vector<std::string> prefixes;  // the first holding "<prefix>embed_tokens.weight", else the last
+  bool always_tied;                   // no lm_head.weight means tied, whatever tie_word_embeddings says
+  const char* embed_width_key;        // an embedding narrower than hidden_size (OPT-350M), or nullptr
+  const char* no_final_norm_key;      // true drops the final norm, or nullptr
+};
+
+namespace {
+
+const HfFamily& hf_family(const HfConfig& cfg, const Arch& arch) {
+  // Checkpoints store OPT's decoder as "model.decoder." (transformers) or "decoder." (fairseq ports).
+  static const std::vector<HfFamily> rows = {
+      {"llama", read_llama_family, {"model."},                   false, nullptr,               nullptr},
+      {"qwen3", read_llama_family, {"model."},                   false, nullptr,               nullptr},
+      {"opt",   read_opt,          {"model.decoder.", "decoder."}, true,  "word_embed_proj_dim", "_remove_final_layer_norm"},
+  };
+  for (const HfFamily& f : rows)
+    if (arch.family == f.family) return f;
+  fail("{}: architecture '{}' is described but not run yet", cfg.path(), arch.family);
+}
+
 HfConfig load_config(const std::filesystem::path& dir) {
   const auto config_path = dir / "config.json";
   if (path_kind(config_path) == PathKind::missing) fail("{}: no config.json in this model directory", dir.string());
@@ -116,15 +142,17 @@ std::string file_name(const std::string& prefix, const std::string& qlab_name) {
 
 }  // namespace
 
-HfSource::HfSource(const std::filesystem::path& dir) : cfg_(load_config(dir)), arch_(&arch_for(cfg_)) {
-  if (arch_->mlp == MlpKind::moe)
-    fail("{}: architecture '{}' (mixture of experts) is described but not run yet", cfg_.path(), arch_->family);
-  config_ = arch_->position == PositionKind::learned ? read_opt(cfg_) : read_llama_family(cfg_);
+HfSource::HfSource(const std::filesystem::path& dir)
+    : cfg_(load_config(dir)), arch_(&arch_for(cfg_)), hf_(&hf_family(cfg_, *arch_)) {
+  config_ = hf_->read_config(cfg_);
   config_.arch = arch_->family;
   set_ = SafetensorsSet::open_dir(dir);
-  // Checkpoints store OPT's decoder as "model.decoder." (transformers) or "decoder." (fairseq ports).
-  if (arch_->family == "opt") prefix_ = set_.has("model.decoder.embed_tokens.weight") ? "model.decoder." : "decoder.";
-  else prefix_ = "model.";
+  prefix_ = hf_->prefixes.back();
+  for (const std::string& p : hf_->prefixes)
+    if (set_.has(p + "embed_tokens.weight")) {
+      prefix_ = p;
+      break;
+    }
   check_layer_count(cfg_, set_, prefix_ + "layers.", config_.n_layers);
   // Every shape from the headers now, in load order, so a bad file fails before any work.
   check_outer_shapes();
@@ -138,15 +166,16 @@ HfSource::HfSource(const std::filesystem::path& dir) : cfg_(load_config(dir)), a
 }
 
 bool HfSource::tied_lm_head() const {
-  return arch_->family == "opt" || cfg_.bool_or("tie_word_embeddings", false);  // OPT always ties
+  return hf_->always_tied || cfg_.bool_or("tie_word_embeddings", false);
 }
 
 std::string HfSource::lm_head_name() const { return set_.has("lm_head.weight") ? "lm_head.weight" : ""; }
 
-int64_t HfSource::embed_width() const { return arch_->family == "opt" ? cfg_.int_or("word_embed_proj_dim", config_.dim) : config_.dim; }
+int64_t HfSource::embed_width() const { return hf_->embed_width_key ? cfg_.int_or(hf_->embed_width_key, config_.dim) : config_.dim; }
 
 bool HfSource::has_final_norm() const {
-  return arch_->family != "opt" || (config_.pre_norm && !cfg_.bool_or("_remove_final_layer_norm", false));
+  // Post-norm blocks end normed already.
+  return config_.pre_norm && !(hf_->no_final_norm_key && cfg_.bool_or(hf_->no_final_norm_key, false));
 }
 
 void HfSource::check_outer_shapes() const {

@@ -15,6 +15,8 @@
 
 namespace qlab {
 
+struct HfFamily;  // how the family's config.json and outer tensors read (hf_source.cpp)
+
 class HfSource : public WeightSource {
  public:
   explicit HfSource(const std::filesystem::path& dir);
@@ -33,6 +35,7 @@ class HfSource : public WeightSource {
   bool has_final_norm() const;
   HfConfig cfg_;
   const Arch* arch_ = nullptr;
+  const HfFamily* hf_ = nullptr;
   SafetensorsSet set_;
   ModelConfig config_;
   std::string prefix_;  // before "layers.", "embed_tokens.": "model.", "model.decoder." or "decoder."
