@@ -1,6 +1,6 @@
 // Hugging Face model directories: config.json + model.safetensors (or an index and
-// shards), F32/F16/BF16 converted to float32. The architecture row is picked from
-// config.json's `architectures` (or `model_type`); each row knows its tensor names.
+// shards), F32/F16/BF16 converted to float32, read through HfSource (format/hf_source.h):
+// the architecture row is picked from config.json's `architectures` (or `model_type`).
 #pragma once
 #include <filesystem>
 

@@ -5,12 +5,17 @@
 // both loaders give one model.
 #pragma once
 #include <filesystem>
+#include <memory>
 
 #include "model/model.h"
+#include "model/weight_source.h"
 
 namespace qlab {
 
 Model load_llama2c(const std::filesystem::path& path);
+// The checkpoint as a llama-family source: header and size checked at open, one block read
+// (by seeking) per load_block call.
+std::unique_ptr<WeightSource> open_llama2c(const std::filesystem::path& path);
 
 // Row permutation from llama2.c's interleaved RoPE pairs (2j, 2j+1) to rotate-half pairs
 // (j, j + hd/2), applied per head: out row h·hd + j ← in row h·hd + 2j, h·hd + hd/2 + j ←

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <vector>
 
+#include "model/arch.h"
 #include "tensor/gemm.h"
 #include "util/error.h"
 
@@ -33,39 +34,11 @@ void layer_norm(const Matrix& x, const Vector& weight, const Vector& bias, float
 }
 
 void apply_norm(const ModelConfig& config, const Norm& norm, const Matrix& x, Matrix& out) {
-  if (config.norm == NormKind::rms)
+  if (arch_of(config.arch).norm == NormKind::rms)
     rms_norm(x, norm.weight, config.norm_eps, out);
   else
     layer_norm(x, norm.weight, norm.bias, config.norm_eps, out);
 }
-
-void apply_rope(Matrix& x, int64_t n_heads, int64_t head_dim, int64_t pos0, float theta) {
-  const int64_t half = head_dim / 2;
-  // Frequencies rounded to float as the reference computes them, angles in float.
-  std::vector<float> inv_freq(half);
-  for (int64_t j = 0; j < half; ++j)
-    inv_freq[j] = static_cast<float>(1.0 / std::pow(static_cast<double>(theta), 2.0 * j / head_dim));
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < x.rows(); ++r) {
-    std::vector<float> cos_t(half), sin_t(half);
-    const float pos = static_cast<float>(pos0 + r);
-    for (int64_t j = 0; j < half; ++j) {
-      float angle = pos * inv_freq[j];
-      cos_t[j] = static_cast<float>(std::cos(static_cast<double>(angle)));
-      sin_t[j] = static_cast<float>(std::sin(static_cast<double>(angle)));
-    }
-    float* row = x.row(r).data();
-    for (int64_t h = 0; h < n_heads; ++h) {
-      float* head = row + h * head_dim;
-      for (int64_t j = 0; j < half; ++j) {
-        float a = head[j], b = head[j + half];
-        head[j] = a * cos_t[j] - b * sin_t[j];
-        head[j + half] = b * cos_t[j] + a * sin_t[j];
-      }
-    }
-  }
-}
-
 
 void causal_attention(const Matrix& q, const Matrix& k, const Matrix& v, int64_t n_heads,
                       int64_t n_kv_heads, int64_t head_dim, int64_t pos0, Matrix& out) {
@@ -127,6 +100,14 @@ void run_linear(const Linear& l, const Matrix& x, Matrix& y, const LinearContext
 }  // namespace
 
 namespace {
+// Qwen3's q_norm / k_norm: RMSNorm over each head's head_dim slice of every row.
+void per_head_rms_norm(Matrix& x, const Norm& norm, const ModelConfig& c) {
+  const int64_t hd = c.head_dim, n_heads = x.cols() / hd;
+  Matrix heads = Eigen::Map<Matrix>(x.data(), x.rows() * n_heads, hd), normed;
+  rms_norm(heads, norm.weight, c.norm_eps, normed);
+  x = Eigen::Map<Matrix>(normed.data(), x.rows(), x.cols());
+}
+
 // q, k, v of h (with RoPE) and attention over [cache rows, new rows]; returns o_proj's output.
 Matrix attention(const Block& b, const ModelConfig& c, const Matrix& h, int64_t pos0, LayerKv* kv, const LinearContext& ctx) {
   const int64_t n = h.rows();
@@ -134,9 +115,15 @@ Matrix attention(const Block& b, const ModelConfig& c, const Matrix& h, int64_t 
   run_linear(b.q, h, q, ctx);
   run_linear(b.k, h, k_new, ctx);
   run_linear(b.v, h, v_new, ctx);
-  if (c.position == PositionKind::rope) {
-    apply_rope(q, c.n_heads, c.head_dim, pos0, c.rope_theta);
-    apply_rope(k_new, c.n_kv_heads, c.head_dim, pos0, c.rope_theta);
+  const Arch& arch = b.architecture();
+  if (arch.has(Slot::q_norm)) {
+    per_head_rms_norm(q, b.q_norm, c);
+    per_head_rms_norm(k_new, b.k_norm, c);
+  }
+  if (arch.position == PositionKind::rope) {
+    const std::vector<float> inv_freq = rope_inv_freq(c, pos0 + n);
+    apply_rope(q, c.n_heads, c.head_dim, pos0, inv_freq);
+    apply_rope(k_new, c.n_kv_heads, c.head_dim, pos0, inv_freq);
   }
   if (kv) {
     if (kv->n_past != pos0) fail("block {}: kv cache holds {} positions, forward starts at {}", b.index, kv->n_past, pos0);
@@ -157,8 +144,10 @@ Matrix attention(const Block& b, const ModelConfig& c, const Matrix& h, int64_t 
 namespace {
 Matrix mlp(const Block& b, const ModelConfig& c, const Matrix& h, const LinearContext& ctx) {
   Matrix up, out;
+  const MlpKind kind = b.architecture().mlp;
+  if (kind == MlpKind::moe) fail("block {}: mixture-of-experts MLPs are described by the table but not run yet", b.index);
   run_linear(b.up, h, up, ctx);
-  if (c.mlp == MlpKind::swiglu) {
+  if (kind == MlpKind::swiglu) {
     Matrix gate;
     run_linear(b.gate, h, gate, ctx);
 #pragma omp parallel for schedule(static)

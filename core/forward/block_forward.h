@@ -5,6 +5,7 @@
 #include <functional>
 
 #include "forward/activation_quant.h"
+#include "forward/rope.h"
 #include "model/model.h"
 
 namespace qlab {
@@ -13,12 +14,8 @@ namespace qlab {
 void rms_norm(const Matrix& x, const Vector& weight, float eps, Matrix& out);
 // out = (x - mean) / sqrt(var + eps) * weight + bias, row by row.
 void layer_norm(const Matrix& x, const Vector& weight, const Vector& bias, float eps, Matrix& out);
+// The family's norm kind (architecture table) with the config's epsilon.
 void apply_norm(const ModelConfig& config, const Norm& norm, const Matrix& x, Matrix& out);
-
-// Rotary position embedding in the Hugging Face "rotate half" layout: within each head,
-// element j pairs with j + head_dim/2 and turns by pos · theta^(-2j/head_dim).
-// Row r of x is at position pos0 + r; x holds n_heads heads side by side.
-void apply_rope(Matrix& x, int64_t n_heads, int64_t head_dim, int64_t pos0, float theta);
 
 // Causal grouped-query attention. q: T×(n_heads·hd) at positions pos0.., k and v:
 // (pos0+T)×(n_kv_heads·hd) holding every earlier position too. out: T×(n_heads·hd).
@@ -39,7 +36,8 @@ using LinearInputHook = std::function<void(const Linear& linear, const Matrix& i
 Matrix attention_output(const Block& block, const ModelConfig& config, const Matrix& h, const LinearInputHook* hook = nullptr);
 Matrix mlp_output(const Block& block, const ModelConfig& config, const Matrix& h, const LinearInputHook* hook = nullptr);
 
-// x (T×dim) ← block(x). Positions are pos0.. ; with kv, keys/values are appended to it
+// x (T×dim) ← block(x), for every family from its table row: norm kind, pre/post-norm,
+// per-head q/k norms when the block has them, RoPE or none, SwiGLU or ReLU MLP. Positions are pos0.. ; with kv, keys/values are appended to it
 // and attention covers its earlier rows. With `act`, every linear's input is fake-quantized
 // as it says (W8A8 evaluation).
 void block_forward(const Block& block, const ModelConfig& config, Matrix& x, int64_t pos0 = 0,

@@ -11,18 +11,26 @@
 namespace qlab {
 
 enum class NormKind { rms, layer };       // RMSNorm (LLaMA) or LayerNorm with bias (OPT)
-enum class MlpKind { swiglu, relu };      // down(silu(gate x) * up x)  or  fc2(relu(fc1 x))
+enum class MlpKind { swiglu, relu, moe };  // down(silu(gate x) * up x), fc2(relu(fc1 x)), routed experts
 enum class PositionKind { rope, learned };
 
+// Hugging Face's rope_scaling: how the rotary frequencies are rescaled for longer contexts.
+enum class RopeScalingKind { none, linear, dynamic, llama3 };
+struct RopeScaling {
+  RopeScalingKind kind = RopeScalingKind::none;
+  double factor = 1.0;
+  double low_freq_factor = 1.0, high_freq_factor = 4.0;  // llama3
+  int64_t original_max_position = 0;                      // llama3, dynamic
+};
+
 struct ModelConfig {
-  std::string arch = "llama";  // adapter family
+  std::string arch = "llama";  // the family's row in the architecture table (model/arch.h)
   int64_t dim = 0, hidden_dim = 0, n_layers = 0, n_heads = 0, n_kv_heads = 0, head_dim = 0;
   int64_t vocab_size = 0, max_seq_len = 0;
+  int64_t n_experts = 0;  // mixture-of-experts blocks only
   float norm_eps = 1e-5f;
   float rope_theta = 10000.0f;
-  NormKind norm = NormKind::rms;
-  MlpKind mlp = MlpKind::swiglu;
-  PositionKind position = PositionKind::rope;
+  RopeScaling rope_scaling;
   int32_t bos_id = 1, eos_id = 2;
   bool pre_norm = true;          // false: OPT-350M's post-LayerNorm blocks
   int64_t position_offset = 0;   // OPT's learned positions start at row 2
@@ -62,20 +70,39 @@ struct ScalableGroup {
   Inspect inspect = Inspect::consumers;
 };
 
+// A tensor's role in a block; the architecture table (model/arch.h) names it per family.
+// The router and expert slots describe mixture-of-experts blocks, which are not run yet.
+enum class Slot { attn_norm, q, k, v, q_norm, k_norm, o, mlp_norm, gate, up, down, router, expert_gate, expert_up, expert_down };
+
+struct Arch;
+
+// One block's tensors in named slots; which slots a block has, their names and how they
+// group come from its family's row (`arch`), so the walker never asks which family it is.
+// The dense slots stay named members: the walker, the runner and the forward pass address
+// them directly, and a mixture-of-experts block (which needs per-expert vectors) is only
+// described by the table so far.
 struct Block {
   int index = 0;
+  const Arch* arch = nullptr;     // the family's table row (static; never null once built)
   Norm attn_norm, mlp_norm;       // input_layernorm, post_attention_layernorm
+  Norm q_norm, k_norm;            // Qwen3: per-head RMSNorm of q and k before RoPE; empty otherwise
   Linear q, k, v, o;              // self_attn.{q,k,v,o}_proj
   Linear gate, up, down;          // mlp.{gate,up,down}_proj (gate empty for a ReLU MLP)
 
-  std::vector<Linear*> linears();  // the non-empty ones, in forward order
+  const Arch& architecture() const;  // *arch; throws when the block was built without one
+  Linear& linear(Slot slot);
+  const Linear& linear(Slot slot) const;
+  Norm& norm(Slot slot);
+  const Norm& norm(Slot slot) const;
+  std::vector<Linear*> linears();  // the family's linears, in forward order
   std::vector<const Linear*> linears() const;
+  std::vector<const Norm*> norms() const;  // the family's norms, in forward order
   // Linears grouped by the input they share, in forward order: [q, k, v], [o], [gate, up]
   // (or [fc1]), [down]. Statistics are captured once per group.
   std::vector<std::vector<Linear*>> input_groups();
-  // The block's scalable groups, from its shapes and the architecture: norm → [q, k, v] and
-  // norm → [gate, up] / [fc1] (pre-norm blocks only: a post-norm output also feeds the
-  // residual), v → o when their shapes match (not under GQA), up → down (fc1 → fc2).
+  // The family's scalable groups that keep the block's function (see GroupRow in arch.h):
+  // norm → [q, k, v] and norm → [gate, up] / [fc1] in pre-norm blocks, v → o when the
+  // shapes match (not under GQA), up → down (fc1 → fc2).
   std::vector<ScalableGroup> scalable_groups(const ModelConfig& config);
 };
 
@@ -93,13 +120,9 @@ struct Model {
   Linear* find_linear(const std::string& name);
 };
 
-// Builds an empty LLaMA-style block with the Hugging Face names and the config's shapes.
-Block make_llama_block(const ModelConfig& config, int index);
-// The same for OPT: self_attn.{q,k,v,out}_proj, fc1, fc2, self_attn_layer_norm,
-// final_layer_norm, biases everywhere.
-Block make_opt_block(const ModelConfig& config, int index);
-
 // Checks every weight for NaN/Inf; throws naming `source` and the tensor.
 void check_finite(const Model& model);
+// The same for one block (a model without blocks checks what lies outside them).
+void check_finite(const Block& block, const std::string& source);
 
 }  // namespace qlab

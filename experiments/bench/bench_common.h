@@ -5,6 +5,8 @@
 #include <functional>
 #include <random>
 
+#include "model/arch.h"
+#include "model/block_layout.h"
 #include "model/model.h"
 #include "tensor/gemm.h"
 #include "tensor/tensor.h"
@@ -55,8 +57,11 @@ inline ModelConfig llama7b_config() {
   return c;
 }
 inline Block random_llama_block(const ModelConfig& c, uint32_t seed) {
-  Block b = make_llama_block(c, 0);
-  for (Linear* l : b.linears()) l->weight = random_matrix(l->weight.rows(), l->weight.cols(), 0.02f, seed++);
+  Block b = named_block(arch_llama(), 0);
+  const BlockLayout layout = block_layout(c, 0);
+  for (size_t i = 0; i < layout.linears.size(); ++i)
+    b.linears()[i]->weight = random_matrix(layout.linears[i].out_features, layout.linears[i].in_features, 0.02f, seed++);
+  b.attn_norm.weight = b.mlp_norm.weight = Vector::Ones(c.dim);
   return b;
 }
 
