@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <map>
 #include <memory>
 
@@ -119,7 +120,7 @@ struct MeasureContext {
 
 // Called from plugin code through a C pointer: nothing may throw across it, and the
 // consumers get their own weights back whatever happens.
-int32_t measure_module(void* host, const qlab_cview* candidates, const float* s, double* mse) {
+int32_t measure_module(void* host, const qlab_cview* candidates, const float* s, double* mse, qlab_error* err) {
   auto* c = static_cast<MeasureContext*>(host);
   std::vector<Matrix> saved;
   int32_t rc = 0;
@@ -139,7 +140,8 @@ int32_t measure_module(void* host, const qlab_cview* candidates, const float* s,
       count += static_cast<double>(y.size());
     }
     *mse = count > 0 ? sum / count : 0.0;
-  } catch (const std::exception&) {
+  } catch (const std::exception& e) {
+    if (err) std::snprintf(err->message, sizeof err->message, "%s", e.what());
     rc = 1;
   }
   // Copied back into the same buffers: the plugin holds views of the consumers' weights for
@@ -198,6 +200,7 @@ void apply_group_transforms(Block& block, Block& reference, const ModelConfig& c
       qlab_group_in in{};
       in.name = group.name.c_str();
       in.block = block.index;
+      in.producer_kind = group.producer_kind == ProducerKind::norm ? QLAB_PRODUCER_NORM : QLAB_PRODUCER_LINEAR;
       in.n_linears = static_cast<int32_t>(group.consumers.size());
       in.linear_names = names.data();
       in.weights = weights.data();
@@ -219,10 +222,10 @@ void apply_group_transforms(Block& block, Block& reference, const ModelConfig& c
       if (out.wrote_weights)
         for (size_t i = 0; i < group.consumers.size(); ++i) group.consumers[i]->weight = edited[i];
       std::map<std::string, double> m;
-      take_metrics(*t, out.metrics, out.n_metrics, m);
+      take_metrics(*t, out, m);
       for (Linear* l : group.consumers)
         for (const auto& [k, v] : m) metrics[l->name][k] = v;
-      scaled_any = scaled_any || m.count(std::string(t->name()) + ".fallback_unscaled") > 0;  // declined on purpose, and logged
+      scaled_any = scaled_any || out.declined;  // declined on purpose, and logged
     }
     // A scaling plugin that finds nothing it can scale would otherwise be a silent no-op
     // (SmoothQuant on OPT-350M's post-LayerNorm blocks, where no norm feeds the linears).
