@@ -135,6 +135,10 @@ TEST_CASE("built-in plugins are found and declare themselves", "[plugin]") {
   CHECK(clip.hooks() == "transform");
   CHECK(clip.descriptor->stats == QLAB_STAT_ROWS);
   CHECK(clip.descriptor->scope == QLAB_SCOPE_LINEAR);
+  CHECK(clip.descriptor->naming == QLAB_NAMING_SILENT);
+  CHECK(rtn.descriptor->naming == QLAB_NAMING_BASELINE);
+  CHECK(rtn.descriptor->support.bits == 0u);  // every format
+  CHECK(reg.get("nf4").descriptor->support.bits == 1u << 4);
   REQUIRE_THROWS_WITH(reg.get("gptqq"), Catch::Contains("unknown plugin 'gptqq'") && Catch::Contains("rtn"));
 }
 
