@@ -32,7 +32,10 @@ ParamValue declared_default(const qlab_param_decl& d) {
 std::string default_text(const qlab_param_decl& d) {
   switch (d.type) {
     case QLAB_PARAM_INT: return fmt::format("{}", d.default_int);
-    case QLAB_PARAM_FLOAT: return fmt::format("{}", d.default_float);
+    case QLAB_PARAM_FLOAT: {  // 0.0, not 0: TOML would read 0 as an integer
+      const std::string text = fmt::format("{}", d.default_float);
+      return text.find_first_of(".en") == std::string::npos ? text + ".0" : text;
+    }
     case QLAB_PARAM_BOOL: return d.default_int ? "true" : "false";
     default: return fmt::format("\"{}\"", d.default_string ? d.default_string : "");
   }
