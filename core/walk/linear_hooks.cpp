@@ -1,7 +1,10 @@
 #include "walk/linear_hooks.h"
 
+#include <algorithm>
+
 #include "backend/linalg.h"
 #include "plugin_host/linear_tensor_service.h"
+#include "qlab/groups.hpp"
 #include "qlab/plugin.hpp"
 #include "util/error.h"
 #include "util/parallel.h"
@@ -60,14 +63,16 @@ QuantizedLinear quantize_linear(const Linear& l, int block, const qlab_format& f
   q.group_size = f.group_size;
   q.sym = f.sym != 0;
   const int64_t rows = l.out_features(), cols = l.in_features();
-  q.n_groups = f.group_size > 0 ? (cols + f.group_size - 1) / f.group_size : 1;
+  q.n_groups = sdk::n_groups(cols, f.group_size);
   q.dequant = Matrix::Zero(rows, cols);
   q.codes.assign(static_cast<size_t>(rows * cols), 0);
   q.scales = Matrix::Zero(rows, q.n_groups);
   q.zeros = Matrix::Zero(rows, q.n_groups);
-  // Prefilled with the contiguous grouping, as scale with 1.0: most quantizers keep it.
+  // Prefilled with the SDK's contiguous grouping, as scale with 1.0: most quantizers keep it.
   q.g_idx.resize(static_cast<size_t>(cols));
-  for (int64_t c = 0; c < cols; ++c) q.g_idx[static_cast<size_t>(c)] = static_cast<int32_t>(f.group_size > 0 ? c / f.group_size : 0);
+  sdk::for_each_group_in_row(0, cols, f.group_size, [&](const sdk::Group& g) {
+    std::fill_n(q.g_idx.begin() + g.begin, g.size, static_cast<int32_t>(g.index));
+  });
   if (quantizer.descriptor().uses_codebook) q.codebook.assign(static_cast<size_t>(rows * q.n_groups * (int64_t(1) << f.bits)), 0.0f);
   qlab_linear_in in{};
   in.name = l.name.c_str();
