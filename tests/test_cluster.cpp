@@ -107,7 +107,7 @@ TEST_CASE("cluster: codebook and sparse part reproduce the weight, sensitivities
                       Catch::Contains("bad.safetensors") && Catch::Contains("has shape [4, 64], the linear is [8, 64]"));
     CHECK_THROWS_WITH(run_cluster(w, {{"sensitivity", {std::string("file"), "test"}},
                                       {"sensitivity_file", {(dir / "missing.safetensors").string(), "test"}}}),
-                      Catch::Contains("missing.safetensors") && Catch::Contains("cannot open"));
+                      Catch::Contains("missing.safetensors: no such file"));
     CHECK_THROWS_WITH(run_cluster(w, {{"sensitivity", {std::string("file"), "test"}}}), Catch::Contains("needs sensitivity_file"));
   }
 }

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "qlab/grid.hpp"
+#include "qlab/groups.hpp"
 
 using namespace qlab::grid;
 
@@ -70,8 +71,8 @@ TEST_CASE("AWQ min/max range: no forced zero, zero-point clamped to the codes", 
 }
 
 TEST_CASE("groups along the input dimension, with a short last group", "[grid]") {
-  CHECK(n_groups(5, 2) == 3);
-  CHECK(n_groups(5, 0) == 1);
+  CHECK(qlab::sdk::n_groups(5, 2) == 3);
+  CHECK(qlab::sdk::n_groups(5, 0) == 1);
   std::vector<float> row = {0.0f, 1.0f, 0.0f, 3.0f, -2.0f};  // groups [0,1] [0,3] [-2]
   GroupParams g0 = fit(row.data(), 2, 1, 2, false, QLAB_RANGE_GPTQ);
   GroupParams g1 = fit(row.data() + 2, 2, 1, 2, false, QLAB_RANGE_GPTQ);
@@ -107,4 +108,34 @@ TEST_CASE("MSE shrink search equals a brute force over the same candidates", "[g
     GroupParams plain = fit(x.data(), 64, 1, 2, sym, QLAB_RANGE_GPTQ);
     CHECK(best.scale < plain.scale);  // at 2 bits a bell-shaped group is better clipped
   }
+}
+
+TEST_CASE("for_each_group visits every row's contiguous groups, the short last one included", "[grid]") {
+  using qlab::sdk::Group;
+  std::vector<Group> seen;
+  qlab::sdk::for_each_group(2, 5, 2, [&](const Group& g) { seen.push_back(g); });
+  // rows × groups, with hand-computed columns and flat offsets: [0,2) [2,4) [4,5) per row of 5.
+  const std::vector<std::vector<int64_t>> expected = {{0, 0, 0, 0, 2, 0}, {0, 1, 1, 2, 2, 2}, {0, 2, 2, 4, 1, 4},
+                                                      {1, 0, 3, 0, 2, 5}, {1, 1, 4, 2, 2, 7}, {1, 2, 5, 4, 1, 9}};
+  REQUIRE(seen.size() == expected.size());
+  for (size_t i = 0; i < seen.size(); ++i) {
+    const Group& g = seen[i];
+    CHECK(std::vector<int64_t>{g.row, g.index, g.at, g.begin, g.size, g.flat} == expected[i]);
+  }
+  seen.clear();
+  qlab::sdk::for_each_group(3, 7, 0, [&](const Group& g) { seen.push_back(g); });  // ungrouped: one group per row
+  REQUIRE(seen.size() == 3);
+  CHECK(std::vector<int64_t>{seen[2].row, seen[2].index, seen[2].at, seen[2].begin, seen[2].size, seen[2].flat} ==
+        std::vector<int64_t>{2, 0, 2, 0, 7, 14});
+}
+
+TEST_CASE("quantize_group writes the codes and reconstruction of one group", "[grid]") {
+  const std::vector<float> x = {-1.0f, 0.0f, 0.5f, 2.0f};
+  const GroupParams p = fit(x.data(), 4, 1, 4, false, QLAB_RANGE_GPTQ);  // scale 0.2, zero 5 (first case)
+  std::vector<uint8_t> codes(4);
+  std::vector<float> out(4);
+  quantize_group(x.data(), 4, p, 15, codes.data(), out.data());
+  CHECK(codes == std::vector<uint8_t>{0, 5, 7, 15});
+  CHECK(out[2] == Approx(0.4f));
+  CHECK(out[3] == Approx(2.0f));
 }

@@ -111,10 +111,12 @@ TEST_CASE("NF4 double quantization: 8-bit absmax in blocks of 256, 4.127 bits pe
   CHECK(dq.dequantize() == dq.dequant);
 }
 
-TEST_CASE("nf4 refuses a bit width other than 4", "[nf4]") {
+TEST_CASE("nf4 declares 4 bits only and the host refuses another width before calling it", "[nf4]") {
   static PluginRegistry reg = PluginRegistry::discover({});
   const LoadedPlugin& p = reg.get("nf4");
+  CHECK(p.descriptor->support.bits == 1u << 4);
   PluginInstance inst(p, resolve_params(*p.descriptor, {}, "test"));
   Linear l{"0.mlp.up_proj", Matrix::Ones(2, 8), {}};
-  CHECK_THROWS_WITH(quantize_linear(l, 0, {3, 0, 1, QLAB_RANGE_MINMAX}, inst, qlab_stats{}), Catch::Contains("needs quant.bits = 4"));
+  CHECK_THROWS_WITH(quantize_linear(l, 0, {3, 0, 1, QLAB_RANGE_MINMAX}, inst, qlab_stats{}),
+                    "plugin 'nf4' cannot quantize 0.mlp.up_proj: bits = 3, but it supports bits 4");
 }

@@ -20,47 +20,59 @@ const std::string kFixtures = QLAB_FIXTURE_DIR;
 }
 
 TEST_CASE("plugin ABI layout is pinned (x86-64 Linux)", "[plugin][abi]") {
-  CHECK(QLAB_PLUGIN_ABI_VERSION == 1);
+  CHECK(QLAB_PLUGIN_ABI_VERSION == 2);
+  CHECK(QLAB_MAX_METRICS == 16);
   CHECK(sizeof(qlab_view) == 32);
   CHECK(sizeof(qlab_cview) == 32);
   CHECK(sizeof(qlab_error) == 512);
   CHECK(sizeof(qlab_metric) == 16);
-  CHECK(sizeof(qlab_param_decl) == 64);
+  CHECK(sizeof(qlab_param_decl) == 80);
   CHECK(sizeof(qlab_param) == 40);
   CHECK(sizeof(qlab_linalg) == 40);
   CHECK(sizeof(qlab_stats) == 88);
   CHECK(sizeof(qlab_format) == 16);
-  CHECK(sizeof(qlab_linear_in) == 168);
+  CHECK(sizeof(qlab_support) == 12);
+  CHECK(sizeof(qlab_linear_in) == 184);
   CHECK(sizeof(qlab_quantize_out) == 352);
-  CHECK(sizeof(qlab_group_in) == 160);
-  CHECK(sizeof(qlab_transform_out) == 288);
-  CHECK(sizeof(qlab_plugin) == 96);
+  CHECK(sizeof(qlab_group_in) == 168);
+  CHECK(sizeof(qlab_transform_out) == 296);
+  CHECK(sizeof(qlab_plugin) == 112);
   CHECK(offsetof(qlab_view, row_stride) == 24);
-  CHECK(offsetof(qlab_param_decl, has_range) == 32);
-  CHECK(offsetof(qlab_param_decl, choices) == 56);
+  CHECK(offsetof(qlab_param_decl, help) == 16);
+  CHECK(offsetof(qlab_param_decl, default_int) == 24);
+  CHECK(offsetof(qlab_param_decl, default_float) == 32);
+  CHECK(offsetof(qlab_param_decl, default_string) == 40);
+  CHECK(offsetof(qlab_param_decl, has_range) == 48);
+  CHECK(offsetof(qlab_param_decl, choices) == 72);
   CHECK(offsetof(qlab_param, f) == 24);
   CHECK(offsetof(qlab_param, s) == 32);
   CHECK(offsetof(qlab_linalg, trsm) == 32);
   CHECK(offsetof(qlab_stats, rows) == 48);
   CHECK(offsetof(qlab_stats, n_tokens) == 80);
+  CHECK(offsetof(qlab_support, group_size_multiple) == 8);
   CHECK(offsetof(qlab_linear_in, stats) == 48);
   CHECK(offsetof(qlab_linear_in, format) == 136);
   CHECK(offsetof(qlab_linear_in, la) == 152);
   CHECK(offsetof(qlab_linear_in, n_threads) == 160);
+  CHECK(offsetof(qlab_linear_in, read_linear_tensor) == 168);
+  CHECK(offsetof(qlab_linear_in, host) == 176);
   CHECK(offsetof(qlab_quantize_out, codes) == 32);
   CHECK(offsetof(qlab_quantize_out, codebook) == 64);
   CHECK(offsetof(qlab_quantize_out, n_groups) == 72);
   CHECK(offsetof(qlab_quantize_out, bits_per_weight) == 80);
   CHECK(offsetof(qlab_quantize_out, metrics) == 88);
   CHECK(offsetof(qlab_quantize_out, n_metrics) == 344);
-  CHECK(offsetof(qlab_group_in, weights) == 24);
-  CHECK(offsetof(qlab_group_in, stats) == 32);
-  CHECK(offsetof(qlab_group_in, format) == 120);
-  CHECK(offsetof(qlab_group_in, measure) == 144);
-  CHECK(offsetof(qlab_group_in, host) == 152);
+  CHECK(offsetof(qlab_group_in, producer_kind) == 12);
+  CHECK(offsetof(qlab_group_in, n_linears) == 16);
+  CHECK(offsetof(qlab_group_in, weights) == 32);
+  CHECK(offsetof(qlab_group_in, stats) == 40);
+  CHECK(offsetof(qlab_group_in, format) == 128);
+  CHECK(offsetof(qlab_group_in, measure) == 152);
+  CHECK(offsetof(qlab_group_in, host) == 160);
   CHECK(offsetof(qlab_transform_out, wrote_scale) == 16);
-  CHECK(offsetof(qlab_transform_out, metrics) == 24);
-  CHECK(offsetof(qlab_transform_out, n_metrics) == 280);
+  CHECK(offsetof(qlab_transform_out, declined) == 24);
+  CHECK(offsetof(qlab_transform_out, metrics) == 32);
+  CHECK(offsetof(qlab_transform_out, n_metrics) == 288);
   CHECK(offsetof(qlab_plugin, abi_version) == 0);
   CHECK(offsetof(qlab_plugin, name) == 8);
   CHECK(offsetof(qlab_plugin, params) == 32);
@@ -68,20 +80,37 @@ TEST_CASE("plugin ABI layout is pinned (x86-64 Linux)", "[plugin][abi]") {
   CHECK(offsetof(qlab_plugin, stats) == 44);
   CHECK(offsetof(qlab_plugin, scope) == 48);
   CHECK(offsetof(qlab_plugin, uses_codebook) == 52);
-  CHECK(offsetof(qlab_plugin, create) == 56);
-  CHECK(offsetof(qlab_plugin, destroy) == 64);
-  CHECK(offsetof(qlab_plugin, observe) == 72);
-  CHECK(offsetof(qlab_plugin, transform) == 80);
-  CHECK(offsetof(qlab_plugin, quantize) == 88);
+  CHECK(offsetof(qlab_plugin, support) == 56);
+  CHECK(offsetof(qlab_plugin, naming) == 68);
+  CHECK(offsetof(qlab_plugin, method_name) == 72);
+  CHECK(offsetof(qlab_plugin, create) == 80);
+  CHECK(offsetof(qlab_plugin, destroy) == 88);
+  CHECK(offsetof(qlab_plugin, transform) == 96);
+  CHECK(offsetof(qlab_plugin, quantize) == 104);
 }
 
 TEST_CASE("the loader refuses a plugin built for another ABI, naming the file and both versions", "[plugin][abi]") {
   const std::string path = kFixtures + "/bad_abi/libqlab_future.so";
   REQUIRE_THROWS_WITH(PluginRegistry::load_library(path),
-                      Catch::Contains("libqlab_future.so") && Catch::Contains("plugin ABI 2, this qlab expects 1"));
+                      Catch::Contains("libqlab_future.so") && Catch::Contains("plugin ABI 3, this qlab expects 2"));
   // On the search path it is skipped; an experiment naming it gets the same reason.
   PluginRegistry reg = PluginRegistry::discover({kFixtures + "/bad_abi"});
-  REQUIRE_THROWS_WITH(reg.get("future"), Catch::Contains("libqlab_future.so") && Catch::Contains("plugin ABI 2, this qlab expects 1"));
+  REQUIRE_THROWS_WITH(reg.get("future"), Catch::Contains("libqlab_future.so") && Catch::Contains("plugin ABI 3, this qlab expects 2"));
+}
+
+TEST_CASE("a plugin built against ABI 1 is refused by its version, before its v1 layout is read", "[plugin][abi]") {
+  const std::string path = kFixtures + "/v1_abi/libqlab_old.so";
+  REQUIRE_THROWS_WITH(PluginRegistry::load_library(path),
+                      Catch::EndsWith("libqlab_old.so: plugin ABI 1, this qlab expects 2; rebuild it against plugins/sdk"));
+  PluginRegistry reg = PluginRegistry::discover({kFixtures + "/v1_abi"});
+  CHECK(reg.find("old") == nullptr);
+  REQUIRE_THROWS_WITH(reg.get("old"), Catch::Contains("libqlab_old.so: plugin ABI 1, this qlab expects 2"));
+}
+
+TEST_CASE("a declared default outside its own choices is refused at load, naming the file and parameter", "[plugin]") {
+  CHECK_THROWS_WITH(PluginRegistry::load_library(kFixtures + "/evil_default/libqlab_evil_default.so"),
+                    Catch::Contains("libqlab_evil_default.so: plugin 'evil_default' declares a default its own declaration refuses") &&
+                        Catch::Contains("parameter 'fault' = \"sometimes\" is not one of none|"));
 }
 
 TEST_CASE("the loader refuses a library that is not a plugin", "[plugin]") {
@@ -106,6 +135,10 @@ TEST_CASE("built-in plugins are found and declare themselves", "[plugin]") {
   CHECK(clip.hooks() == "transform");
   CHECK(clip.descriptor->stats == QLAB_STAT_ROWS);
   CHECK(clip.descriptor->scope == QLAB_SCOPE_LINEAR);
+  CHECK(clip.descriptor->naming == QLAB_NAMING_SILENT);
+  CHECK(rtn.descriptor->naming == QLAB_NAMING_BASELINE);
+  CHECK(rtn.descriptor->support.bits == 0u);  // every format
+  CHECK(reg.get("nf4").descriptor->support.bits == 1u << 4);
   REQUIRE_THROWS_WITH(reg.get("gptqq"), Catch::Contains("unknown plugin 'gptqq'") && Catch::Contains("rtn"));
 }
 
@@ -128,7 +161,7 @@ TEST_CASE("broken libraries on the plugin path are skipped unless their plugin i
                                          Catch::Contains("invalid ELF header"));
   CHECK_THROWS_WITH(reg.get("needs_gone"), Catch::StartsWith("plugin 'needs_gone' is in a library that cannot be used: ") &&
                                                Catch::Contains("libqlab_fixture_gone.so: cannot open shared object file"));
-  CHECK_THROWS_WITH(reg.get("future"), Catch::Contains("libqlab_future.so: plugin ABI 2, this qlab expects 1; rebuild it against plugins/sdk"));
+  CHECK_THROWS_WITH(reg.get("future"), Catch::Contains("libqlab_future.so: plugin ABI 3, this qlab expects 2; rebuild it against plugins/sdk"));
   CHECK_THROWS_WITH(reg.get("nothing"), Catch::Contains("unknown plugin 'nothing'") && Catch::Contains("skipped ") &&
                                             Catch::Contains("libqlab_text.so"));
   SECTION("the CLI: a run using rtn goes on with a warning, `qlab plugins` lists the broken libraries") {

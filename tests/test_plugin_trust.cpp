@@ -123,3 +123,28 @@ TEST_CASE("lying plugins fail their own run of a sweep, honest points finish and
   for (size_t i = 0; i < cols.size(); ++i) CHECK(bits[i] == Approx(cols[i] == 172 ? 4.6976744 : 4.625).epsilon(1e-7));
   CHECK(s.runs[0].bits_per_weight == Approx(4.642655).epsilon(1e-6));  // weighted by size: 34304 weights at 4.625, 11008 at 4.6977
 }
+
+TEST_CASE("the host prefills g_idx with the contiguous grouping, so a quantizer need not write it", "[plugin][trust]") {
+  PluginRegistry reg = PluginRegistry::discover({kFixtures + "/constrained"});
+  const LoadedPlugin& p = reg.get("constrained");
+  PluginInstance inst(p, resolve_params(*p.descriptor, {}, "test"));
+  Matrix w(4, 80);  // groups of 32: [0, 32) [32, 64) [64, 80)
+  for (int64_t i = 0; i < w.size(); ++i) w.data()[i] = static_cast<float>((i * 37) % 23) - 11.0f;
+  Linear l{"0.mlp.up_proj", w, {}};
+  // The fixture fails its hook unless g_idx[c] == c / 32 on entry.
+  const QuantizedLinear q = quantize_linear(l, 0, {4, 32, 0, QLAB_RANGE_GPTQ}, inst, qlab_stats{});
+  REQUIRE(q.n_groups == 3);
+  for (int64_t c = 0; c < 80; ++c) CHECK(q.g_idx[static_cast<size_t>(c)] == (c < 32 ? 0 : c < 64 ? 1 : 2));
+  CHECK(q.dequantize() == q.dequant);
+  SECTION("a format it does not declare is refused before its hook runs") {
+    CHECK_THROWS_WITH(quantize_linear(l, 0, {4, 16, 0, QLAB_RANGE_GPTQ}, inst, qlab_stats{}),
+                      "plugin 'constrained' cannot quantize 0.mlp.up_proj: group_size = 16, but it supports bits 3, 4; group_size a "
+                      "multiple of 32; no per-row groups (group_size > 0)");
+    CHECK_THROWS_WITH(quantize_linear(l, 0, {2, 32, 0, QLAB_RANGE_GPTQ}, inst, qlab_stats{}),
+                      "plugin 'constrained' cannot quantize 0.mlp.up_proj: bits = 2, but it supports bits 3, 4");
+  }
+}
+
+TEST_CASE("more metrics than QLAB_MAX_METRICS fail the run instead of being dropped", "[plugin][trust]") {
+  CHECK_THROWS_WITH(quantize_with("evil", "metrics_overflow"), "plugin 'evil' returned 17 metrics; at most 16 fit");
+}

@@ -41,15 +41,29 @@ TEST_CASE("models match by directory name, methods by pipeline", "[published]") 
   CHECK(same_model("/m/Llama-2-7b-hf", "meta-llama/Llama-2-7b"));
   CHECK(same_model("datasets/stories260K/stories260K.bin", "karpathy/stories260K"));
   CHECK_FALSE(same_model("/data/hf/opt-1.3b", "facebook/opt-13b"));
+  const PluginRegistry reg = PluginRegistry::discover({});
   RunConfig r;
   r.pipeline = {{"gptq", {{"act_order", {true, "t"}}}, "t"}};
-  CHECK(method_name(r) == "gptq-r");
+  CHECK(method_name(r, reg) == "gptq-r");
   r.pipeline = {{"awq", {}, "t"}, {"clip", {}, "t"}, {"rtn", {}, "t"}};
-  CHECK(method_name(r) == "awq");
+  CHECK(method_name(r, reg) == "awq");
   r.pipeline = {{"awq", {}, "t"}, {"gptq", {}, "t"}};
-  CHECK(method_name(r) == "awq+gptq");
+  CHECK(method_name(r, reg) == "awq+gptq");
   r.pipeline = {{"cluster", {{"sparse_fraction", {0.0045, "t"}}}, "t"}};
-  CHECK(method_name(r) == "squeezellm-sparse");
+  CHECK(method_name(r, reg) == "squeezellm-sparse");
+  // The rest of the published names, all declared by the plugins (naming, method_name).
+  r.pipeline = {{"rtn", {}, "t"}};
+  CHECK(method_name(r, reg) == "rtn");
+  r.pipeline = {{"gptq", {}, "t"}};
+  CHECK(method_name(r, reg) == "gptq");
+  r.pipeline = {{"smoothquant", {}, "t"}, {"rtn", {}, "t"}};
+  CHECK(method_name(r, reg) == "smoothquant");
+  r.pipeline = {{"cluster", {}, "t"}};
+  CHECK(method_name(r, reg) == "squeezellm");
+  r.pipeline = {{"nf4", {}, "t"}};
+  CHECK(method_name(r, reg) == "nf4");
+  r.pipeline = {{"clip", {}, "t"}, {"gptq", {{"act_order", {true, "t"}}}, "t"}};
+  CHECK(method_name(r, reg) == "gptq-r");
   CHECK(dataset_protocol("wikitext2_wiki.test.raw") == "wikitext2");
   CHECK(dataset_protocol("ptb-old_ptb.valid.txt") == "ptb-old");
 }

@@ -14,6 +14,7 @@
 #include "support/walk_model.h"
 #include "walk/layer_walker.h"
 #include "walk/measure_module.h"
+#include "walk/pipeline.h"
 #include "walk/quantized_linear.h"
 #include "format/safetensors.h"
 #include "util/file_io.h"
@@ -272,7 +273,7 @@ TEST_CASE("the module measure host runs candidate weights in a scratch copy and 
   MeasureHost host(block, m.config, up_down, inputs);
   const qlab_cview view{candidate.data(), candidate.rows(), candidate.cols(), candidate.cols()};
   double mse = -1;
-  REQUIRE(MeasureHost::measure(host.context(), &view, s.data(), &mse) == 0);
+  REQUIRE(MeasureHost::measure(host.context(), &view, s.data(), &mse, nullptr) == 0);
   CHECK(host.error().empty());
   // Naive reference in double: mean over segments and outputs of ((x/s) Cᵀ + b − (x Wᵀ + b))².
   double sum = 0, count = 0;
@@ -290,4 +291,48 @@ TEST_CASE("the module measure host runs candidate weights in a scratch copy and 
   CHECK(mse == Approx(sum / count).epsilon(1e-4));  // float32 products over 172 terms
   CHECK(block.down.weight == before.down.weight);
   CHECK(block.up.weight == before.up.weight);
+}
+
+TEST_CASE("a format a plugin does not support is refused at validation, before any weight loads", "[walker][config][bad-input]") {
+  TempDir dir;
+  PluginRegistry reg = PluginRegistry::discover({std::string(QLAB_FIXTURE_DIR) + "/constrained"});
+  auto refused = [&](const std::string& body) {
+    Experiment e = load_experiment(write_experiment(dir, body));
+    std::string message;
+    for (const RunConfig& run : e.runs) {
+      try {
+        validate_pipeline(run, reg);
+      } catch (const Error& err) {
+        message = err.what();
+        break;
+      }
+    }
+    return message;
+  };
+  SECTION("nf4 declares 4 bits: [quant] bits = 3, an override to 3 bits, and a sweep point at 3 bits are refused") {
+    CHECK(refused("[quant]\nbits = 3\n[[pipeline]]\nplugin = \"nf4\"\n") ==
+          (dir / "exp.toml").string() + ":14: pipeline[0] (nf4) cannot run this experiment's [quant] format: bits = 3, but it supports bits 4");
+    CHECK(refused("[quant]\nbits = 4\n[[pipeline]]\nplugin = \"nf4\"\n[[override]]\nmatch = \"*.mlp.down_proj\"\nbits = 3\n") ==
+          (dir / "exp.toml").string() + ":16: [[override]] match '*.mlp.down_proj' asks pipeline[0] (nf4, " + (dir / "exp.toml").string() +
+              ":14) for bits = 3, but it supports bits 4");
+    CHECK(refused("[quant]\nbits = 4\n[[pipeline]]\nplugin = \"nf4\"\n[[override]]\nmatch = \"*.mlp.down_proj\"\nskip = true\n").empty());
+    CHECK_THAT(refused("[quant]\nbits = 4\n[[pipeline]]\nplugin = \"nf4\"\n[sweep]\n\"quant.bits\" = [4, 3]\n"),
+               Catch::EndsWith("pipeline[0] (nf4) cannot run this experiment's [quant] format: bits = 3, but it supports bits 4"));
+    // run_experiment validates every sweep point before it creates the log or loads a model.
+    Experiment e = load_experiment(write_experiment(dir, "[quant]\nbits = 4\n[[pipeline]]\nplugin = \"nf4\"\n[sweep]\n\"quant.bits\" = [4, 3]\n"));
+    RunOptions opt{(dir / "nf4.h5").string(), false, {}, false};
+    REQUIRE_THROWS_WITH(run_experiment(e, opt), Catch::Contains("bits = 3, but it supports bits 4"));
+    CHECK_FALSE(std::filesystem::exists(dir / "nf4.h5"));
+  }
+  SECTION("group constraints: groups required, in multiples of 32") {
+    const std::string plugin = "[[pipeline]]\nplugin = \"constrained\"\n";
+    CHECK(refused("[quant]\nbits = 4\ngroup_size = 64\n" + plugin).empty());
+    CHECK_THAT(refused("[quant]\nbits = 4\ngroup_size = 0\n" + plugin),
+               Catch::EndsWith("pipeline[0] (constrained) cannot run this experiment's [quant] format: group_size = 0 (one group per row), "
+                               "but it needs groups (bits 3, 4; group_size a multiple of 32; no per-row groups (group_size > 0))"));
+    CHECK_THAT(refused("[quant]\nbits = 4\ngroup_size = 64\n" + plugin + "[[override]]\nmatch = \"0.*\"\ngroup_size = 48\n"),
+               Catch::Contains("[[override]] match '0.*' asks pipeline[0] (constrained, ") &&
+                   Catch::EndsWith("for group_size = 48, but it supports bits 3, 4; group_size a multiple of 32; no per-row groups (group_size > 0)"));
+    CHECK_THAT(refused("[quant]\nbits = 8\ngroup_size = 64\n" + plugin), Catch::EndsWith("bits = 8, but it supports bits 3, 4"));
+  }
 }

@@ -19,12 +19,12 @@ class Awq {
   static constexpr const char* summary = "AWQ activation-aware per-channel scaling (transform on scalable groups)";
   static constexpr uint32_t stats = QLAB_STAT_ABS_MEAN;
   static constexpr uint32_t scope = QLAB_SCOPE_GROUP;
-  static constexpr qlab_param_decl params[] = {
-      {"n_grid", QLAB_PARAM_INT, "20", "ratios tried: 0, 1/n_grid, …, (n_grid−1)/n_grid", 1, 1, 1000, nullptr},
-      {"duo_scaling", QLAB_PARAM_BOOL, "false", "AutoAWQ/llm-compressor: divide by the weight magnitude w̄^(1−r)", 0, 0, 0, nullptr},
-  };
+  static constexpr auto n_grid = qlab::sdk::int_param("n_grid", 20, "ratios tried: 0, 1/n_grid, …, (n_grid−1)/n_grid").range(1, 1000);
+  static constexpr auto duo_scaling =
+      qlab::sdk::bool_param("duo_scaling", false, "AutoAWQ/llm-compressor: divide by the weight magnitude w̄^(1−r)");
+  static constexpr qlab_param_decl params[] = {n_grid, duo_scaling};
 
-  explicit Awq(const qlab::sdk::Params& p) : n_grid_(static_cast<int32_t>(p.get_int("n_grid"))), duo_(p.get_bool("duo_scaling")) {}
+  explicit Awq(const qlab::sdk::Params& p) : n_grid_(static_cast<int32_t>(p.get(n_grid))), duo_(p.get(duo_scaling)) {}
 
   void transform(const qlab_group_in& in, qlab_transform_out& out) {
     if (!in.measure) throw qlab::sdk::Failure(std::string("group ") + in.name + " has no inspected module to measure");
@@ -59,7 +59,9 @@ class Awq {
         views[l] = {candidates[l].data(), w.n_rows, cols, cols};
       }
       double loss = 0;
-      if (in.measure(in.host, views.data(), s.data(), &loss) != 0) throw qlab::sdk::Failure("the host could not run the inspected module");
+      qlab_error err{};
+      if (in.measure(in.host, views.data(), s.data(), &loss, &err) != 0)
+        throw qlab::sdk::Failure(std::string("the host could not run the inspected module: ") + err.message);
       if (std::isfinite(loss) && loss < best_loss) {
         best_loss = loss;
         best_ratio = i;
@@ -68,7 +70,7 @@ class Awq {
     }
     using qlab::sdk::add_metric;
     if (best_ratio < 0) {  // no finite loss at any ratio (users' NaN reports): keep s = 1 and say so
-      add_metric(out.metrics, out.n_metrics, "fallback_unscaled", 1.0);
+      out.declined = 1;
       return;
     }
     std::copy(best.begin(), best.end(), out.scale);
@@ -81,20 +83,16 @@ class Awq {
   // AutoAWQ's w_mean: |W| over each group's max |W|, averaged over every consumer row.
   void weight_magnitude(const qlab_group_in& in, std::vector<float>& w_mean) const {
     const int64_t cols = in.weights[0].n_cols;
-    const int64_t gs = in.format.group_size > 0 ? in.format.group_size : cols;
     int64_t total_rows = 0;
     std::vector<double> sum(static_cast<size_t>(cols), 0.0);
     for (int32_t l = 0; l < in.n_linears; ++l) {
       const qlab_cview w = in.weights[l];
-      for (int64_t r = 0; r < w.n_rows; ++r) {
-        const float* row = w.data + r * w.row_stride;
-        for (int64_t c0 = 0; c0 < cols; c0 += gs) {
-          const int64_t n = std::min(gs, cols - c0);
-          float mx = 0;
-          for (int64_t c = 0; c < n; ++c) mx = std::max(mx, std::fabs(row[c0 + c]));
-          for (int64_t c = 0; c < n; ++c) sum[c0 + c] += mx > 0 ? std::fabs(row[c0 + c]) / mx : 0.0;
-        }
-      }
+      qlab::sdk::for_each_group(w.n_rows, cols, in.format.group_size, [&](const qlab::sdk::Group& g) {
+        const float* x = w.data + g.row * w.row_stride + g.begin;
+        float mx = 0;
+        for (int64_t c = 0; c < g.size; ++c) mx = std::max(mx, std::fabs(x[c]));
+        for (int64_t c = 0; c < g.size; ++c) sum[g.begin + c] += mx > 0 ? std::fabs(x[c]) / mx : 0.0;
+      });
       total_rows += w.n_rows;
     }
     for (int64_t j = 0; j < cols; ++j) w_mean[j] = static_cast<float>(sum[j] / static_cast<double>(total_rows));

@@ -17,22 +17,14 @@ class Clip {
   static constexpr const char* summary = "AWQ output-aware weight clipping search (transform on one linear)";
   static constexpr uint32_t stats = QLAB_STAT_ROWS;
   static constexpr uint32_t scope = QLAB_SCOPE_LINEAR;
-  static constexpr qlab_param_decl params[] = {
-      {"n_grid", QLAB_PARAM_INT, "20", "shrink grid size", 1, 1, 1000, nullptr},
-      {"max_shrink", QLAB_PARAM_FLOAT, "0.5", "largest fraction of max |w| cut off", 1, 0.0, 1.0, nullptr},
-      {"skip", QLAB_PARAM_STRING, "\"q_|k_|query|key|Wqkv\"", "'|'-separated substrings of linear names left unclipped", 0, 0, 0, nullptr},
-  };
+  static constexpr int32_t naming = QLAB_NAMING_SILENT;  // part of AWQ's own pipeline: "awq" stays "awq"
+  static constexpr auto n_grid = qlab::sdk::int_param("n_grid", 20, "shrink grid size").range(1, 1000);
+  static constexpr auto max_shrink = qlab::sdk::float_param("max_shrink", 0.5, "largest fraction of max |w| cut off").range(0.0, 1.0);
+  static constexpr auto skip = qlab::sdk::string_param("skip", "q_|k_|query|key|Wqkv", "'|'-separated substrings of linear names left unclipped");
+  static constexpr qlab_param_decl params[] = {n_grid, max_shrink, skip};
 
   explicit Clip(const qlab::sdk::Params& p)
-      : n_grid_(static_cast<int32_t>(p.get_int("n_grid"))), max_shrink_(p.get_float("max_shrink")) {
-    std::string s = p.get_string("skip");
-    for (size_t start = 0; start <= s.size();) {
-      size_t bar = s.find('|', start);
-      if (bar == std::string::npos) bar = s.size();
-      if (bar > start) skip_.push_back(s.substr(start, bar - start));
-      start = bar + 1;
-    }
-  }
+      : n_grid_(static_cast<int32_t>(p.get(n_grid))), max_shrink_(p.get(max_shrink)), skip_(qlab::sdk::split(p.get(skip), '|')) {}
 
   void transform(const qlab_group_in& in, qlab_transform_out& out) {
     for (const std::string& s : skip_)
@@ -45,8 +37,7 @@ class Clip {
  private:
   void clip_one(qlab_cview w, qlab_cview x, qlab_format f, qlab_view dst, qlab_transform_out& out) {
     const int64_t rows = w.n_rows, cols = w.n_cols, tokens = x.n_rows;
-    const int64_t gs = f.group_size > 0 ? f.group_size : cols;
-    const int64_t groups = qlab::grid::n_groups(cols, f.group_size);
+    const int64_t groups = qlab::sdk::n_groups(cols, f.group_size);
     const int32_t maxq = qlab::grid::max_code(f.bits);
     const int32_t steps = static_cast<int32_t>(max_shrink_ * n_grid_);
     // Per row, summed in row order below: a reduction clause would add the threads' partial
@@ -56,10 +47,10 @@ class Clip {
     for (int64_t r = 0; r < rows; ++r) {
       const float* wr = w.data + r * w.row_stride;
       float* dr = dst.data + r * dst.row_stride;
-      std::vector<float> clipped(static_cast<size_t>(gs));
+      std::vector<float> clipped(static_cast<size_t>(cols));
       std::vector<double> reference(static_cast<size_t>(tokens));
-      for (int64_t g = 0; g < groups; ++g) {
-        const int64_t c0 = g * gs, n = std::min(gs, cols - c0);
+      qlab::sdk::for_each_group_in_row(r, cols, f.group_size, [&](const qlab::sdk::Group& g) {
+        const int64_t c0 = g.begin, n = g.size;
         float org_max = 0;
         for (int64_t c = 0; c < n; ++c) org_max = std::max(org_max, std::fabs(wr[c0 + c]));
         for (int64_t t = 0; t < tokens; ++t) {
@@ -88,7 +79,7 @@ class Clip {
         }
         for (int64_t c = 0; c < n; ++c) dr[c0 + c] = std::min(std::max(wr[c0 + c], -best_max), best_max);
         row_shrink[static_cast<size_t>(r)] += org_max > 0 ? 1.0 - best_max / org_max : 0.0;
-      }
+      });
     }
     double shrink_sum = 0;
     for (double v : row_shrink) shrink_sum += v;

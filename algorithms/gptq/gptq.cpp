@@ -11,24 +11,30 @@ class Gptq {
   static constexpr const char* version = "1.0.0";
   static constexpr const char* summary = "GPTQ: Hessian-based error-compensating quantization (IST-DASLab/gptq semantics)";
   static constexpr uint32_t stats = QLAB_STAT_HESSIAN;
-  static constexpr qlab_param_decl params[] = {
-      {"damp_frac", QLAB_PARAM_FLOAT, "0.01", "dampening as a fraction of mean(diag H)", 1, 0.0, 10.0, nullptr},
-      {"block_size", QLAB_PARAM_INT, "128", "columns per lazy-update block", 1, 1, 65536, nullptr},
-      {"act_order", QLAB_PARAM_BOOL, "false", "quantize columns by descending diag(H) (desc_act)", 0, 0, 0, nullptr},
-      {"static_groups", QLAB_PARAM_BOOL, "false", "fit every group's parameters before any update", 0, 0, 0, nullptr},
-      {"group_fit", QLAB_PARAM_STRING, "\"reference\"", "reference: groups fitted on W without the block's pending in-block updates (IST-DASLab); updated: on fully updated columns", 0, 0, 0, "reference|updated"},
-      {"search", QLAB_PARAM_STRING, "\"none\"", "range per row/group: none or mse (GPTQ's shrink search)", 0, 0, 0, "none|mse"},
-      {"max_damp_retries", QLAB_PARAM_INT, "6", "×10 dampening retries when H is not positive definite", 1, 0, 20, nullptr},
-  };
+  static constexpr auto damp_frac = qlab::sdk::float_param("damp_frac", 0.01, "dampening as a fraction of mean(diag H)").range(0.0, 10.0);
+  static constexpr auto block_size = qlab::sdk::int_param("block_size", 128, "columns per lazy-update block").range(1, 65536);
+  static constexpr auto act_order = qlab::sdk::bool_param("act_order", false, "quantize columns by descending diag(H) (desc_act)");
+  static constexpr auto static_groups = qlab::sdk::bool_param("static_groups", false, "fit every group's parameters before any update");
+  static constexpr auto group_fit =
+      qlab::sdk::string_param("group_fit", "reference",
+                              "reference: groups fitted on W without the block's pending in-block updates (IST-DASLab); updated: on fully updated columns")
+          .choices("reference|updated");
+  static constexpr auto search = qlab::sdk::string_param("search", "none", "range per row/group: none or mse (GPTQ's shrink search)").choices("none|mse");
+  static constexpr auto max_damp_retries =
+      qlab::sdk::int_param("max_damp_retries", 6, "×10 dampening retries when H is not positive definite").range(0, 20);
+  static constexpr qlab_param_decl params[] = {damp_frac, block_size, act_order, static_groups, group_fit, search, max_damp_retries};
+
+  // Published tables call GPTQ with act-order "gptq-r" (the GPTQ README's "--act-order" rows).
+  static const char* method_name(const qlab::sdk::Params& p) { return p.get(act_order) ? "gptq-r" : "gptq"; }
 
   explicit Gptq(const qlab::sdk::Params& p) {
-    opt_.damp_frac = p.get_float("damp_frac");
-    opt_.block_size = static_cast<int32_t>(p.get_int("block_size"));
-    opt_.act_order = p.get_bool("act_order");
-    opt_.static_groups = p.get_bool("static_groups");
-    opt_.fit_on_updated = p.get_string("group_fit") == "updated";
-    opt_.mse = p.get_string("search") == "mse";
-    opt_.max_damp_retries = static_cast<int32_t>(p.get_int("max_damp_retries"));
+    opt_.damp_frac = p.get(damp_frac);
+    opt_.block_size = static_cast<int32_t>(p.get(block_size));
+    opt_.act_order = p.get(act_order);
+    opt_.static_groups = p.get(static_groups);
+    opt_.fit_on_updated = p.get(group_fit) == "updated";
+    opt_.mse = p.get(search) == "mse";
+    opt_.max_damp_retries = static_cast<int32_t>(p.get(max_damp_retries));
   }
 
   void quantize(const qlab_linear_in& in, qlab_quantize_out& out) {

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <chrono>
 #include <numeric>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -14,8 +13,8 @@ namespace qlab::gptq {
 namespace {
 using sdk::RowMatrix;
 using Clock = std::chrono::steady_clock;
-qlab_view view(RowMatrix& m) { return {m.data(), m.rows(), m.cols(), m.cols()}; }
-qlab_cview cview(const RowMatrix& m) { return {m.data(), m.rows(), m.cols(), m.cols()}; }
+using sdk::cview;
+using sdk::view;
 
 // Upper Cholesky factor of (H + damp·I)⁻¹: cholesky, cholesky_inverse, cholesky(upper), as
 // the reference. Raises the dampening ×10 while H + damp·I is not positive definite.
@@ -30,7 +29,7 @@ RowMatrix inverse_factor(const RowMatrix& h, const qlab_linalg& la, const Option
     if (rc == 0) rc = la.potrf(la.ctx, view(a), 1);
     if (rc == 0) return a;
     if (r.damp_retries >= opt.max_damp_retries || !(mean_diag > 0))
-      throw std::runtime_error("the Hessian is not positive definite even with dampening " + std::to_string(r.damp) +
+      throw sdk::Failure("the Hessian is not positive definite even with dampening " + std::to_string(r.damp) +
                                " after " + std::to_string(r.damp_retries) + " ×10 retries (column " + std::to_string(rc) + ")");
     r.damp = std::max(r.damp * 10.0, 1e-6 * mean_diag);  // from zero dampening, start at a millionth of the diagonal
     ++r.damp_retries;
@@ -40,12 +39,12 @@ RowMatrix inverse_factor(const RowMatrix& h, const qlab_linalg& la, const Option
 
 Result quantize(const qlab_linear_in& in, qlab_quantize_out& out, const Options& opt) {
   Result res;
-  if (in.stats.hessian.data == nullptr) throw std::runtime_error("gptq needs the Hessian statistic");
+  if (in.stats.hessian.data == nullptr) throw sdk::Failure("gptq needs the Hessian statistic");
   const int64_t rows = in.weight.n_rows, cols = in.weight.n_cols;
   const qlab_format f = in.format;
   const int32_t maxq = grid::max_code(f.bits);
   const int64_t gs = f.group_size > 0 ? f.group_size : 0;
-  const int64_t n_groups = grid::n_groups(cols, f.group_size);
+  const int64_t n_groups = sdk::n_groups(cols, f.group_size);
   auto fit = [&](const float* x, int64_t n, int64_t stride) {
     return opt.mse ? grid::fit_mse(x, n, stride, f.bits, f.sym, f.range, opt.mse_search) : grid::fit(x, n, stride, f.bits, f.sym, f.range);
   };

@@ -28,7 +28,7 @@ struct Result {
 };
 
 // Quantizes in.weight with in.stats.hessian into out (dequant, codes, scales, zeros, g_idx).
-// Throws std::runtime_error when H stays not positive definite after the retries.
+// Throws sdk::Failure when H stays not positive definite after the retries.
 Result quantize(const qlab_linear_in& in, qlab_quantize_out& out, const Options& opt);
 
 }  // namespace qlab::gptq

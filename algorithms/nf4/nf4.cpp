@@ -3,6 +3,7 @@
 // codebook, NF4 or FP4. Optional double quantization stores the absmax values themselves
 // in 8 bits: minus their mean, in blocks of 256 with the signed dynamic map, each block
 // with an fp32 absmax (bitsandbytes' compress_statistics).
+#include <qlab/groups.hpp>
 #include <qlab/plugin.hpp>
 
 #include <algorithm>
@@ -21,50 +22,44 @@ class Nf4 {
   static constexpr const char* version = "1.0.0";
   static constexpr const char* summary = "4-bit blockwise absmax onto the NF4 or FP4 codebook, optional double quantization (bitsandbytes)";
   static constexpr int32_t uses_codebook = 1;
-  static constexpr qlab_param_decl params[] = {
-      {"codebook", QLAB_PARAM_STRING, "\"nf4\"", "the fixed 4-bit levels: nf4 (normal quantiles) or fp4 (E2M1)", 0, 0, 0, "nf4|fp4"},
-      {"double_quant", QLAB_PARAM_BOOL, "false", "quantize the block absmax values to 8 bits (bitsandbytes compress_statistics)", 0, 0, 0, nullptr},
-      {"dq_block", QLAB_PARAM_INT, "256", "absmax values per double-quantization block", 1, 2, 65536, nullptr},
-  };
+  static constexpr qlab_support support = qlab::sdk::Support().bits({4});  // 16 fixed levels
+  static constexpr auto codebook =
+      qlab::sdk::string_param("codebook", "nf4", "the fixed 4-bit levels: nf4 (normal quantiles) or fp4 (E2M1)").choices("nf4|fp4");
+  static constexpr auto double_quant =
+      qlab::sdk::bool_param("double_quant", false, "quantize the block absmax values to 8 bits (bitsandbytes compress_statistics)");
+  static constexpr auto dq_block = qlab::sdk::int_param("dq_block", 256, "absmax values per double-quantization block").range(2, 65536);
+  static constexpr qlab_param_decl params[] = {codebook, double_quant, dq_block};
 
   explicit Nf4(const qlab::sdk::Params& p)
-      : levels_(p.get_string("codebook") == "fp4" ? qlab::nf4::fp4_levels() : qlab::nf4::kNf4),
-        double_quant_(p.get_bool("double_quant")),
-        dq_block_(p.get_int("dq_block")) {}
+      : levels_(p.get(codebook) == "fp4" ? qlab::nf4::fp4_levels() : qlab::nf4::kNf4),
+        double_quant_(p.get(double_quant)),
+        dq_block_(p.get(dq_block)) {}
 
   void quantize(const qlab_linear_in& in, qlab_quantize_out& out) {
-    if (in.format.bits != 4)
-      throw qlab::sdk::Failure("nf4 has 16 fixed levels: it needs quant.bits = 4, got " + std::to_string(in.format.bits));
     const int64_t rows = in.weight.n_rows, cols = in.weight.n_cols;
-    const int64_t bs = in.format.group_size > 0 ? in.format.group_size : cols;
+    const qlab::sdk::ConstMap w = qlab::sdk::map(in.weight);
+    qlab::sdk::MutableMap dequant = qlab::sdk::map(out.dequant);
     // Block absmax, row-major over (row, block): bitsandbytes' flattened order when cols % bs == 0.
     std::vector<float> absmax(static_cast<size_t>(rows * out.n_groups));
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t g = 0; g < out.n_groups; ++g) {
-        const float* w = in.weight.data + r * in.weight.row_stride + g * bs;
-        float m = 0.0f;
-        for (int64_t j = 0; j < std::min(bs, cols - g * bs); ++j) m = std::max(m, std::fabs(w[j]));
-        absmax[static_cast<size_t>(r * out.n_groups + g)] = m;
-      }
+    qlab::sdk::for_each_group(in, [&](const qlab::sdk::Group& g) {
+      absmax[static_cast<size_t>(g.at)] = w.row(g.row).segment(g.begin, g.size).cwiseAbs().maxCoeff();
+    });
     // As bitsandbytes: the codes are chosen against the exact absmax; double quantization
     // then compresses the stored absmax, which is what dequantization multiplies by.
     std::vector<float> stored = absmax;
     double dq_error = 0.0;
     if (double_quant_) dq_error = quantize_absmax(stored);
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t g = 0; g < out.n_groups; ++g) {
-        const float scale = absmax[static_cast<size_t>(r * out.n_groups + g)];
-        float* book = out.codebook + (r * out.n_groups + g) * 16;
-        for (int i = 0; i < 16; ++i) book[i] = levels_[i] * stored[static_cast<size_t>(r * out.n_groups + g)];
-        const float inv = scale > 0.0f ? 1.0f / scale : 0.0f;
-        for (int64_t c = g * bs; c < std::min(cols, (g + 1) * bs); ++c) {
-          const float x = in.weight.data[r * in.weight.row_stride + c];
-          const int code = qlab::nf4::nearest_level(levels_.data(), 16, x * inv);
-          out.codes[r * cols + c] = static_cast<uint8_t>(code);
-          out.dequant.data[r * out.dequant.row_stride + c] = book[code];
-        }
+    qlab::sdk::for_each_group(in, [&](const qlab::sdk::Group& g) {
+      const float scale = absmax[static_cast<size_t>(g.at)];
+      float* book = out.codebook + g.at * 16;
+      for (int i = 0; i < 16; ++i) book[i] = levels_[i] * stored[static_cast<size_t>(g.at)];
+      const float inv = scale > 0.0f ? 1.0f / scale : 0.0f;
+      for (int64_t j = 0; j < g.size; ++j) {
+        const int code = qlab::nf4::nearest_level(levels_.data(), 16, w(g.row, g.begin + j) * inv);
+        out.codes[g.flat + j] = static_cast<uint8_t>(code);
+        dequant(g.row, g.begin + j) = book[code];
       }
-    for (int64_t c = 0; c < cols; ++c) out.g_idx[c] = static_cast<int32_t>(c / bs);
+    });
     // 4-bit codes + per block an fp32 absmax, or with double quantization an 8-bit absmax
     // plus per dq block an fp32 absmax (and one fp32 mean per tensor).
     const double numel = static_cast<double>(rows * cols), blocks = static_cast<double>(rows * out.n_groups);

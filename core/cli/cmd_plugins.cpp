@@ -1,10 +1,13 @@
-// `qlab plugins`: every plugin on the search path with its hooks, parameters and statistics.
+// `qlab plugins`: every plugin on the search path with its hooks, parameters, statistics and
+// the formats it supports.
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "util/table.h"
+#include "plugin_host/format_support.h"
+#include "plugin_host/params.h"
 #include "plugin_host/plugin_loader.h"
 
 namespace qlab::cli {
@@ -41,13 +44,14 @@ Command add_plugins(CLI::App& app) {
         nlohmann::json params = nlohmann::json::array();
         for (int32_t i = 0; i < d.n_params; ++i) {
           const qlab_param_decl& q = d.params[i];
-          nlohmann::json j = {{"name", q.name}, {"type", type_text(q.type)}, {"default", q.default_value}, {"help", q.help}};
+          nlohmann::json j = {{"name", q.name}, {"type", type_text(q.type)}, {"default", default_text(q)}, {"help", q.help}};
           if (q.has_range) j["range"] = {q.min_value, q.max_value};
           if (q.choices) j["choices"] = q.choices;
           params.push_back(j);
         }
         out.push_back({{"name", name}, {"path", p.path}, {"version", d.version}, {"summary", d.summary},
-                       {"hooks", p.hooks()}, {"stats", stats_text(d.stats)}, {"sha256", p.sha256},
+                       {"hooks", p.hooks()}, {"stats", stats_text(d.stats)}, {"supports", describe_support(d.support)},
+                       {"sha256", p.sha256},
                        {"abi_version", d.abi_version}, {"parameters", params}});
       }
       for (const BrokenLibrary& b : reg.broken()) out.push_back({{"path", b.path}, {"broken", b.reason}});
@@ -57,8 +61,8 @@ Command add_plugins(CLI::App& app) {
     if (reg.all().empty()) fmt::print("no plugins found (searched: {})\n", fmt::join(reg.searched(), ", "));
     for (const auto& [name, p] : reg.all()) {
       const qlab_plugin& d = *p.descriptor;
-      fmt::print("{} {} — {}\n  path: {}\n  hooks: {}   statistics: {}\n", name, d.version, d.summary, p.path, p.hooks(),
-                 stats_text(d.stats));
+      fmt::print("{} {} — {}\n  path: {}\n  hooks: {}   statistics: {}   supports: {}\n", name, d.version, d.summary, p.path,
+                 p.hooks(), stats_text(d.stats), describe_support(d.support));
       if (d.n_params > 0) {
         Table t({"  parameter", "type", "default", "help"});
         for (int32_t i = 0; i < d.n_params; ++i) {
@@ -66,7 +70,7 @@ Command add_plugins(CLI::App& app) {
           std::string help = q.help;
           if (q.has_range) help += fmt::format(" [{}, {}]", q.min_value, q.max_value);
           if (q.choices) help += fmt::format(" ({})", q.choices);
-          t.add_row({std::string("  ") + q.name, type_text(q.type), q.default_value, help});
+          t.add_row({std::string("  ") + q.name, type_text(q.type), default_text(q), help});
         }
         fmt::print("{}", t.render());
       }

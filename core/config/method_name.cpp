@@ -1,42 +1,34 @@
 #include "config/method_name.h"
 
-#include <algorithm>
-#include <variant>
 #include <vector>
 
 namespace qlab {
 
 namespace {
-bool param_true(const PipelineEntry& e, const std::string& name) {
-  auto it = e.params.find(name);
-  return it != e.params.end() && std::holds_alternative<bool>(it->second.value) && std::get<bool>(it->second.value);
-}
-double param_number(const PipelineEntry& e, const std::string& name) {
-  auto it = e.params.find(name);
-  if (it == e.params.end()) return 0.0;
-  if (const auto* d = std::get_if<double>(&it->second.value)) return *d;
-  if (const auto* i = std::get_if<int64_t>(&it->second.value)) return static_cast<double>(*i);
-  return 0.0;
+struct Step {
+  std::string method;
+  int32_t naming;
+};
+
+// The plugin's declared method for these parameters ("gptq-r"), or its name.
+std::string method_of(const PipelineEntry& e, const qlab_plugin& d) {
+  if (!d.method_name) return d.name;
+  const ResolvedParams values = resolve_params(d, e.params, "method name");
+  const char* m = d.method_name(values.data(), values.size());
+  return m && *m ? m : d.name;
 }
 }  // namespace
 
-std::string method_name(const RunConfig& run) {
-  std::vector<const PipelineEntry*> steps;
-  for (const PipelineEntry& e : run.pipeline)
-    if (e.plugin != "clip") steps.push_back(&e);
-  std::vector<std::string> names;
-  for (const PipelineEntry* e : steps) names.push_back(e->plugin);
-  auto is = [&](std::initializer_list<const char*> want) {
-    return names.size() == want.size() && std::equal(names.begin(), names.end(), want.begin());
-  };
-  if (is({"rtn"})) return "rtn";
-  if (is({"gptq"})) return param_true(*steps[0], "act_order") ? "gptq-r" : "gptq";
-  if (is({"awq", "rtn"})) return "awq";
-  if (is({"smoothquant", "rtn"})) return "smoothquant";
-  if (is({"cluster"})) return param_number(*steps[0], "sparse_fraction") > 0 ? "squeezellm-sparse" : "squeezellm";
-  if (is({"nf4"})) return "nf4";
+std::string method_name(const RunConfig& run, const PluginRegistry& registry) {
+  std::vector<Step> steps;
+  for (const PipelineEntry& e : run.pipeline) {
+    const qlab_plugin& d = *registry.get(e.plugin).descriptor;
+    if (d.naming != QLAB_NAMING_SILENT) steps.push_back({method_of(e, d), d.naming});
+  }
+  // A transform before the plain quantizer it implies names the method (AWQ is scaling + RTN).
+  if (steps.size() == 2 && steps[1].naming == QLAB_NAMING_BASELINE) return steps[0].method;
   std::string joined;
-  for (const std::string& n : names) joined += (joined.empty() ? "" : "+") + n;
+  for (const Step& s : steps) joined += (joined.empty() ? "" : "+") + s.method;
   return joined;
 }
 

@@ -20,17 +20,24 @@ const char* type_name(int32_t t) {
 }
 }  // namespace
 
-ParamValue parse_default(const qlab_param_decl& d) {
-  const std::string text = d.default_value ? d.default_value : "";
-  try {
-    switch (d.type) {
-      case QLAB_PARAM_INT: return {static_cast<int64_t>(std::stoll(text)), "default"};
-      case QLAB_PARAM_FLOAT: return {std::stod(text), "default"};
-      case QLAB_PARAM_BOOL: return {text == "true", "default"};
-      default: return {text.size() >= 2 && text.front() == '"' ? text.substr(1, text.size() - 2) : text, "default"};
+ParamValue declared_default(const qlab_param_decl& d) {
+  switch (d.type) {
+    case QLAB_PARAM_INT: return {d.default_int, "default"};
+    case QLAB_PARAM_FLOAT: return {d.default_float, "default"};
+    case QLAB_PARAM_BOOL: return {d.default_int != 0, "default"};
+    default: return {std::string(d.default_string ? d.default_string : ""), "default"};
+  }
+}
+
+std::string default_text(const qlab_param_decl& d) {
+  switch (d.type) {
+    case QLAB_PARAM_INT: return fmt::format("{}", d.default_int);
+    case QLAB_PARAM_FLOAT: {  // 0.0, not 0: TOML would read 0 as an integer
+      const std::string text = fmt::format("{}", d.default_float);
+      return text.find_first_of(".en") == std::string::npos ? text + ".0" : text;
     }
-  } catch (const std::exception&) {
-    fail("plugin parameter '{}' declares an unreadable default '{}'", d.name, text);
+    case QLAB_PARAM_BOOL: return d.default_int ? "true" : "false";
+    default: return fmt::format("\"{}\"", d.default_string ? d.default_string : "");
   }
 }
 
@@ -47,7 +54,7 @@ ResolvedParams resolve_params(const qlab_plugin& plugin, const std::map<std::str
   for (int32_t i = 0; i < plugin.n_params; ++i) {
     const qlab_param_decl& d = plugin.params[i];
     auto it = given.find(d.name);
-    const ParamValue v = it != given.end() ? it->second : parse_default(d);
+    const ParamValue v = it != given.end() ? it->second : declared_default(d);
     auto bad = [&](const std::string& why) { fail("{}: {} ({}): parameter '{}' {}", v.where, where, plugin.name, d.name, why); };
     qlab_param p{d.name, d.type, 0, 0.0, nullptr};
     switch (d.type) {

@@ -35,7 +35,9 @@ class ResolvedParams {
 ResolvedParams resolve_params(const qlab_plugin& plugin, const std::map<std::string, ParamValue>& given,
                               const std::string& where);
 
-// A declared default as a value ("128" → int, "0.01" → float, "true" → bool, "\"mse\"" → string).
-ParamValue parse_default(const qlab_param_decl& decl);
+// A declared default as a value, from the field of the declaration's type.
+ParamValue declared_default(const qlab_param_decl& decl);
+// The same default as TOML writes it: 128, 0.01, true, "mse" (for `qlab plugins`).
+std::string default_text(const qlab_param_decl& decl);
 
 }  // namespace qlab

@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "plugin_host/format_support.h"
 #include "util/error.h"
 #include "util/watchdog.h"
 
@@ -31,19 +32,20 @@ void PluginInstance::check(int32_t rc, const char* hook, const std::string& laye
     fail("plugin '{}' failed in {} on layer {}: {}", name(), hook, layer, message_of(err));
 }
 
-void PluginInstance::observe(const std::string& layer, int32_t block, qlab_cview x) {
-  qlab_error err{};
-  const Watch watch(fmt::format("the observe hook of plugin '{}' on {}", name(), layer));
-  check(plugin_.descriptor->observe(self_, layer.c_str(), block, x, &err), "observe", layer, err);
+void PluginInstance::check_format(const qlab_format& f, const std::string& layer) const {
+  if (const std::string problem = unsupported_format(descriptor(), f); !problem.empty())
+    fail("plugin '{}' cannot quantize {}: {}", name(), layer, problem);
 }
 
 void PluginInstance::transform(const qlab_group_in& in, qlab_transform_out& out) {
+  check_format(in.format, in.name);
   qlab_error err{};
   const Watch watch(fmt::format("the transform hook of plugin '{}' on {}", name(), in.name));
   check(plugin_.descriptor->transform(self_, &in, &out, &err), "transform", in.name, err);
 }
 
 void PluginInstance::quantize(const qlab_linear_in& in, qlab_quantize_out& out) {
+  check_format(in.format, in.name);
   qlab_error err{};
   const Watch watch(fmt::format("the quantize hook of plugin '{}' on {}", name(), in.name));
   check(plugin_.descriptor->quantize(self_, &in, &out, &err), "quantize", in.name, err);

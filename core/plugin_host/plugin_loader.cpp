@@ -8,7 +8,9 @@
 #include <boost/dll/runtime_symbol_info.hpp>
 #include <cstdio>
 #include <cstdlib>
+#include <string_view>
 
+#include "plugin_host/params.h"
 #include "util/error.h"
 #include "util/sha256.h"
 
@@ -36,11 +38,31 @@ void check_params(const std::filesystem::path& path, const qlab_plugin& d) {
   if (d.n_params > 0 && !d.params) fail("{}: plugin '{}' declares {} parameters but no array", path.string(), d.name, d.n_params);
   for (int32_t i = 0; i < d.n_params; ++i) {
     const qlab_param_decl& p = d.params[i];
-    if (!p.name || !p.default_value || !p.help)
+    if (!p.name || !*p.name || !p.help || (p.type == QLAB_PARAM_STRING && !p.default_string))
       fail("{}: plugin '{}': parameter declaration {} lacks a name, default or help", path.string(), d.name, i);
     if (p.type < QLAB_PARAM_INT || p.type > QLAB_PARAM_STRING)
       fail("{}: plugin '{}': parameter '{}' has an unknown type {}", path.string(), d.name, p.name, p.type);
+    for (int32_t j = 0; j < i; ++j)
+      if (std::string_view(d.params[j].name) == p.name) fail("{}: plugin '{}' declares parameter '{}' twice", path.string(), d.name, p.name);
   }
+  // Every default must pass the plugin's own range and choices: a slip in a declaration
+  // shows here, at load, not in the first experiment that leaves the parameter out.
+  try {
+    resolve_params(d, {}, "declared");
+  } catch (const Error& e) {
+    fail("{}: plugin '{}' declares a default its own declaration refuses: {}", path.string(), d.name, e.what());
+  }
+}
+
+// The support declaration must be readable: bit widths within 2..8, a non-negative multiple.
+void check_support(const std::filesystem::path& path, const qlab_plugin& d) {
+  constexpr uint32_t kAnyBits = 0x1FCu;  // bits 2..8
+  if (d.support.bits & ~kAnyBits)
+    fail("{}: plugin '{}' declares support for bit widths outside 2..8 (mask {:#x})", path.string(), d.name, d.support.bits);
+  if (d.support.group_size_multiple < 0)
+    fail("{}: plugin '{}' declares a negative group size multiple {}", path.string(), d.name, d.support.group_size_multiple);
+  if (d.naming < QLAB_NAMING_OWN || d.naming > QLAB_NAMING_BASELINE)
+    fail("{}: plugin '{}' declares an unknown naming {}", path.string(), d.name, d.naming);
 }
 
 std::vector<std::string> split_path_list(const char* text) {
@@ -62,7 +84,6 @@ std::string LoadedPlugin::hooks() const {
   auto add = [&](bool has, const char* name) {
     if (has) out += (out.empty() ? "" : ",") + std::string(name);
   };
-  add(descriptor->observe != nullptr, "observe");
   add(descriptor->transform != nullptr, "transform");
   add(descriptor->quantize != nullptr, "quantize");
   return out;
@@ -79,10 +100,11 @@ LoadedPlugin PluginRegistry::load_library(const std::filesystem::path& path) {
          QLAB_PLUGIN_ABI_VERSION);
   if (!d->name || !*d->name || !d->version || !d->summary || !d->create || !d->destroy)
     fail("{}: plugin descriptor lacks a name, version, summary, create or destroy", path.string());
-  if (!d->observe && !d->transform && !d->quantize) fail("{}: plugin '{}' provides no hook", path.string(), d->name);
+  if (!d->transform && !d->quantize) fail("{}: plugin '{}' provides no hook", path.string(), d->name);
   if (d->transform && d->scope != QLAB_SCOPE_GROUP && d->scope != QLAB_SCOPE_LINEAR)
     fail("{}: plugin '{}' has a transform hook but no valid scope", path.string(), d->name);
   check_params(path, *d);
+  check_support(path, *d);
   return {path.string(), sha256_file(path), d};
 }
 

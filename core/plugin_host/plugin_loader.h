@@ -20,7 +20,7 @@ struct LoadedPlugin {
   std::string path;
   std::string sha256;
   const qlab_plugin* descriptor = nullptr;
-  std::string hooks() const;  // "quantize", "transform", "observe,transform", ...
+  std::string hooks() const;  // "quantize", "transform", "transform,quantize"
 };
 
 struct BrokenLibrary {

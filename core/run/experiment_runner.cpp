@@ -164,7 +164,7 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
     log.update([&](hid_t f) {  // what published tables match on (`qlab report --against`)
       h5::Handle g = h5::group(f, "runs/" + run.run_id);
       h5::set_attr(g.id(), "identity.model", run.model_path);
-      h5::set_attr(g.id(), "identity.method", method_name(run));
+      h5::set_attr(g.id(), "identity.method", method_name(run, registry));
       h5::set_attr(g.id(), "identity.w_bits", static_cast<int64_t>(run.format.bits));
       h5::set_attr(g.id(), "identity.a_bits", static_cast<int64_t>(run.act.enabled() ? run.act.bits : 16));
       h5::set_attr(g.id(), "identity.group_size", static_cast<int64_t>(run.format.group_size));

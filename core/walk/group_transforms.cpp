@@ -40,6 +40,7 @@ bool transform_group(Block& block, const ModelConfig& config, ScalableGroup& gro
   qlab_group_in in{};
   in.name = group.name.c_str();
   in.block = block.index;
+  in.producer_kind = group.producer_kind == ProducerKind::norm ? QLAB_PRODUCER_NORM : QLAB_PRODUCER_LINEAR;
   in.n_linears = static_cast<int32_t>(group.consumers.size());
   in.linear_names = names.data();
   in.weights = weights.data();
@@ -67,10 +68,10 @@ bool transform_group(Block& block, const ModelConfig& config, ScalableGroup& gro
   if (out.wrote_weights)
     for (size_t i = 0; i < group.consumers.size(); ++i) group.consumers[i]->weight = edited[i];
   std::map<std::string, double> m;
-  take_metrics(t, out.metrics, out.n_metrics, m);
+  take_metrics(t, out, m);
   for (Linear* l : group.consumers)
     for (const auto& [k, v] : m) metrics[l->name][k] = v;
-  return out.wrote_scale || m.count(std::string(t.name()) + ".fallback_unscaled") > 0;  // declined on purpose, and logged
+  return out.wrote_scale || out.declined;  // declined on purpose, and logged
 }
 
 }  // namespace

@@ -1,20 +1,29 @@
 #include "walk/linear_hooks.h"
 
+#include <algorithm>
+
 #include "backend/linalg.h"
+#include "plugin_host/linear_tensor_service.h"
+#include "qlab/groups.hpp"
+#include "qlab/plugin.hpp"
 #include "util/error.h"
 #include "util/parallel.h"
 #include "walk/quantize_output_checks.h"
 
 namespace qlab {
 
-namespace {
-qlab_cview cview(const Matrix& m) { return {m.data(), m.rows(), m.cols(), m.cols()}; }
-qlab_view view(Matrix& m) { return {m.data(), m.rows(), m.cols(), m.cols()}; }
-}  // namespace
+using sdk::cview;
+using sdk::view;
 
 void take_metrics(const PluginInstance& p, const qlab_metric* metrics, int32_t n, std::map<std::string, double>& into) {
-  for (int32_t i = 0; i < n && i < 16; ++i)
+  if (n < 0 || n > QLAB_MAX_METRICS) fail("plugin '{}' returned {} metrics; at most {} fit", p.name(), n, QLAB_MAX_METRICS);
+  for (int32_t i = 0; i < n; ++i)
     if (metrics[i].name) into[std::string(p.name()) + "." + sanitized_metric_name(metrics[i].name)] = metrics[i].value;
+}
+
+void take_metrics(const PluginInstance& p, const qlab_transform_out& out, std::map<std::string, double>& into) {
+  take_metrics(p, out.metrics, out.n_metrics, into);
+  if (out.declined) into[std::string(p.name()) + ".fallback_unscaled"] = 1.0;
 }
 
 bool transform_linear(Linear& l, int block, const qlab_format& format, PluginInstance& t, const qlab_stats& stats,
@@ -30,6 +39,7 @@ bool transform_linear(Linear& l, int block, const qlab_format& format, PluginIns
   in.stats = stats;
   in.format = format;
   in.la = cpu_linalg();
+  in.producer_kind = QLAB_PRODUCER_NONE;
   Matrix edited = l.weight;
   Vector scale = Vector::Ones(l.in_features());
   qlab_view out_weights[1] = {view(edited)};
@@ -38,7 +48,7 @@ bool transform_linear(Linear& l, int block, const qlab_format& format, PluginIns
   out.weights = out_weights;
   t.transform(in, out);
   if (out.wrote_scale) fail("plugin '{}' returned a scale for linear {}: only group-scope transforms may scale", t.name(), l.name);
-  take_metrics(t, out.metrics, out.n_metrics, metrics);
+  take_metrics(t, out, metrics);
   if (!out.wrote_weights) return false;
   if (first_non_finite(edited.data(), edited.size()) >= 0) fail("plugin '{}' returned non-finite weights for {}", t.name(), l.name);
   l.weight = edited;
@@ -53,12 +63,16 @@ QuantizedLinear quantize_linear(const Linear& l, int block, const qlab_format& f
   q.group_size = f.group_size;
   q.sym = f.sym != 0;
   const int64_t rows = l.out_features(), cols = l.in_features();
-  q.n_groups = f.group_size > 0 ? (cols + f.group_size - 1) / f.group_size : 1;
+  q.n_groups = sdk::n_groups(cols, f.group_size);
   q.dequant = Matrix::Zero(rows, cols);
   q.codes.assign(static_cast<size_t>(rows * cols), 0);
   q.scales = Matrix::Zero(rows, q.n_groups);
   q.zeros = Matrix::Zero(rows, q.n_groups);
-  q.g_idx.assign(static_cast<size_t>(cols), 0);
+  // Prefilled with the SDK's contiguous grouping, as scale with 1.0: most quantizers keep it.
+  q.g_idx.resize(static_cast<size_t>(cols));
+  sdk::for_each_group_in_row(0, cols, f.group_size, [&](const sdk::Group& g) {
+    std::fill_n(q.g_idx.begin() + g.begin, g.size, static_cast<int32_t>(g.index));
+  });
   if (quantizer.descriptor().uses_codebook) q.codebook.assign(static_cast<size_t>(rows * q.n_groups * (int64_t(1) << f.bits)), 0.0f);
   qlab_linear_in in{};
   in.name = l.name.c_str();
@@ -68,6 +82,8 @@ QuantizedLinear quantize_linear(const Linear& l, int block, const qlab_format& f
   in.format = f;
   in.la = cpu_linalg();
   in.n_threads = thread_count();
+  LinearTensorService files(l.name, rows, cols);
+  files.attach(in);
   qlab_quantize_out out{};
   out.dequant = view(q.dequant);
   out.codes = q.codes.data();

@@ -1,5 +1,6 @@
 // Calling a plugin on one linear: the host side of the transform (SCOPE_LINEAR) and quantize
-// hooks. Buffers are allocated here from the shapes, results checked (finite weights; for
+// hooks. Buffers are allocated here from the shapes (g_idx prefilled with the contiguous
+// grouping), per-linear files served (plugin_host/linear_tensor_service.h), results checked (finite weights; for
 // quantize also indices, grid consistency and the reported bits, quantize_output_checks.h)
 // and the plugin's metrics named "<plugin>.<metric>". Shared by the walker and `qlab layer`.
 #pragma once
@@ -12,8 +13,10 @@
 
 namespace qlab {
 
-// Copies a hook's metrics into `into` as "<plugin>.<metric>".
+// Copies a hook's metrics into `into` as "<plugin>.<metric>"; more than QLAB_MAX_METRICS is an error.
 void take_metrics(const PluginInstance& plugin, const qlab_metric* metrics, int32_t n, std::map<std::string, double>& into);
+// A transform's metrics, and <plugin>.fallback_unscaled = 1 when it declined on purpose.
+void take_metrics(const PluginInstance& plugin, const qlab_transform_out& out, std::map<std::string, double>& into);
 
 // Runs a linear-scope transform; replaces l.weight when the plugin edited it. Returns
 // whether it did.

@@ -1,5 +1,6 @@
 #include "walk/measure_module.h"
 
+#include <cstdio>
 #include <exception>
 
 #include "forward/block_forward.h"
@@ -24,7 +25,7 @@ Matrix MeasureHost::run(const Matrix& h) const {
   return y;
 }
 
-int32_t MeasureHost::measure(void* host, const qlab_cview* candidates, const float* s, double* mse) {
+int32_t MeasureHost::measure(void* host, const qlab_cview* candidates, const float* s, double* mse, qlab_error* err) {
   auto* m = static_cast<MeasureHost*>(host);
   try {
     for (size_t i = 0; i < m->consumers_.size(); ++i) m->consumers_[i]->weight = sdk::map(candidates[i]);
@@ -41,6 +42,7 @@ int32_t MeasureHost::measure(void* host, const qlab_cview* candidates, const flo
     return 0;
   } catch (const std::exception& e) {
     if (m->error_.empty()) m->error_ = e.what();
+    if (err) std::snprintf(err->message, sizeof err->message, "%s", e.what());
     return 1;
   }
 }

@@ -20,7 +20,7 @@ class MeasureHost {
   const std::string& error() const { return error_; }
 
   // qlab_group_in::measure; `host` is context().
-  static int32_t measure(void* host, const qlab_cview* candidates, const float* s, double* mse);
+  static int32_t measure(void* host, const qlab_cview* candidates, const float* s, double* mse, qlab_error* err);
 
  private:
   Matrix run(const Matrix& h) const;

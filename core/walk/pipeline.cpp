@@ -1,10 +1,26 @@
 #include "walk/pipeline.h"
 
+#include "plugin_host/format_support.h"
 #include "util/error.h"
 
 namespace qlab {
 
 namespace {
+// Every format the run can ask a plugin for: the [quant] format and each [[override]] rule's
+// (its fields over [quant]; a rule that skips asks for none), each with where it is written.
+void check_support(const RunConfig& run, const PipelineEntry& e, size_t i, const qlab_plugin& d) {
+  if (const std::string problem = unsupported_format(d, run.format); !problem.empty())
+    fail("{}: pipeline[{}] ({}) cannot run this experiment's [quant] format: {}", e.where, i, e.plugin, problem);
+  for (const OverrideRule& rule : run.overrides) {
+    if (rule.skip.value_or(false)) continue;
+    qlab_format f = run.format;
+    if (rule.bits) f.bits = *rule.bits;
+    if (rule.group_size) f.group_size = *rule.group_size;
+    if (const std::string problem = unsupported_format(d, f); !problem.empty())
+      fail("{}: [[override]] match '{}' asks pipeline[{}] ({}, {}) for {}", rule.where, rule.match, i, e.plugin, e.where, problem);
+  }
+}
+
 struct Checked {
   const LoadedPlugin* plugin;
   ResolvedParams params;
@@ -26,9 +42,11 @@ std::vector<Checked> check(const RunConfig& run, const PluginRegistry& registry)
     const qlab_plugin& d = *p->descriptor;
     if (last && !d.quantize)
       fail("{}: pipeline[{}] ({}) is last but has no quantize hook; a pipeline ends with one quantizer (e.g. rtn)", e.where, i, e.plugin);
-    if (!last && !d.transform && !d.observe)
+    if (!last && !d.transform)
       fail("{}: pipeline[{}] ({}) is a quantizer but not last; put transforms first and one quantizer at the end", e.where, i, e.plugin);
-    out.push_back({p, resolve_params(d, e.params, fmt::format("pipeline[{}]", i))});
+    ResolvedParams params = resolve_params(d, e.params, fmt::format("pipeline[{}]", i));
+    check_support(run, e, i, d);
+    out.push_back({p, std::move(params)});
   }
   return out;
 }

@@ -19,8 +19,9 @@ struct Pipeline {
   PipelineNeeds needs() const;
 };
 
-// Throws for an unknown plugin or parameter, a bad value, or a pipeline not shaped
-// transforms… → quantizer.
+// Throws for an unknown plugin or parameter, a bad value, a pipeline not shaped
+// transforms… → quantizer, or a format (from [quant] or an [[override]]) a plugin does not
+// support (qlab_support), naming the file, the plugin and what it supports.
 void validate_pipeline(const RunConfig& run, const PluginRegistry& registry);
 // "awq(n_grid=20, duo_scaling=false) → rtn(search=none, …)": every parameter, defaults resolved.
 std::string describe_pipeline(const RunConfig& run, const PluginRegistry& registry);

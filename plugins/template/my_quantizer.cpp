@@ -5,7 +5,6 @@
 #include <qlab/plugin.hpp>
 
 #include <algorithm>
-#include <cmath>
 #include <vector>
 
 namespace {
@@ -15,39 +14,36 @@ class MyQuantizer {
   static constexpr const char* name = "my_quantizer";  // unique: libqlab_my_quantizer.so
   static constexpr const char* version = "0.1.0";
   static constexpr const char* summary = "RTN after clipping each group at a percentile of |w| (template plugin)";
-  static constexpr qlab_param_decl params[] = {
-      {"percentile", QLAB_PARAM_FLOAT, "0.99", "fraction of |w| kept unclipped in each group", 1, 0.5, 1.0, nullptr},
-  };
-  // static constexpr uint32_t stats = QLAB_STAT_HESSIAN;  // declare the statistics you need
+  // Each parameter once: its name, default, help and range; p.get(percentile) reads it back.
+  static constexpr auto percentile =
+      qlab::sdk::float_param("percentile", 0.99, "fraction of |w| kept unclipped in each group").range(0.5, 1.0);
+  static constexpr qlab_param_decl params[] = {percentile};
+  // Optional declarations: the statistics you need, the formats you accept (checked before
+  // any weight loads).
+  // static constexpr uint32_t stats = QLAB_STAT_HESSIAN;
+  // static constexpr qlab_support support = qlab::sdk::Support().bits({4, 8}).group_size_multiple(32);
 
-  explicit MyQuantizer(const qlab::sdk::Params& p) : percentile_(p.get_float("percentile")) {}
+  explicit MyQuantizer(const qlab::sdk::Params& p) : percentile_(p.get(percentile)) {}
 
+  // The host allocated every output and prefilled g_idx with the contiguous groups that
+  // for_each_group visits; write codes, scales, zeros and the dequantized weight.
   void quantize(const qlab_linear_in& in, qlab_quantize_out& out) {
-    const int64_t rows = in.weight.n_rows, cols = in.weight.n_cols;
-    const int64_t gs = in.format.group_size > 0 ? in.format.group_size : cols;
-    const int64_t groups = qlab::grid::n_groups(cols, in.format.group_size);
+    const qlab::sdk::ConstMap w = qlab::sdk::map(in.weight);
+    qlab::sdk::MutableMap dequant = qlab::sdk::map(out.dequant);
     const int32_t maxq = qlab::grid::max_code(in.format.bits);
-    std::vector<float> group(static_cast<size_t>(gs)), magnitudes(static_cast<size_t>(gs));
-    for (int64_t r = 0; r < rows; ++r) {
-      const float* w = in.weight.data + r * in.weight.row_stride;
-      for (int64_t g = 0; g < groups; ++g) {
-        const int64_t c0 = g * gs, n = std::min(gs, cols - c0);
-        for (int64_t c = 0; c < n; ++c) magnitudes[c] = std::fabs(w[c0 + c]);
-        const int64_t k = std::min<int64_t>(n - 1, static_cast<int64_t>(percentile_ * static_cast<double>(n - 1)));
-        std::nth_element(magnitudes.begin(), magnitudes.begin() + k, magnitudes.begin() + n);
-        const float limit = magnitudes[k];
-        for (int64_t c = 0; c < n; ++c) group[c] = std::clamp(w[c0 + c], -limit, limit);
-        qlab::grid::GroupParams p = qlab::grid::fit(group.data(), n, 1, in.format.bits, in.format.sym, in.format.range);
-        out.scales[r * groups + g] = p.scale;
-        out.zeros[r * groups + g] = p.zero;
-        for (int64_t c = 0; c < n; ++c) {
-          const float code = qlab::grid::code_of(w[c0 + c], p, maxq);
-          out.codes[r * cols + c0 + c] = static_cast<uint8_t>(code);
-          out.dequant.data[r * out.dequant.row_stride + c0 + c] = qlab::grid::dequant(code, p);
-        }
-      }
-    }
-    for (int64_t c = 0; c < cols; ++c) out.g_idx[c] = static_cast<int32_t>(c / gs);
+    qlab::sdk::for_each_group(in, [&](const qlab::sdk::Group& g) {
+      const auto x = w.row(g.row).segment(g.begin, g.size);
+      std::vector<float> magnitudes(static_cast<size_t>(g.size));
+      Eigen::Map<Eigen::RowVectorXf>(magnitudes.data(), g.size) = x.cwiseAbs();
+      const auto k = static_cast<size_t>(percentile_ * static_cast<double>(g.size - 1));
+      std::nth_element(magnitudes.begin(), magnitudes.begin() + k, magnitudes.end());
+      const float limit = magnitudes[k];
+      const Eigen::RowVectorXf clipped = x.cwiseMax(-limit).cwiseMin(limit);
+      const qlab::grid::GroupParams p = qlab::grid::fit(clipped.data(), g.size, 1, in.format.bits, in.format.sym, in.format.range);
+      out.scales[g.at] = p.scale;
+      out.zeros[g.at] = p.zero;
+      qlab::grid::quantize_group(x.data(), g.size, p, maxq, out.codes + g.flat, &dequant(g.row, g.begin));
+    });
   }
 
  private:

@@ -1,6 +1,6 @@
 # qlab_add_plugin(NAME SOURCES...): builds libqlab_<NAME>.so against the plugin SDK, the same
 # way inside qlab's tree and outside it (include this file, or find_package(qlab)).
-# The plugin sees only plugins/sdk/include (plugin.h, plugin.hpp, grid.hpp) and Eigen.
+# The plugin sees only plugins/sdk/include (plugin.h, plugin.hpp, groups.hpp, grid.hpp, half.hpp) and Eigen.
 include_guard(GLOBAL)
 # In the source tree the headers sit at ../include; an installed qlabConfig.cmake sets
 # QLAB_SDK_INCLUDE_DIR to <prefix>/include before including this file.

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "qlab/groups.hpp"
 #include "qlab/plugin.h"
 
 namespace qlab::grid {
@@ -105,9 +106,13 @@ inline GroupParams fit_mse(const float* x, int64_t n, int64_t stride, int32_t bi
   return best;
 }
 
-// Groups per row for a group size (0 = one per row); the last group may be short.
-inline int64_t n_groups(int64_t n_cols, int32_t group_size) {
-  return group_size <= 0 ? 1 : (n_cols + group_size - 1) / group_size;
+// Rounds n values at x onto the grid of p: codes (when given) and the reconstruction.
+inline void quantize_group(const float* x, int64_t n, GroupParams p, int32_t maxq, uint8_t* codes, float* out) {
+  for (int64_t j = 0; j < n; ++j) {
+    const float code = code_of(x[j], p, maxq);
+    if (codes) codes[j] = static_cast<uint8_t>(code);
+    out[j] = dequant(code, p);
+  }
 }
 
 // Round-to-nearest of a rows × cols matrix (row stride `stride`) in the given format, group
@@ -117,24 +122,16 @@ inline void quantize_rows(const float* w, int64_t rows, int64_t cols, int64_t st
                           int64_t out_stride,
                           uint8_t* codes = nullptr, float* scales = nullptr, float* zeros = nullptr,
                           const MseSearch* mse = nullptr) {
-  const int64_t gs = f.group_size > 0 ? f.group_size : cols;
-  const int64_t groups = n_groups(cols, f.group_size);
   const int32_t maxq = max_code(f.bits);
 #pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* wr = w + r * stride;
-    for (int64_t g = 0; g < groups; ++g) {
-      const int64_t c0 = g * gs, n = std::min<int64_t>(gs, cols - c0);
-      const GroupParams p = mse ? fit_mse(wr + c0, n, 1, f.bits, f.sym, f.range, *mse) : fit(wr + c0, n, 1, f.bits, f.sym, f.range);
-      if (scales) scales[r * groups + g] = p.scale;
-      if (zeros) zeros[r * groups + g] = p.zero;
-      for (int64_t c = c0; c < c0 + n; ++c) {
-        const float code = code_of(wr[c], p, maxq);
-        if (codes) codes[r * cols + c] = static_cast<uint8_t>(code);
-        out[r * out_stride + c] = dequant(code, p);
-      }
-    }
-  }
+  for (int64_t r = 0; r < rows; ++r)
+    sdk::for_each_group_in_row(r, cols, f.group_size, [&](const sdk::Group& g) {
+      const float* x = w + r * stride + g.begin;
+      const GroupParams p = mse ? fit_mse(x, g.size, 1, f.bits, f.sym, f.range, *mse) : fit(x, g.size, 1, f.bits, f.sym, f.range);
+      if (scales) scales[g.at] = p.scale;
+      if (zeros) zeros[g.at] = p.zero;
+      quantize_group(x, g.size, p, maxq, codes ? codes + g.flat : nullptr, out + r * out_stride + g.begin);
+    });
 }
 
 }  // namespace qlab::grid

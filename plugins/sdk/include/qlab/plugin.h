@@ -14,6 +14,13 @@
  *
  * Versioning: one integer, exact match, bumped on ANY change to a struct, enum or function
  * signature in this file (tests/test_plugin_abi.cpp pins the layout).
+ *
+ * Version 2 (from 1): parameter defaults are typed fields, not TOML text; the descriptor
+ * declares the formats a plugin supports (qlab_support), how it names the method published
+ * tables use (naming, method_name) and no longer has `observe`, which nothing called; the
+ * host prefills g_idx; a transform says when it declined on purpose (declined); a group
+ * names its producer's kind; host services take a qlab_error; per-linear files are read
+ * by the host (read_linear_tensor); more than QLAB_MAX_METRICS metrics is an error.
  */
 #ifndef QLAB_PLUGIN_H
 #define QLAB_PLUGIN_H
@@ -24,7 +31,7 @@
 extern "C" {
 #endif
 
-#define QLAB_PLUGIN_ABI_VERSION 1
+#define QLAB_PLUGIN_ABI_VERSION 2
 
 #if defined(_WIN32)
 #define QLAB_EXPORT __declspec(dllexport)
@@ -39,6 +46,9 @@ typedef struct qlab_cview { const float *data; int64_t n_rows, n_cols, row_strid
 typedef struct qlab_error  { char message[512]; } qlab_error;
 typedef struct qlab_metric { const char *name; double value; } qlab_metric;
 
+/* Metrics a hook may return; a larger n_metrics fails the run. */
+#define QLAB_MAX_METRICS 16
+
 /* Statistics of a linear's input the host captures on request (bit mask). */
 enum qlab_stat {
   QLAB_STAT_HESSIAN  = 1,  /* H = 2/S · Σ x xᵀ over all calibration tokens, S = number of
@@ -51,6 +61,13 @@ enum qlab_stat {
 /* What a transform hook is called on. */
 enum qlab_scope { QLAB_SCOPE_GROUP = 1, QLAB_SCOPE_LINEAR = 2 };
 
+/* What produces a scalable group's shared input: a transform folds its scale there. */
+enum qlab_producer {
+  QLAB_PRODUCER_NONE   = 0,  /* SCOPE_LINEAR: the linear alone, nothing to fold into */
+  QLAB_PRODUCER_NORM   = 1,  /* an RMSNorm or LayerNorm */
+  QLAB_PRODUCER_LINEAR = 2   /* a linear (v_proj → o_proj, up_proj → down_proj) */
+};
+
 /* Range convention of a uniform grid. */
 enum qlab_range {
   QLAB_RANGE_GPTQ   = 0,  /* GPTQ's quantizer: [min(x,0), max(x,0)], the range always holds 0 */
@@ -59,14 +76,18 @@ enum qlab_range {
 
 enum qlab_param_type { QLAB_PARAM_INT = 0, QLAB_PARAM_FLOAT = 1, QLAB_PARAM_BOOL = 2, QLAB_PARAM_STRING = 3 };
 
+/* A declared parameter; the default sits in the field of its type (plugin.hpp's builders
+   fill these). The host checks at load that the default lies in the range / choices. */
 typedef struct qlab_param_decl {
   const char *name;
-  int32_t     type;           /* qlab_param_type */
-  const char *default_value;  /* as TOML would write it: "128", "0.01", "true", "mse" */
-  const char *help;           /* one line for `qlab plugins` */
-  int32_t     has_range;      /* numbers: value must lie in [min_value, max_value] */
+  int32_t     type;            /* qlab_param_type */
+  const char *help;            /* one line for `qlab plugins` */
+  int64_t     default_int;     /* INT, BOOL (0/1) */
+  double      default_float;   /* FLOAT */
+  const char *default_string;  /* STRING, unquoted: "mse" */
+  int32_t     has_range;       /* numbers: value must lie in [min_value, max_value] */
   double      min_value, max_value;
-  const char *choices;        /* strings: allowed values separated by '|', or NULL for any */
+  const char *choices;         /* strings: allowed values separated by '|', or NULL for any */
 } qlab_param_decl;
 
 typedef struct qlab_param {   /* a resolved value: the field of its type is set */
@@ -105,6 +126,14 @@ typedef struct qlab_format {  /* the quantization format the host asks for */
   int32_t range;       /* qlab_range */
 } qlab_format;
 
+/* The formats a plugin supports; the host refuses a pipeline asking for another one when it
+   validates the experiment, before any weight is loaded. Zero fields constrain nothing. */
+typedef struct qlab_support {
+  uint32_t bits;                 /* mask: bit b set = b-bit formats supported (1u << 4 = 4 only); 0 = 2..8 */
+  int32_t  needs_groups;         /* 1: group_size 0 (one group per row) is refused */
+  int32_t  group_size_multiple;  /* group_size must be a multiple of this (0 = any) */
+} qlab_support;
+
 typedef struct qlab_linear_in {   /* one linear to quantize */
   const char        *name;        /* "3.self_attn.q_proj" */
   int32_t            block;
@@ -113,6 +142,13 @@ typedef struct qlab_linear_in {   /* one linear to quantize */
   qlab_format        format;
   const qlab_linalg *la;
   int32_t            n_threads;
+  /* host service: this linear's tensor in a safetensors file the plugin names (a path it got
+     as a parameter), found under the linear's id ("3.mlp.down_proj") or its Hugging Face
+     weight name ("model.layers.3.mlp.down_proj.weight", "model.decoder.layers.3.fc1.weight"),
+     checked to be out × in and finite, as float. *out stays valid until the hook returns.
+     Returns 0, or non-zero with a message naming the file, the tensor and the problem. */
+  int32_t (*read_linear_tensor)(void *host, const char *path, qlab_cview *out, qlab_error *err);
+  void              *host;
 } qlab_linear_in;
 
 /* The host checks what a quantize hook returns and fails the run otherwise: 0 <= g_idx <
@@ -122,11 +158,12 @@ typedef struct qlab_quantize_out {  /* every array allocated by the host from th
   uint8_t  *codes;       /* out × in, row-major */
   float    *scales;      /* out × n_groups (uniform grids) */
   float    *zeros;       /* out × n_groups */
-  int32_t  *g_idx;       /* in: group of each input column (act-order permutes it) */
+  int32_t  *g_idx;       /* in: group of each input column, prefilled with the contiguous
+                            grouping (column c → c / group_size, 0 when ungrouped); act-order permutes it */
   float    *codebook;    /* out × n_groups × 2^bits when the plugin uses_codebook, else NULL */
   int64_t   n_groups;    /* groups per row the host sized the arrays for */
   double    bits_per_weight;  /* storage cost the plugin reports, in (0, 32]; 0 = the host computes it */
-  qlab_metric metrics[16];
+  qlab_metric metrics[QLAB_MAX_METRICS];
   int32_t   n_metrics;
 } qlab_quantize_out;
 
@@ -135,6 +172,7 @@ typedef struct qlab_quantize_out {  /* every array allocated by the host from th
 typedef struct qlab_group_in {
   const char        *name;        /* producer name, or the linear's for SCOPE_LINEAR */
   int32_t            block;
+  int32_t            producer_kind;  /* qlab_producer */
   int32_t            n_linears;
   const char *const *linear_names;
   const qlab_cview  *weights;     /* the consumers' weights, out_i × in */
@@ -143,8 +181,8 @@ typedef struct qlab_group_in {
   const qlab_linalg *la;
   /* host service: the mean squared error of the inspected module's output when its input
      is scaled by 1/s and the consumers use `candidates` (AWQ's module2inspect); NULL when
-     the group has no inspected module */
-  int32_t (*measure)(void *host, const qlab_cview *candidates, const float *s, double *mse);
+     the group has no inspected module; non-zero with a message in err on failure */
+  int32_t (*measure)(void *host, const qlab_cview *candidates, const float *s, double *mse, qlab_error *err);
   void              *host;
 } qlab_group_in;
 
@@ -152,9 +190,18 @@ typedef struct qlab_transform_out {
   float     *scale;         /* in_features, prefilled 1.0; folded by the host if wrote_scale */
   qlab_view *weights;       /* n_linears prefilled copies; replace the consumers if wrote_weights */
   int32_t    wrote_scale, wrote_weights;
-  qlab_metric metrics[16];
+  int32_t    declined;      /* left the group as it is on purpose (no finite loss, a dead producer);
+                               the host counts it as handled and logs <plugin>.fallback_unscaled = 1 */
+  qlab_metric metrics[QLAB_MAX_METRICS];
   int32_t    n_metrics;
 } qlab_transform_out;
+
+/* How a plugin enters the method name published tables use (`qlab report --against`). */
+enum qlab_naming {
+  QLAB_NAMING_OWN      = 0,  /* the method is this plugin's (its name, or method_name's) */
+  QLAB_NAMING_SILENT   = 1,  /* a step that does not change the method's name (AWQ's clip search) */
+  QLAB_NAMING_BASELINE = 2   /* the plain quantizer a transform implies: transform → it is named after the transform */
+};
 
 typedef struct qlab_plugin {
   uint32_t abi_version;                  /* FIRST, always */
@@ -164,10 +211,14 @@ typedef struct qlab_plugin {
   uint32_t stats;                        /* qlab_stat mask the host must capture */
   uint32_t scope;                        /* for transform: qlab_scope */
   int32_t  uses_codebook;
+  qlab_support support;                  /* formats it accepts; {0} = every format */
+  int32_t  naming;                       /* qlab_naming */
+  /* the published method name for these parameter values ("gptq-r" with act_order), static
+     or instance-independent; NULL = the plugin's name */
+  const char *(*method_name)(const qlab_param *values, int32_t n_values);
   void   *(*create)(const qlab_param *values, int32_t n_values, qlab_error *err);
   void    (*destroy)(void *self);
   /* hooks: NULL = not provided; which are non-NULL is the plugin's kind */
-  int32_t (*observe)(void *self, const char *name, int32_t block, qlab_cview x, qlab_error *err);
   int32_t (*transform)(void *self, const qlab_group_in *in, qlab_transform_out *out, qlab_error *err);
   int32_t (*quantize)(void *self, const qlab_linear_in *in, qlab_quantize_out *out, qlab_error *err);
 } qlab_plugin;
