@@ -69,19 +69,19 @@ TEST_CASE("calibration must fit the model's context and the machine's memory", "
   RunConfig run;
   run.model_path = "m.bin";
   run.calibration.n_segments = 8;
-  run.calibration.seqlen = 128;
+  run.calibration.seq_len = 128;
   ModelConfig model;
   model.dim = 64;
   model.max_seq_len = 512;
   CHECK(calibration_activation_bytes(run, model) == 8.0 * 128 * (64 * 4 + 4));
-  run.activations = "bf16";
+  run.activations = StoragePrecision::bf16;
   CHECK(calibration_activation_bytes(run, model) == 8.0 * 128 * (64 * 2 + 4));
   CHECK_NOTHROW(check_calibration_fits(run, model));
 
-  run.calibration.seqlen = 1024;
+  run.calibration.seq_len = 1024;
   REQUIRE_THROWS_WITH(check_calibration_fits(run, model), "calibration.seq_len 1024 is above the context of m.bin (512 positions)");
 
-  run.calibration.seqlen = 512;
+  run.calibration.seq_len = 512;
   run.calibration.n_segments = 100000000;
   model.dim = 8192;
   REQUIRE_THROWS_WITH(check_calibration_fits(run, model),
@@ -97,7 +97,7 @@ TEST_CASE("negative seeds draw as Python's random.seed does: seed(-1) is seed(1)
   CHECK(PythonRandom(INT64_MIN).random() == 0.5534639983914199);     // random.seed(-2**63): |n| = 2**63
 
   auto tok = load_tokenizer(source_dir() / "datasets/stories260K/tok512.bin");
-  CalibrationSpec spec{"text:" + (source_dir() / "datasets/tinystories/tinystories_calib.txt").string(), "gptq", 4, 32, -1};
+  CalibrationSpec spec{"text:" + (source_dir() / "datasets/tinystories/tinystories_calib.txt").string(), Sampler::gptq, 4, 32, -1};
   const CalibrationSet minus_one = sample_calibration(spec, *tok);
   spec.seed = 1;
   CHECK(sample_calibration(spec, *tok).start == minus_one.start);

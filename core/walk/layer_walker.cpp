@@ -270,13 +270,13 @@ void walk_layers(Model& model, const Model& float_model, const std::vector<std::
                  Pipeline& pipeline, const RunConfig& run, ActivationPlan& act, int64_t start_block, const BlockDone& on_block,
                  bool show_progress, StatsCache* cache) {
   const ModelConfig& config = model.config;
-  ActivationStore x(ActivationStore::parse_precision(run.activations), calibration.size());
+  ActivationStore x(run.activations, calibration.size());
   int64_t total_tokens = 0;
   for (size_t i = 0; i < calibration.size(); ++i) {
     x.set(i, embed(model, calibration[i]));
     total_tokens += static_cast<int64_t>(calibration[i].size());
   }
-  const bool float_propagation = run.propagate == "float";
+  const bool float_propagation = run.propagate == Propagation::float_reference;
   // A resumed run recomputes X_start through the blocks it already finished.
   for (int64_t b = 0; b < start_block; ++b) {
     const Block& through = float_propagation ? float_model.blocks[b] : model.blocks[b];
