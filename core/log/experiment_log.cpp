@@ -174,7 +174,7 @@ void ExperimentLog::write_eval(const std::string& group_path, const EvalRecord& 
     h5::set_attr(g.id(), "data", e.dataset);
     h5::set_attr(g.id(), "sha256", e.provenance.sha256);
     h5::set_attr(g.id(), "ppl", e.result.ppl);
-    h5::set_attr(g.id(), "seq_len", e.result.seqlen);
+    h5::set_attr(g.id(), "seq_len", e.result.seq_len);
     h5::set_attr(g.id(), "n_segments", e.result.n_segments);
     h5::set_attr(g.id(), "n_tokens", e.result.n_tokens);
     h5::set_attr(g.id(), "seconds", e.result.seconds);
@@ -195,7 +195,7 @@ EvalRecord ExperimentLog::read_eval(const std::string& group_path, const std::st
     e.dataset = h5::attr_string(g.id(), "data");
     e.provenance.sha256 = h5::attr_string(g.id(), "sha256");
     e.result.ppl = h5::attr_double(g.id(), "ppl");
-    e.result.seqlen = h5::attr_int(g.id(), "seq_len");
+    e.result.seq_len = h5::attr_int(g.id(), "seq_len");
     e.result.n_segments = h5::attr_int(g.id(), "n_segments");
     e.result.n_tokens = h5::attr_int(g.id(), "n_tokens");
     e.result.seconds = h5::attr_double(g.id(), "seconds");
