@@ -6,7 +6,7 @@
 #include "config/experiment.h"
 #include "log/log_summary.h"
 #include "run/experiment_runner.h"
-#include "support/llama2c_file.h"
+#include "support/experiment_file.h"
 #include "support/hf_dir.h"
 #include "forward/forward.h"
 #include "format/hf_loader.h"
@@ -17,11 +17,7 @@ using namespace qlab::test;
 
 TEST_CASE("AWQ at 3 bits beats RTN on the bundled model, AWQ+GPTQ runs", "[awq][slow]") {
   TempDir dir;
-  const std::string root = source_dir().string();
-  std::ofstream(dir / "awq.toml") << "name = \"awq\"\n[model]\npath = \"" << root << "/datasets/stories260K/stories260K.bin\"\n"
-                                  << "[calibration]\ndata = \"text:" << root << "/datasets/tinystories/tinystories_calib.txt\"\n"
-                                  << "n_segments = 32\nseq_len = 256\n"
-                                  << "[eval]\ndata = \"text:" << root << "/datasets/tinystories/tinystories_eval.txt\"\nseq_len = 512\nmax_segments = 96\n"
+  std::ofstream(dir / "awq.toml") << bundled_header({.name = "awq", .n_segments = 32, .calibration_seq_len = 256, .eval_seq_len = 512, .eval_max_segments = 96})
                                   << "[quant]\nbits = 3\ngroup_size = 32\nrange = \"minmax\"\n[walker]\npropagate = \"float\"\n"
                                   << "[[pipeline]]\nplugin = \"awq\"\n[[pipeline]]\nplugin = \"rtn\"\n"
                                   << "[sweep]\nmode = \"zip\"\n"

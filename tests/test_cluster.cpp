@@ -15,7 +15,7 @@
 #include "plugin_host/plugin_instance.h"
 #include "plugin_host/plugin_loader.h"
 #include "run/experiment_runner.h"
-#include "support/llama2c_file.h"
+#include "support/experiment_file.h"
 #include "walk/linear_hooks.h"
 
 using namespace qlab;
@@ -23,11 +23,7 @@ using namespace qlab::test;
 
 TEST_CASE("cluster at 3 bits beats RTN per channel on the bundled model, dense-and-sparse beats both", "[cluster][slow]") {
   TempDir dir;
-  const std::string root = source_dir().string();
-  std::ofstream(dir / "c.toml") << "name = \"cluster\"\n[model]\npath = \"" << root << "/datasets/stories260K/stories260K.bin\"\n"
-                                << "[calibration]\ndata = \"text:" << root << "/datasets/tinystories/tinystories_calib.txt\"\n"
-                                << "n_segments = 32\nseq_len = 256\n"
-                                << "[eval]\ndata = \"text:" << root << "/datasets/tinystories/tinystories_eval.txt\"\nseq_len = 512\nmax_segments = 96\n"
+  std::ofstream(dir / "c.toml") << bundled_header({.name = "cluster", .n_segments = 32, .calibration_seq_len = 256, .eval_seq_len = 512, .eval_max_segments = 96})
                                 << "[quant]\nbits = 3\ngroup_size = 0\n[[pipeline]]\nplugin = \"rtn\"\n"
                                 << "[sweep]\n\"pipeline\" = [[{ plugin = \"rtn\" }], [{ plugin = \"cluster\" }], "
                                 << "[{ plugin = \"cluster\", sparse_fraction = 0.0045 }]]\n";

@@ -71,3 +71,30 @@ TEST_CASE("a log whose tables disagree is refused before it is read", "[log][bad
                           Catch::Contains("column 'bits' has 1 rows, 'block' has 2"));
   REQUIRE_THROWS_WITH(ExperimentLog::resume(path, "text", {}), Catch::Contains("the log's structure is damaged"));
 }
+
+TEST_CASE("an unwritable log path is a clear error", "[log][bad-input]") {
+  REQUIRE_THROWS_WITH(ExperimentLog::create("/proc/qlab/forbidden.h5", "x", "text"), Catch::Contains("/proc/qlab/forbidden.h5"));
+  REQUIRE_THROWS_WITH(ExperimentLog::open_read("/nonexistent/log.h5"), Catch::Contains("no such log"));
+}
+
+TEST_CASE("grid points and identities are written through the log's own methods, where merge and reports read them", "[log]") {
+  TempDir dir;
+  const std::string path = (dir / "identity.h5").string();
+  {
+    ExperimentLog log = ExperimentLog::create(path, "x", "text");
+    log.set_grid_points(6);
+    log.write_float_identity("float_m1", "/models/b");
+    log.begin_run("r0003", {{"quant.bits", "3"}});
+    log.write_run_identity("r0003", {"/models/a", "GPTQ", 3, 16, 128});
+  }
+  ExperimentLog read = ExperimentLog::open_read(path);
+  CHECK(h5::attr_int(read.file(), "grid_points") == 6);
+  h5::Handle f = h5::open_group(read.file(), "float_m1"), r = h5::open_group(read.file(), "runs/r0003");
+  CHECK(h5::attr_string(f.id(), "identity.model") == "/models/b");
+  CHECK(h5::attr_string(r.id(), "identity.model") == "/models/a");
+  CHECK(h5::attr_string(r.id(), "identity.method") == "GPTQ");
+  CHECK(h5::attr_int(r.id(), "identity.w_bits") == 3);
+  CHECK(h5::attr_int(r.id(), "identity.a_bits") == 16);
+  CHECK(h5::attr_int(r.id(), "identity.group_size") == 128);
+  CHECK(h5::attr_string(r.id(), "quant.bits") == "3");
+}

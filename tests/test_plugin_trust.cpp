@@ -13,7 +13,7 @@
 #include "plugin_host/plugin_instance.h"
 #include "plugin_host/plugin_loader.h"
 #include "run/experiment_runner.h"
-#include "support/llama2c_file.h"
+#include "support/experiment_file.h"
 #include "walk/linear_hooks.h"
 
 using namespace qlab;
@@ -89,11 +89,7 @@ TEST_CASE("a metric name with '/' is logged with '_'", "[plugin][trust]") {
 
 TEST_CASE("lying plugins fail their own run of a sweep, honest points finish and log safe metric names", "[plugin][trust][walker]") {
   TempDir dir;
-  const std::string root = source_dir().string();
-  std::ofstream(dir / "e.toml") << "name = \"trust\"\n[model]\npath = \"" << root << "/datasets/stories260K/stories260K.bin\"\n"
-                                << "[calibration]\ndata = \"text:" << root << "/datasets/tinystories/tinystories_calib.txt\"\n"
-                                << "n_segments = 8\nseq_len = 64\n"
-                                << "[eval]\ndata = \"text:" << root << "/datasets/tinystories/tinystories_eval.txt\"\nseq_len = 128\nmax_segments = 4\n"
+  std::ofstream(dir / "e.toml") << bundled_header({.name = "trust", .n_segments = 8, .calibration_seq_len = 64, .eval_seq_len = 128, .eval_max_segments = 4})
                                 << "[quant]\nbits = 4\ngroup_size = 32\n[[pipeline]]\nplugin = \"evil\"\n"
                                 << "[sweep]\n\"pipeline\" = [[{ plugin = \"evil\", fault = \"metric_slash\" }], "
                                 << "[{ plugin = \"evil\", fault = \"huge\" }], [{ plugin = \"evil\", fault = \"float_dequant\" }], "

@@ -79,7 +79,7 @@ TEST_CASE("data specs name FIFOs, devices and directories for what they are", "[
   const auto fifo_gz = make_fifo(dir, "c4.json.gz");
   REQUIRE_THROWS_WITH(load_eval_tokens("c4:" + fifo_gz.string(), *tok, 64), fifo_gz.string() + ": not a regular file (a FIFO)");
 
-  CalibrationSpec spec{"text:/proc/self/mem", "gptq", 4, 32, 0};
+  CalibrationSpec spec{"text:/proc/self/mem", Sampler::gptq, 4, 32, 0};
   REQUIRE_THROWS_WITH(sample_calibration(spec, *tok), Catch::StartsWith("/proc/self/mem: read failed after 0 bytes"));
   spec.data = "text:" + dir.path().string();
   REQUIRE_THROWS_WITH(sample_calibration(spec, *tok), dir.path().string() + ": is a directory; a text: spec names one file");

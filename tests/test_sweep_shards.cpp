@@ -11,7 +11,7 @@
 #include "log/merge_logs.h"
 #include "run/experiment_runner.h"
 #include "run/shard.h"
-#include "support/llama2c_file.h"
+#include "support/experiment_file.h"
 #include "util/error.h"
 
 using namespace qlab;
@@ -19,13 +19,8 @@ using namespace qlab::test;
 
 namespace {
 std::string experiment(const std::filesystem::path& dir, const std::string& sweep, const std::string& name = "e.toml") {
-  const std::string root = source_dir().string();
-  std::ofstream(dir / name) << "name = \"sweep\"\n[model]\npath = \"" << root << "/datasets/stories260K/stories260K.bin\"\n"
-                            << "[calibration]\ndata = \"text:" << root << "/datasets/tinystories/tinystories_calib.txt\"\n"
-                            << "n_segments = 8\nseq_len = 128\n"
-                            << "[eval]\ndata = \"text:" << root << "/datasets/tinystories/tinystories_eval.txt\"\nseq_len = 256\nmax_segments = 8\n"
-                            << "[quant]\nbits = 4\ngroup_size = 32\n[[pipeline]]\nplugin = \"rtn\"\n[sweep]\n" << sweep;
-  return (dir / name).string();
+  return write_bundled_experiment(dir / name, "[quant]\nbits = 4\ngroup_size = 32\n[[pipeline]]\nplugin = \"rtn\"\n[sweep]\n" + sweep,
+                                  {.name = "sweep", .n_segments = 8});
 }
 
 std::vector<std::string> settings(const Experiment& ex) {
@@ -62,7 +57,7 @@ TEST_CASE("grid sweeps vary the last axis fastest, zip sweeps pair values, both 
   }
   SECTION("errors") {
     CHECK_THROWS_WITH(load_experiment(experiment(dir.path(), "\"quant.bitz\" = [3, 4]\n")),
-                      Catch::Contains("unknown key 'bitz' in [quant]") && Catch::Contains("at sweep point r0000: quant.bitz = 3"));
+                      Catch::Contains("unknown key 'bitz' in [quant]") && Catch::Contains("at sweep point r0000: quant.bitz=3"));
     CHECK_THROWS_WITH(load_experiment(experiment(dir.path(), "mode = \"zip\"\n\"quant.bits\" = [3, 4]\n\"quant.group_size\" = [0]\n")),
                       Catch::Contains("zip sweep axes differ in length: 'quant.bits' has 2, 'quant.group_size' has 1"));
     CHECK_THROWS_WITH(load_experiment(experiment(dir.path(), "\"pipeline.gptq.damp_frac\" = [0.1]\n")), Catch::Contains("no pipeline entry 'gptq'"));

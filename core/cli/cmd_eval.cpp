@@ -18,7 +18,7 @@ namespace {
 struct EvalArgs {
   ModelArgs model;
   std::string data;
-  int64_t seqlen = 0, max_segments = 0;
+  int64_t seq_len = 0, max_segments = 0;
   bool json = false;
 };
 }  // namespace
@@ -28,17 +28,17 @@ Command add_eval(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("eval", "perplexity of a model on a text (GPTQ protocol)");
   args->model.add_to(*cmd);
   cmd->add_option("--data", args->data, "evaluation data: KIND:PATH with KIND one of text, wikitext2, ptb, ptb-old, c4, c4-old (a bare path is text)")->required();
-  cmd->add_option("--seqlen", args->seqlen, "segment length in tokens")->required()->check(whole_number_at_least(2));
+  cmd->add_option("--seqlen,--seq-len", args->seq_len, "segment length in tokens")->required()->check(whole_number_at_least(2));
   cmd->add_option("--max-segments", args->max_segments, "evaluate at most K segments (0 = all)")->check(whole_number_at_least(0));
   cmd->add_flag("--json", args->json, "print one JSON object instead of a table");
   return [args]() {
     auto [model, tok] = args->model.load();
-    if (args->seqlen > model.config.max_seq_len)
-      fail("--seqlen {} is above the context of {} ({} positions)", args->seqlen, model.source, model.config.max_seq_len);
-    TokenData data = load_eval_tokens(args->data, *tok, args->seqlen);
+    if (args->seq_len > model.config.max_seq_len)
+      fail("--seqlen {} is above the context of {} ({} positions)", args->seq_len, model.source, model.config.max_seq_len);
+    TokenData data = load_eval_tokens(args->data, *tok, args->seq_len);
     const DataProvenance& src = data.provenance;
     const std::vector<int32_t>& ids = data.tokens;
-    PerplexityOptions opts{args->seqlen, args->max_segments, true};
+    PerplexityOptions opts{args->seq_len, args->max_segments, true};
     PerplexityResult r;
     try {
       r = perplexity(model, ids, opts);
@@ -47,12 +47,12 @@ Command add_eval(CLI::App& app) {
     }
     if (args->json) {
       nlohmann::json j = {{"model", model.source}, {"data", src.spec}, {"data_sha256", src.sha256}, {"ppl", r.ppl}, {"n_segments", r.n_segments},
-                          {"n_tokens", r.n_tokens}, {"n_scored", r.n_scored}, {"seqlen", r.seqlen},
+                          {"n_tokens", r.n_tokens}, {"n_scored", r.n_scored}, {"seqlen", r.seq_len},
                           {"seconds", r.seconds}, {"threads", thread_count()}, {"segment_nll", r.segment_nll}};
       fmt::print("{}\n", j.dump());
     } else {
       Table t({"model", "data", "seqlen", "segments", "tokens", "ppl", "time"});
-      t.add_row({model.source, src.spec, std::to_string(r.seqlen), std::to_string(r.n_segments),
+      t.add_row({model.source, src.spec, std::to_string(r.seq_len), std::to_string(r.n_segments),
                  std::to_string(r.n_tokens), fmt::format("{:.6f}", r.ppl), fmt::format("{:.2f} s", r.seconds)});
       fmt::print("{}", t.render());
     }

@@ -9,10 +9,12 @@
 
 #include "cli/commands.h"
 #include "config/experiment.h"
+#include "config/format_rules.h"
 #include "format/safetensors.h"
 #include "plugin_host/params.h"
 #include "util/error.h"
 #include "util/parallel.h"
+#include "util/split.h"
 #include "walk/linear_hooks.h"
 #include "walk/measure.h"
 #include "walk/pipeline.h"
@@ -59,34 +61,19 @@ Command add_layer(CLI::App& app) {
   return [a]() {
     RunConfig run;
     run.format = {4, 0, 0, QLAB_RANGE_GPTQ};
-    for (size_t s = 0; s <= a->pipeline.size();) {
-      size_t comma = a->pipeline.find(',', s);
-      if (comma == std::string::npos) comma = a->pipeline.size();
-      if (comma > s) run.pipeline.push_back({a->pipeline.substr(s, comma - s), {}, "--pipeline"});
-      s = comma + 1;
-    }
+    for (const std::string& plugin : split(a->pipeline, ',', EmptyParts::skip)) run.pipeline.push_back({plugin, {}, "--pipeline"});
     for (const std::string& set : a->sets) {
       const size_t eq = set.find('=');
       if (eq == std::string::npos) fail("--set '{}': expected key=value", set);
       const std::string key = set.substr(0, eq), value = set.substr(eq + 1), where = "--set " + set;
       ParamValue v = parse_set_value(value, where);
-      if (key == "bits" || key == "group_size") {
-        if (!std::holds_alternative<int64_t>(v.value)) fail("{}: {} must be an integer", where, key);
-        (key == "bits" ? run.format.bits : run.format.group_size) = static_cast<int32_t>(std::get<int64_t>(v.value));
-      } else if (key == "sym") {
-        if (!std::holds_alternative<bool>(v.value)) fail("{}: sym must be true or false", where);
-        run.format.sym = std::get<bool>(v.value) ? 1 : 0;
-      } else if (key == "range") {
-        if (value != "gptq" && value != "minmax") fail("{}: range must be gptq or minmax", where);
-        run.format.range = value == "gptq" ? QLAB_RANGE_GPTQ : QLAB_RANGE_MINMAX;
-      } else {
+      if (!set_format_key(run.format, key, v, where)) {
         const size_t dot = key.find('.');
         auto it = std::find_if(run.pipeline.begin(), run.pipeline.end(), [&](const PipelineEntry& e) { return dot != std::string::npos && e.plugin == key.substr(0, dot); });
         if (it == run.pipeline.end()) fail("{}: '{}' is neither a format key (bits, group_size, sym, range) nor <plugin>.<param> of the pipeline", where, key);
         it->params[key.substr(dot + 1)] = v;
       }
     }
-    if (run.format.bits < 2 || run.format.bits > 8) fail("bits = {} is outside 2..8", run.format.bits);
     PluginRegistry registry = PluginRegistry::discover(a->plugin_dirs);
     Pipeline pipeline = build_pipeline(run, registry);  // validates names, params and order
 

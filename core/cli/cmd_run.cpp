@@ -61,19 +61,18 @@ int dry_run(const Experiment& ex, const RunArgs& args, const std::optional<Shard
   PluginRegistry registry = PluginRegistry::discover(args.plugin_dirs);
   Table t({"run", "setting", "pipeline", "format", "model"});
   for (const RunConfig& r : ex.runs) {
-    std::string setting;
-    for (const auto& [k, v] : r.sweep_point) setting += fmt::format("{}{}={}", setting.empty() ? "" : " ", k, v);
+    const std::string setting = setting_text(r.sweep_point);
     const bool present = std::filesystem::exists(r.model_path);
     t.add_row({r.run_id, setting.empty() ? "-" : setting, describe_pipeline(r, registry), format_text(r),
                r.model_path + (present ? "" : "  (missing)")});
   }
-  fmt::print("{}: {} grid point(s){}{}\n{}", ex.path, ex.grid_points, ex.sweep_mode.empty() ? "" : fmt::format(", {} sweep", ex.sweep_mode),
+  fmt::print("{}: {} grid point(s){}{}\n{}", ex.path, ex.grid_points, ex.sweep_mode == SweepMode::none ? "" : fmt::format(", {} sweep", kSweepModes.name(ex.sweep_mode)),
              shard ? fmt::format(", shard {}/{} ({}) runs {}", shard->index, shard->count, shard->source, ex.runs.size()) : "",
              t.render());
   if (!ex.runs.empty()) {
     const RunConfig& r = ex.runs[0];
     fmt::print("calibration: {} ({} sampler, {} × {} tokens, seed {})\neval: ", r.calibration.data.empty() ? "none" : r.calibration.data,
-               r.calibration.sampler, r.calibration.n_segments, r.calibration.seqlen, r.calibration.seed);
+               kSamplers.name(r.calibration.sampler), r.calibration.n_segments, r.calibration.seq_len, r.calibration.seed);
     for (const std::string& e : r.eval_data) fmt::print("{} ", e);
     fmt::print("(seq_len {})\n", r.eval_seq_len);
   }

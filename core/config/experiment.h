@@ -9,10 +9,14 @@
 #include <string>
 #include <vector>
 
+#include "config/override_policy.h"
 #include "data/calibration.h"
 #include "forward/activation_quant.h"
 #include "plugin_host/params.h"
 #include "qlab/plugin.h"
+#include "tensor/half.h"
+#include "util/name_table.h"
+#include "util/sweep_point.h"
 #include "walk/activation_range.h"
 
 namespace qlab {
@@ -30,9 +34,18 @@ struct OverrideRule {
   std::string where;
 };
 
+// What the walker feeds the next block: the quantized block's output, or the float block's
+// (AWQ's reference).
+enum class Propagation { quantized, float_reference };
+inline constexpr NameTable<Propagation, 2> kPropagations{{{{Propagation::quantized, "quantized"}, {Propagation::float_reference, "float"}}}};
+
+// How a [sweep] combines its axes: every combination (grid) or the i-th values together (zip).
+enum class SweepMode { none, grid, zip };
+inline constexpr NameTable<SweepMode, 2> kSweepModes{{{{SweepMode::grid, "grid"}, {SweepMode::zip, "zip"}}}};
+
 struct RunConfig {
   std::string run_id;                              // "r0000", in sweep expansion order
-  std::vector<std::pair<std::string, std::string>> sweep_point;  // axis → value (TOML text)
+  SweepPoint sweep_point;                          // axis → value (TOML text)
   std::string model_path, tokenizer_path;
   CalibrationSpec calibration;
   std::vector<std::string> eval_data;
@@ -40,8 +53,8 @@ struct RunConfig {
   qlab_format format{4, 0, 0, QLAB_RANGE_GPTQ};
   ActivationQuant act;               // activation fake-quantization (W8A8); off = weight-only
   RangeCalibration act_calibration;  // how static ranges are calibrated
-  std::string propagate = "quantized";             // or "float" (AWQ's reference)
-  std::string activations = "f32";                 // f32 | f16 | bf16 storage of calibration activations
+  Propagation propagate = Propagation::quantized;
+  StoragePrecision activations = StoragePrecision::f32;  // storage of calibration activations
   bool true_sequential = false;
   std::vector<PipelineEntry> pipeline;
   std::vector<OverrideRule> overrides;
@@ -49,7 +62,7 @@ struct RunConfig {
 
 struct Experiment {
   std::string name, path, config_text;  // config_text: the file verbatim (with --set lines appended)
-  std::string sweep_mode;               // "", "grid" or "zip"
+  SweepMode sweep_mode = SweepMode::none;
   std::vector<RunConfig> runs;          // in expansion order (a shard keeps some of them)
   size_t grid_points = 0;               // runs in the whole grid
   std::vector<std::string> model_paths; // distinct model.path values in grid order (a shard's logs name them alike)
@@ -61,9 +74,5 @@ Experiment load_experiment(const std::string& path, const std::vector<std::strin
 // A `--set key=value` value as a plugin parameter: TOML syntax (4, 0.01, true, "mse"), or a
 // bare string when it does not parse.
 ParamValue parse_set_value(const std::string& text, const std::string& where);
-
-// The format a linear gets after the overrides that match it; nullopt = skipped.
-std::optional<qlab_format> format_for(const RunConfig& run, const std::string& linear_id);
-bool glob_match(const std::string& pattern, const std::string& text);
 
 }  // namespace qlab

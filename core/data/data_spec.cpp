@@ -40,19 +40,19 @@ const char* eval_file_name(const std::string& kind) {
                              : "c4-validation.00000-of-00008.json.gz";
 }
 
-std::vector<int32_t> c4_old_windows(const std::vector<std::string>& docs, const Tokenizer& tok, int64_t seqlen,
+std::vector<int32_t> c4_old_windows(const std::vector<std::string>& docs, const Tokenizer& tok, int64_t seq_len,
                                     const std::string& path) {
   PythonRandom rng(0);
   std::vector<int32_t> out;
   for (int w = 0; w < 256; ++w) {
     std::vector<int32_t> ids;
     for (int64_t tries = 0;; ++tries) {
-      if (tries > 100000) fail("{}: no document with at least {} tokens after 100000 draws", path, seqlen);
+      if (tries > 100000) fail("{}: no document with at least {} tokens after 100000 draws", path, seq_len);
       ids = encode_data(tok, docs[static_cast<size_t>(rng.randint(0, static_cast<int64_t>(docs.size()) - 1))], path);
-      if (static_cast<int64_t>(ids.size()) >= seqlen) break;
+      if (static_cast<int64_t>(ids.size()) >= seq_len) break;
     }
-    int64_t i = rng.randint(0, static_cast<int64_t>(ids.size()) - seqlen - 1);
-    out.insert(out.end(), ids.begin() + i, ids.begin() + i + seqlen);
+    int64_t i = rng.randint(0, static_cast<int64_t>(ids.size()) - seq_len - 1);
+    out.insert(out.end(), ids.begin() + i, ids.begin() + i + seq_len);
   }
   return out;
 }
@@ -74,7 +74,7 @@ std::filesystem::path resolve_data_path(const DataSpec& d, const char* file_in_d
   return p / file_in_dir;
 }
 
-TokenData load_eval_tokens(const std::string& spec, const Tokenizer& tok, int64_t seqlen) {
+TokenData load_eval_tokens(const std::string& spec, const Tokenizer& tok, int64_t seq_len) {
   const DataSpec d = parse_data_spec(spec);
   const std::filesystem::path path = resolve_data_path(d, eval_file_name(d.kind));
   const std::string name = path.string();
@@ -91,9 +91,9 @@ TokenData load_eval_tokens(const std::string& spec, const Tokenizer& tok, int64_
     std::vector<std::string> docs = read_json_lines_text(path);
     if (docs.size() > 1100) docs.resize(1100);
     out.tokens = encode_data(tok, join(docs, " "), name);
-    if (static_cast<int64_t>(out.tokens.size()) > 256 * seqlen) out.tokens.resize(static_cast<size_t>(256 * seqlen));
+    if (static_cast<int64_t>(out.tokens.size()) > 256 * seq_len) out.tokens.resize(static_cast<size_t>(256 * seq_len));
   } else {  // c4-old
-    out.tokens = c4_old_windows(read_json_lines_text(path), tok, seqlen, name);
+    out.tokens = c4_old_windows(read_json_lines_text(path), tok, seq_len, name);
   }
   out.provenance = {spec, d.kind, path.string(), sha256_file(path), std::filesystem::file_size(path),
                     static_cast<int64_t>(out.tokens.size())};

@@ -5,8 +5,8 @@
 //   ptb:PATH         ptb.test.txt sentences joined with " " (GPTQ --new-eval)
 //   ptb-old:PATH     ptb.valid.txt sentences joined with "\n\n" (GPTQ's first protocol)
 //   c4:PATH          C4 validation JSON lines (.json/.json.gz): the first 1100 documents joined
-//                    with " ", truncated to 256·seqlen tokens (GPTQ c4-new)
-//   c4-old:PATH      256 random seqlen windows of documents with ≥ seqlen tokens, drawn with
+//                    with " ", truncated to 256·seq_len tokens (GPTQ c4-new)
+//   c4-old:PATH      256 random seq_len windows of documents with ≥ seq_len tokens, drawn with
 //                    Python's random.seed(0) (GPTQ's first C4 protocol)
 // PATH may also be a directory holding the split's usual file name.
 #pragma once
@@ -36,8 +36,8 @@ struct TokenData {
   DataProvenance provenance;
 };
 
-// The evaluation token stream for `spec`. seqlen matters only to the C4 protocols.
-TokenData load_eval_tokens(const std::string& spec, const Tokenizer& tokenizer, int64_t seqlen);
+// The evaluation token stream for `spec`. seq_len matters only to the C4 protocols.
+TokenData load_eval_tokens(const std::string& spec, const Tokenizer& tokenizer, int64_t seq_len);
 
 // tokenizer.encode(text, BOS) for text read from `source`: a tokenizer's complaint about the
 // text (invalid UTF-8) names the data file, not the tokenizer's.

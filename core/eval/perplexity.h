@@ -1,7 +1,7 @@
 // Perplexity with the GPTQ protocol (IST-DASLab/gptq opt_eval): the whole text tokenized
-// once, cut into n = n_tokens / seqlen non-overlapping segments (the tail is dropped),
-// positions 2..seqlen of each segment scored (a segment's first token is never a target),
-// ppl = exp(mean NLL over all n·(seqlen−1) scored tokens).
+// once, cut into n = n_tokens / seq_len non-overlapping segments (the tail is dropped),
+// positions 2..seq_len of each segment scored (a segment's first token is never a target),
+// ppl = exp(mean NLL over all n·(seq_len−1) scored tokens).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -15,7 +15,7 @@
 namespace qlab {
 
 struct PerplexityOptions {
-  int64_t seqlen = 0;
+  int64_t seq_len = 0;
   int64_t max_segments = 0;  // 0 = all
   bool progress = true;
 };
@@ -24,8 +24,8 @@ struct PerplexityResult {
   double ppl = 0;
   int64_t n_tokens = 0;    // tokens in the whole text
   int64_t n_segments = 0;  // segments evaluated
-  int64_t seqlen = 0;
-  int64_t n_scored = 0;    // n_segments · (seqlen − 1)
+  int64_t seq_len = 0;
+  int64_t n_scored = 0;    // n_segments · (seq_len − 1)
   std::vector<double> segment_nll;  // mean NLL of each segment's scored tokens
   double seconds = 0;
 };

@@ -13,20 +13,10 @@ float ActivationPlan::absmax_of(const std::string& linear) const {
 }
 
 ActScheme parse_act_scheme(const std::string& name) {
-  if (name == "per_token") return ActScheme::per_token;
-  if (name == "per_tensor") return ActScheme::per_tensor;
-  if (name == "static") return ActScheme::static_range;
-  fail("activation scheme '{}' is not one of per_token, per_tensor (dynamic), static (calibrated)", name);
+  return kActSchemes.parse(name, "activation scheme");
 }
 
-const char* act_scheme_name(ActScheme s) {
-  switch (s) {
-    case ActScheme::per_token: return "per_token";
-    case ActScheme::per_tensor: return "per_tensor";
-    case ActScheme::static_range: return "static";
-  }
-  return "?";
-}
+const char* act_scheme_name(ActScheme s) { return kActSchemes.name(s); }
 
 namespace {
 

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "tensor/tensor.h"
+#include "util/name_table.h"
 
 namespace qlab {
 
@@ -14,6 +15,8 @@ enum class ActScheme {
   per_tensor,  // dynamic absmax over the whole input (SmoothQuant O2)
   static_range // per-tensor range calibrated once (SmoothQuant O3, TensorRT)
 };
+inline constexpr NameTable<ActScheme, 3> kActSchemes{
+    {{{ActScheme::per_token, "per_token"}, {ActScheme::per_tensor, "per_tensor"}, {ActScheme::static_range, "static"}}}};
 
 struct ActivationQuant {
   int32_t bits = 0;  // 0 = off

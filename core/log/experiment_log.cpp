@@ -174,7 +174,7 @@ void ExperimentLog::write_eval(const std::string& group_path, const EvalRecord& 
     h5::set_attr(g.id(), "data", e.dataset);
     h5::set_attr(g.id(), "sha256", e.provenance.sha256);
     h5::set_attr(g.id(), "ppl", e.result.ppl);
-    h5::set_attr(g.id(), "seq_len", e.result.seqlen);
+    h5::set_attr(g.id(), "seq_len", e.result.seq_len);
     h5::set_attr(g.id(), "n_segments", e.result.n_segments);
     h5::set_attr(g.id(), "n_tokens", e.result.n_tokens);
     h5::set_attr(g.id(), "seconds", e.result.seconds);
@@ -195,7 +195,7 @@ EvalRecord ExperimentLog::read_eval(const std::string& group_path, const std::st
     e.dataset = h5::attr_string(g.id(), "data");
     e.provenance.sha256 = h5::attr_string(g.id(), "sha256");
     e.result.ppl = h5::attr_double(g.id(), "ppl");
-    e.result.seqlen = h5::attr_int(g.id(), "seq_len");
+    e.result.seq_len = h5::attr_int(g.id(), "seq_len");
     e.result.n_segments = h5::attr_int(g.id(), "n_segments");
     e.result.n_tokens = h5::attr_int(g.id(), "n_tokens");
     e.result.seconds = h5::attr_double(g.id(), "seconds");
@@ -204,7 +204,26 @@ EvalRecord ExperimentLog::read_eval(const std::string& group_path, const std::st
   });
 }
 
-int64_t ExperimentLog::begin_run(const std::string& run_id, const std::vector<std::pair<std::string, std::string>>& sweep_point) {
+void ExperimentLog::set_grid_points(int64_t n) {
+  update([&](hid_t f) { h5::set_attr(f, "grid_points", n); });
+}
+
+void ExperimentLog::write_float_identity(const std::string& float_group, const std::string& model) {
+  update([&](hid_t f) { h5::set_attr(h5::group(f, float_group).id(), "identity.model", model); });
+}
+
+void ExperimentLog::write_run_identity(const std::string& run_id, const RunIdentity& identity) {
+  update([&](hid_t f) {
+    h5::Handle g = h5::group(f, "runs/" + run_id);
+    h5::set_attr(g.id(), "identity.model", identity.model);
+    h5::set_attr(g.id(), "identity.method", identity.method);
+    h5::set_attr(g.id(), "identity.w_bits", identity.w_bits);
+    h5::set_attr(g.id(), "identity.a_bits", identity.a_bits);
+    h5::set_attr(g.id(), "identity.group_size", identity.group_size);
+  });
+}
+
+int64_t ExperimentLog::begin_run(const std::string& run_id, const SweepPoint& sweep_point) {
   int64_t finished = 0;
   update([&](hid_t f) {
     const bool existed = h5::exists(f, "runs/" + run_id);

@@ -23,6 +23,7 @@
 #include "data/data_spec.h"
 #include "eval/perplexity.h"
 #include "log/h5.h"
+#include "util/sweep_point.h"
 
 namespace qlab {
 
@@ -44,6 +45,12 @@ struct EvalRecord {
   std::string dataset;  // the data spec
   PerplexityResult result;
   DataProvenance provenance;
+};
+
+// What published tables match a run on (`qlab report --against`): its identity.* attributes.
+struct RunIdentity {
+  std::string model, method;
+  int64_t w_bits = 0, a_bits = 16, group_size = 0;  // a_bits 16: activations unquantized
 };
 
 // What a run reads, each with a fingerprint ("threads" → "2", "model /m/config.json" →
@@ -76,8 +83,13 @@ class ExperimentLog {
   bool has_eval(const std::string& group_path, const std::string& dataset) const;
   EvalRecord read_eval(const std::string& group_path, const std::string& dataset) const;
 
+  void set_grid_points(int64_t n);  // runs in the whole grid: what `qlab merge` expects
+  // identity.model of a float group ("float", "float_m1": one per model of the grid).
+  void write_float_identity(const std::string& float_group, const std::string& model);
+  void write_run_identity(const std::string& run_id, const RunIdentity& identity);
+
   // Starts (or reopens) a run; returns how many blocks it has already finished.
-  int64_t begin_run(const std::string& run_id, const std::vector<std::pair<std::string, std::string>>& sweep_point);
+  int64_t begin_run(const std::string& run_id, const SweepPoint& sweep_point);
   std::string run_status(const std::string& run_id) const;  // "" when absent
   void append_block(const std::string& run_id, const std::vector<LinearRow>& linears, const BlockRow& block);
   void finish_run(const std::string& run_id, const std::string& status, const std::string& error = "");

@@ -7,12 +7,6 @@
 
 namespace qlab {
 
-std::string setting_text(const std::vector<std::pair<std::string, std::string>>& point) {
-  std::string out;
-  for (const auto& [axis, value] : point) out += (out.empty() ? "" : " ") + axis + "=" + value;
-  return out;
-}
-
 namespace {
 std::vector<std::pair<std::string, double>> read_ppl(hid_t file, const std::string& group) {
   std::vector<std::pair<std::string, double>> out;

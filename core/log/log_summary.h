@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "util/sweep_point.h"
 #include "util/table.h"
 #include "log/experiment_log.h"
 
@@ -14,7 +15,7 @@ namespace qlab {
 
 struct RunSummary {
   std::string run_id, status, error;
-  std::vector<std::pair<std::string, std::string>> sweep_point;
+  SweepPoint sweep_point;
   double bits_per_weight = 0, mean_rel_output_error = 0;
   int64_t n_linears = 0;
   std::vector<std::pair<std::string, double>> ppl;  // dataset group → ppl
@@ -35,6 +36,5 @@ cli::Table runs_table(const ExperimentSummary& s);
 cli::Table block_error_table(const ExperimentSummary& s);
 // Mean relative output error of each kind of linear (q_proj, …, down_proj) over the blocks, per run.
 cli::Table linear_kind_error_table(const ExperimentSummary& s);
-std::string setting_text(const std::vector<std::pair<std::string, std::string>>& point);
 
 }  // namespace qlab

@@ -40,7 +40,7 @@ LayerPlan resolve_plan(const RunConfig& run, const ModelConfig& config, const st
   plan.run_id = run.run_id;
   plan.act = run.act;
   plan.act_calibration = run.act_calibration;
-  plan.float_propagation = run.propagate == "float";
+  plan.float_propagation = run.propagate == Propagation::float_reference;
   plan.activations = run.activations;
   plan.group_stats = needs.group_transforms ? needs.group_stats : 0;
   for (int64_t b = 0; b < config.n_layers; ++b) {

@@ -44,7 +44,7 @@ struct LayerPlan {
   ActivationQuant act;               // the activation scheme every linear runs under
   RangeCalibration act_calibration;  // how static ranges are calibrated (act scheme static)
   bool float_propagation = false;    // propagate = "float"
-  std::string activations = "f32";   // storage of calibration activations
+  StoragePrecision activations = StoragePrecision::f32;  // storage of calibration activations
   uint32_t group_stats = 0;
   std::vector<BlockPlan> blocks;
 

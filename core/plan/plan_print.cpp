@@ -66,7 +66,7 @@ std::string plan_text(const LayerPlan& plan) {
   std::string text = fmt::format("plan {}: {} block(s); activations {}; propagate {}; calibration activations stored as {}\n",
                                  plan.run_id, plan.blocks.size(),
                                  plan.act.enabled() ? fmt::format("A{} {}", plan.act.bits, act_scheme_name(plan.act.scheme)) : "float",
-                                 plan.float_propagation ? "float" : "quantized", plan.activations);
+                                 plan.float_propagation ? "float" : "quantized", kStoragePrecisions.name(plan.activations));
   if (plan.blocks.empty()) return text;
   const BlockPlan& first = plan.blocks[0];
   text += fmt::format("block 0: {}\n", stages_text(first));

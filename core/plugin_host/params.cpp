@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "util/error.h"
+#include "util/split.h"
 
 namespace qlab {
 
@@ -78,15 +79,8 @@ ResolvedParams resolve_params(const qlab_plugin& plugin, const std::map<std::str
         if (!std::holds_alternative<std::string>(v.value)) bad(fmt::format("must be {}", type_name(d.type)));
         const std::string s = std::get<std::string>(v.value);
         if (d.choices) {
-          std::string choices = d.choices;
-          bool ok = false;
-          for (size_t start = 0; start <= choices.size();) {
-            size_t bar = choices.find('|', start);
-            if (bar == std::string::npos) bar = choices.size();
-            ok = ok || choices.substr(start, bar - start) == s;
-            start = bar + 1;
-          }
-          if (!ok) bad(fmt::format("= \"{}\" is not one of {}", s, choices));
+          const std::vector<std::string> choices = split(d.choices, '|');
+          if (std::find(choices.begin(), choices.end(), s) == choices.end()) bad(fmt::format("= \"{}\" is not one of {}", s, d.choices));
         }
         out.strings_.push_back(std::make_unique<std::string>(s));
         p.s = out.strings_.back()->c_str();

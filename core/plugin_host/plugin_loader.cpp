@@ -13,6 +13,7 @@
 #include "plugin_host/params.h"
 #include "util/error.h"
 #include "util/sha256.h"
+#include "util/split.h"
 
 namespace qlab {
 
@@ -66,16 +67,7 @@ void check_support(const std::filesystem::path& path, const qlab_plugin& d) {
 }
 
 std::vector<std::string> split_path_list(const char* text) {
-  std::vector<std::string> out;
-  if (!text) return out;
-  std::string s(text);
-  for (size_t start = 0; start <= s.size();) {
-    size_t colon = s.find(':', start);
-    if (colon == std::string::npos) colon = s.size();
-    if (colon > start) out.push_back(s.substr(start, colon - start));
-    start = colon + 1;
-  }
-  return out;
+  return text ? split(text, ':', EmptyParts::skip) : std::vector<std::string>{};
 }
 }  // namespace
 

@@ -110,7 +110,7 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
   ExperimentLog log = opt.resume ? ExperimentLog::resume(log_path, ex.config_text, inputs)
                                  : ExperimentLog::create(log_path, ex.name, ex.config_text, inputs, opt.overwrite);
   if (!opt.resume) std::filesystem::remove(crash_marker_path(log_path));
-  log.update([&](hid_t f) { h5::set_attr(f, "grid_points", static_cast<int64_t>(ex.grid_points)); });  // what `qlab merge` expects
+  log.set_grid_points(static_cast<int64_t>(ex.grid_points));
   record_crash(log, log_path);
   std::string loaded_model;
   std::unique_ptr<WeightSource> source;
@@ -138,13 +138,13 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
     check_calibration_fits(run, source->config());
     // Calibration segments: drawn once for every run that shares the same recipe and tokenizer,
     // before the float evaluation, so calibration text that is too short fails at once.
-    const std::string key = fmt::format("{}|{}|{}|{}|{}|{}", run.calibration.data, run.calibration.sampler,
-                                        run.calibration.n_segments, run.calibration.seqlen, run.calibration.seed, tok->source());
+    const std::string key = fmt::format("{}|{}|{}|{}|{}|{}", run.calibration.data, kSamplers.name(run.calibration.sampler),
+                                        run.calibration.n_segments, run.calibration.seq_len, run.calibration.seed, tok->source());
     if (key != calibration_key) {
       calibration = sample_calibration(run.calibration, *tok);
       calibration_key = key;
-      log.write_calibration(calibration.provenance, run.calibration.sampler, static_cast<int64_t>(calibration.segments.size()),
-                            run.calibration.seqlen, run.calibration.seed, calibration.document, calibration.start);
+      log.write_calibration(calibration.provenance, kSamplers.name(run.calibration.sampler), static_cast<int64_t>(calibration.segments.size()),
+                            run.calibration.seq_len, run.calibration.seed, calibration.document, calibration.start);
     }
     const auto model_index = std::find(ex.model_paths.begin(), ex.model_paths.end(), run.model_path) - ex.model_paths.begin();
     const std::string float_group = model_index == 0 ? "float" : fmt::format("float_m{}", model_index);
@@ -155,20 +155,13 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
         if (!float_model) float_model = std::make_unique<Model>(source->load_model());
         EvalRecord e = evaluate(*float_model, *tok, spec, run, opt.progress);
         log.write_eval(float_group, e);
-        log.update([&](hid_t f) { h5::set_attr(h5::group(f, float_group).id(), "identity.model", run.model_path); });
+        log.write_float_identity(float_group, run.model_path);
       }
     }
     float_model.reset();
 
     const int64_t finished = log.begin_run(run.run_id, run.sweep_point);
-    log.update([&](hid_t f) {  // what published tables match on (`qlab report --against`)
-      h5::Handle g = h5::group(f, "runs/" + run.run_id);
-      h5::set_attr(g.id(), "identity.model", run.model_path);
-      h5::set_attr(g.id(), "identity.method", method_name(run, registry));
-      h5::set_attr(g.id(), "identity.w_bits", static_cast<int64_t>(run.format.bits));
-      h5::set_attr(g.id(), "identity.a_bits", static_cast<int64_t>(run.act.enabled() ? run.act.bits : 16));
-      h5::set_attr(g.id(), "identity.group_size", static_cast<int64_t>(run.format.group_size));
-    });
+    log.write_run_identity(run.run_id, {run.model_path, method_name(run, registry), run.format.bits, run.act.enabled() ? run.act.bits : 16, run.format.group_size});
     std::string error;
     try {
       const CrashGuard guard(log_path, run.run_id);

@@ -9,20 +9,10 @@
 namespace qlab {
 
 RangeCalibrator parse_range_calibrator(const std::string& name) {
-  if (name == "minmax") return RangeCalibrator::minmax;
-  if (name == "percentile") return RangeCalibrator::percentile;
-  if (name == "entropy") return RangeCalibrator::entropy;
-  fail("activation range calibrator '{}' is not one of minmax, percentile, entropy", name);
+  return kRangeCalibrators.parse(name, "activation range calibrator");
 }
 
-const char* range_calibrator_name(RangeCalibrator c) {
-  switch (c) {
-    case RangeCalibrator::minmax: return "minmax";
-    case RangeCalibrator::percentile: return "percentile";
-    case RangeCalibrator::entropy: return "entropy";
-  }
-  return "?";
-}
+const char* range_calibrator_name(RangeCalibrator c) { return kRangeCalibrators.name(c); }
 
 AbsHistogram::AbsHistogram(int64_t bins) : counts_(static_cast<size_t>(bins), 0.0) {}
 

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "util/name_table.h"
+
 namespace qlab {
 
 enum class RangeCalibrator {
@@ -13,6 +15,8 @@ enum class RangeCalibrator {
   percentile,  // the |x| below which `percentile` % of the values lie
   entropy      // TensorRT's: the threshold whose quantized distribution is closest in KL divergence
 };
+inline constexpr NameTable<RangeCalibrator, 3> kRangeCalibrators{
+    {{{RangeCalibrator::minmax, "minmax"}, {RangeCalibrator::percentile, "percentile"}, {RangeCalibrator::entropy, "entropy"}}}};
 
 struct RangeCalibration {
   RangeCalibrator method = RangeCalibrator::minmax;

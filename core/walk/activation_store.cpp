@@ -1,16 +1,8 @@
 #include "walk/activation_store.h"
 
 #include "tensor/half.h"
-#include "util/error.h"
 
 namespace qlab {
-
-ActivationStore::Precision ActivationStore::parse_precision(const std::string& name) {
-  if (name == "f32") return Precision::f32;
-  if (name == "f16") return Precision::f16;
-  if (name == "bf16") return Precision::bf16;
-  fail("activation precision '{}' is not one of f32, f16, bf16", name);
-}
 
 void ActivationStore::set(size_t i, const Matrix& x) {
   shape_[i] = {x.rows(), x.cols()};

@@ -5,14 +5,14 @@
 #include <string>
 #include <vector>
 
+#include "tensor/half.h"
 #include "tensor/tensor.h"
 
 namespace qlab {
 
 class ActivationStore {
  public:
-  enum class Precision { f32, f16, bf16 };
-  static Precision parse_precision(const std::string& name);  // "f32" | "f16" | "bf16"
+  using Precision = StoragePrecision;
 
   ActivationStore(Precision p, size_t n_segments) : precision_(p), f32_(n_segments), half_(n_segments), shape_(n_segments) {}
   size_t size() const { return shape_.size(); }

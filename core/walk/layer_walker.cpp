@@ -221,7 +221,7 @@ LayerPlan walk_layers(const WeightSource& source, Model& model, const LayerPlan&
   if (static_cast<int64_t>(plan.blocks.size()) != n_blocks)
     fail("{}: the plan has {} block(s), the model {}", source.path(), plan.blocks.size(), n_blocks);
   Walk w{model.config, plan, pipeline, act, cache};
-  ActivationStore x(ActivationStore::parse_precision(plan.activations), calibration.size());
+  ActivationStore x(plan.activations, calibration.size());
   for (size_t i = 0; i < calibration.size(); ++i) {
     x.set(i, embed(model, calibration[i]));
     w.total_tokens += static_cast<int64_t>(calibration[i].size());

@@ -1,0 +1,160 @@
+#include "config/schema.h"
+
+#include <cctype>
+#include <filesystem>
+#include <set>
+
+#include "config/activation_checks.h"
+#include "config/format_rules.h"
+#include "config/paths.h"
+#include "config/toml_fields.h"
+#include "data/corpus_readers.h"
+
+namespace qlab {
+
+namespace {
+
+// lm_head stays in float (as in the references): an override may only confirm that. Decoder
+// linears are named "<block>.<path>", so a pattern starting with a letter can match lm_head alone.
+void check_lm_head_override(const OverrideRule& rule) {
+  if (!glob_match(rule.match, "lm_head")) return;
+  if (rule.skip && !*rule.skip)
+    fail("{}: quantizing lm_head is not supported; the references keep it in float", rule.where);
+  const bool only_lm_head = std::isalpha(static_cast<unsigned char>(rule.match[0]));
+  if (only_lm_head && (rule.bits || rule.group_size || rule.sym))
+    fail("{}: override match '{}': lm_head is never quantized (the references keep it in float); only skip = true may name it",
+         rule.where, rule.match);
+}
+
+template <typename E, size_t N>
+E parse_name(const NameTable<E, N>& table, const std::string& file, const toml::table& t, const char* section, const char* key,
+             const char* fallback) {
+  return table.parse(get<std::string>(file, t, key, section, fallback), fmt::format("{}: {}.{}", at(file, t), section, key));
+}
+
+const std::set<std::string> kTop = {"name", "model", "calibration", "eval", "quant", "walker", "pipeline", "override", "sweep"};
+
+void read_calibration(const std::string& file, const std::filesystem::path& base, const toml::table& c, RunConfig& r) {
+  r.calibration.data = resolve_spec(base, get<std::string>(file, c, "data", "calibration", ""));
+  r.calibration.sampler = parse_name(kSamplers, file, c, "calibration", "sampler", "gptq");
+  r.calibration.n_segments = get<int64_t>(file, c, "n_segments", "calibration", 128);
+  r.calibration.seq_len = get<int64_t>(file, c, "seq_len", "calibration", 2048);
+  r.calibration.seed = get<int64_t>(file, c, "seed", "calibration", 0);
+  if (r.calibration.n_segments <= 0 || r.calibration.seq_len < 2) fail("{}: calibration needs n_segments > 0 and seq_len >= 2", at(file, c));
+  try {
+    check_calibration_tokens_fit(r.calibration);
+  } catch (const Error& e) {
+    fail("{}: {}", at(file, c), e.what());
+  }
+  parse_data_spec(r.calibration.data);
+}
+
+void read_eval(const std::string& file, const std::filesystem::path& base, const toml::table& e, RunConfig& r) {
+  if (const toml::node* d = e.get("data")) {
+    if (d->is_string()) r.eval_data.push_back(resolve_spec(base, *d->value<std::string>()));
+    else if (const toml::array* a = d->as_array())
+      for (const toml::node& x : *a) {
+        if (!x.is_string()) fail("{}: eval.data entries must be strings", at(file, x));
+        r.eval_data.push_back(resolve_spec(base, *x.value<std::string>()));
+      }
+    else fail("{}: eval.data must be a string or an array of strings", at(file, *d));
+  }
+  for (const std::string& s : r.eval_data) parse_data_spec(s);
+  r.eval_seq_len = get<int64_t>(file, e, "seq_len", "eval", 2048);
+  r.eval_max_segments = get<int64_t>(file, e, "max_segments", "eval", 0);
+  if (r.eval_max_segments < 0) fail("{}: eval.max_segments = {} must be >= 0 (0 = all segments)", at(file, e), r.eval_max_segments);
+  if (r.eval_seq_len < 2) fail("{}: eval.seq_len = {} is too short: at least 2 tokens per segment are needed", at(file, e), r.eval_seq_len);
+}
+
+void read_quant(const std::string& file, const toml::table& q, RunConfig& r) {
+  parse_activation_quant(file, q, r);
+  const std::string where = at(file, q);
+  r.format.bits = checked_bits(get<int64_t>(file, q, "bits", "quant", 4), where, "quant.bits");
+  r.format.group_size = checked_group_size(get<int64_t>(file, q, "group_size", "quant", 0), where, "quant.group_size");
+  r.format.sym = get<bool>(file, q, "sym", "quant", false);
+  r.format.range = parse_grid_range(get<std::string>(file, q, "range", "quant", "gptq"), where, "quant.range");
+}
+
+void read_walker(const std::string& file, const toml::table& w, RunConfig& r) {
+  r.propagate = parse_name(kPropagations, file, w, "walker", "propagate", "quantized");
+  r.activations = parse_name(kStoragePrecisions, file, w, "walker", "activations", "f32");
+  r.true_sequential = get<bool>(file, w, "true_sequential", "walker", false);
+}
+
+void read_pipeline(const std::string& file, const toml::table& t, RunConfig& r) {
+  const toml::node* p = t.get("pipeline");
+  if (!p || !p->is_array() || p->as_array()->empty()) fail("{}: 'pipeline' must be a non-empty array of {{ plugin = ... }} tables", file);
+  for (size_t i = 0; i < p->as_array()->size(); ++i) {
+    const toml::node& n = *p->as_array()->get(i);
+    if (!n.is_table()) fail("{}: pipeline[{}] must be a table", at(file, n), i);
+    PipelineEntry e;
+    e.where = at(file, n);
+    for (const auto& [k, v] : *n.as_table()) {
+      if (k.str() == "plugin") {
+        if (!v.is_string()) fail("{}: pipeline[{}].plugin must be a string", at(file, v), i);
+        e.plugin = *v.value<std::string>();
+      } else {
+        e.params[std::string(k.str())] = param_value(file, v, fmt::format("pipeline[{}]", i));
+      }
+    }
+    if (e.plugin.empty()) fail("{}: pipeline[{}] has no 'plugin'", e.where, i);
+    r.pipeline.push_back(std::move(e));
+  }
+}
+
+void read_overrides(const std::string& file, const toml::node& o, RunConfig& r) {
+  if (!o.is_array()) fail("{}: 'override' must be an array of tables", at(file, o));
+  for (const toml::node& n : *o.as_array()) {
+    if (!n.is_table()) fail("{}: override entries must be tables", at(file, n));
+    const toml::table& ot = *n.as_table();
+    check_keys(file, ot, "an override", {"match", "skip", "bits", "group_size", "sym"});
+    OverrideRule rule;
+    rule.where = at(file, n);
+    rule.match = get<std::string>(file, ot, "match", "override", "");
+    if (rule.match.empty()) fail("{}: override needs a 'match' glob", rule.where);
+    if (ot.get("skip")) rule.skip = get<bool>(file, ot, "skip", "override", false);
+    if (ot.get("sym")) rule.sym = get<bool>(file, ot, "sym", "override", false);
+    if (ot.get("bits")) rule.bits = checked_bits(get<int64_t>(file, ot, "bits", "override", 4), rule.where, "override bits");
+    if (ot.get("group_size"))
+      rule.group_size = checked_group_size(get<int64_t>(file, ot, "group_size", "override", 0), rule.where, "override group_size");
+    check_lm_head_override(rule);
+    r.overrides.push_back(rule);
+  }
+}
+
+}  // namespace
+
+RunConfig build_run(const std::string& file, const toml::table& t) {
+  const std::filesystem::path base = std::filesystem::path(file).parent_path();
+  check_keys(file, t, "the experiment", kTop);
+  RunConfig r;
+  auto section = [&](const char* name, const std::set<std::string>& keys, bool required) -> const toml::table* {
+    const toml::node* n = t.get(name);
+    if (!n) {
+      if (required) fail("{}: missing [{}]", file, name);
+      return nullptr;
+    }
+    if (!n->is_table()) fail("{}: {} must be a table", at(file, *n), name);
+    check_keys(file, *n->as_table(), fmt::format("[{}]", name), keys);
+    return n->as_table();
+  };
+  const toml::table* model = section("model", {"path", "tokenizer"}, true);
+  r.model_path = resolve_path(base, get<std::string>(file, *model, "path", "model", ""));
+  if (r.model_path.empty()) fail("{}: model.path is required", file);
+  r.tokenizer_path = resolve_path(base, get<std::string>(file, *model, "tokenizer", "model", ""));
+
+  if (const toml::table* c = section("calibration", {"data", "sampler", "n_segments", "seq_len", "seed"}, false))
+    read_calibration(file, base, *c, r);
+  if (const toml::table* e = section("eval", {"data", "seq_len", "max_segments"}, false)) read_eval(file, base, *e, r);
+  if (const toml::table* q = section("quant", {"bits", "group_size", "sym", "range", "act_bits", "act_scheme", "act_calibrator",
+                                              "act_percentile", "act_outlier_threshold"}, false))
+    read_quant(file, *q, r);
+  if (const toml::table* w = section("walker", {"propagate", "activations", "true_sequential"}, false)) read_walker(file, *w, r);
+  if (r.act.scheme == ActScheme::static_range && r.act.enabled() && r.calibration.data.empty())
+    fail("{}: quant.act_scheme = \"static\" calibrates activation ranges on calibration data, but there is no [calibration] data", file);
+  read_pipeline(file, t, r);
+  if (const toml::node* o = t.get("override")) read_overrides(file, *o, r);
+  return r;
+}
+
+}  // namespace qlab
