@@ -4,12 +4,18 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 
 namespace qlab::cli {
 
 namespace {
+// Numbers (and "-", the missing number) are right-aligned; a name that starts with a digit,
+// such as the linear id "0.self_attn.q_proj", is text.
 bool looks_numeric(const std::string& s) {
-  return !s.empty() && (std::isdigit(static_cast<unsigned char>(s[0])) || s[0] == '-' || s[0] == '+' || s[0] == '.');
+  if (s == "-") return true;
+  char* end = nullptr;
+  std::strtod(s.c_str(), &end);
+  return !s.empty() && end == s.c_str() + s.size();
 }
 }  // namespace
 
