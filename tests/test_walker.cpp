@@ -171,3 +171,23 @@ TEST_CASE("the module measure host runs candidate weights in a scratch copy and 
   CHECK(block.down.weight == before.down.weight);
   CHECK(block.up.weight == before.up.weight);
 }
+
+TEST_CASE("a module measure the host cannot run fails with its message, kept by the host and passed through the C boundary", "[walker][awq][bad-input]") {
+  Model m = load_llama2c(source_dir() / "datasets/stories260K/stories260K.bin");
+  std::vector<ScalableGroup> groups = m.blocks[1].scalable_groups(m.config);
+  const ScalableGroup& up_down = groups.back();
+  const std::vector<Matrix> inputs(1, Matrix::Ones(4, 172));
+  MeasureHost host(m.blocks[1], m.config, up_down, inputs);
+  const Matrix narrow = Matrix::Zero(64, 100);  // down_proj is 64×172
+  const qlab_cview view{narrow.data(), narrow.rows(), narrow.cols(), narrow.cols()};
+  const std::vector<float> s(172, 1.0f);
+  double mse = -1;
+  qlab_error err{};
+  CHECK(MeasureHost::measure(host.context(), &view, s.data(), &mse, &err) == 1);
+  CHECK(mse == -1);
+  const std::string expected = "candidate weights 0 for 1.mlp.down_proj are 64×100 (row stride 100), the linear is 64×172";
+  CHECK(host.error() == expected);
+  CHECK(std::string(err.message) == expected);
+  CHECK(MeasureHost::measure(host.context(), &view, nullptr, &mse, nullptr) == 1);  // the first failure is the one kept
+  CHECK(host.error() == expected);
+}

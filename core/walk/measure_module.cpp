@@ -6,6 +6,7 @@
 #include "forward/block_forward.h"
 #include "qlab/plugin.hpp"
 #include "tensor/gemm.h"
+#include "util/error.h"
 
 namespace qlab {
 
@@ -28,6 +29,15 @@ Matrix MeasureHost::run(const Matrix& h) const {
 int32_t MeasureHost::measure(void* host, const qlab_cview* candidates, const float* s, double* mse, qlab_error* err) {
   auto* m = static_cast<MeasureHost*>(host);
   try {
+    // A plugin's views are checked before they are read: a wrong shape would read out of bounds.
+    for (size_t i = 0; i < m->consumers_.size(); ++i) {
+      const Linear& l = *m->consumers_[i];
+      const qlab_cview& c = candidates[i];
+      if (!c.data || c.n_rows != l.out_features() || c.n_cols != l.in_features() || c.row_stride < c.n_cols)
+        fail("candidate weights {} for {} are {}×{} (row stride {}{}), the linear is {}×{}", i, l.name, c.n_rows, c.n_cols, c.row_stride,
+             c.data ? "" : ", no data", l.out_features(), l.in_features());
+    }
+    if (!s) fail("no scale given for group {}", m->consumers_[0]->name);
     for (size_t i = 0; i < m->consumers_.size(); ++i) m->consumers_[i]->weight = sdk::map(candidates[i]);
     double sum = 0, count = 0;
     const Eigen::Map<const Eigen::RowVectorXf> scale(s, m->consumers_[0]->in_features());
