@@ -2,6 +2,11 @@
 // names and shapes are known before any weight is read, and a bad file fails at open.
 #include <catch2/catch.hpp>
 
+#include <cctype>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+
 #include "format/hf_loader.h"
 #include "format/hf_source.h"
 #include "format/llama2c_loader.h"
@@ -9,6 +14,7 @@
 #include "support/hf_dir.h"
 #include "support/llama2c_file.h"
 #include "support/llama_family_ref.h"
+#include "tensor/half.h"
 
 using namespace qlab;
 using namespace qlab::test;
@@ -91,4 +97,86 @@ TEST_CASE("Hugging Face source: names, shapes and blocks without loading the mod
   auto nan_src = open_weight_source(dir / "nan");
   CHECK_NOTHROW(nan_src->load_block(0));
   REQUIRE_THROWS_WITH(nan_src->load_block(1), Catch::Contains("tensor '1.self_attn.q_norm' has a non-finite value"));
+}
+
+namespace {
+// Resident-set figures of this process from /proc/self/status, in bytes.
+int64_t status_bytes(const std::string& key) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(key + ":", 0) == 0) return std::stoll(line.substr(key.size() + 1)) * 1024;  // "VmHWM:  1234 kB"
+  FAIL("no " << key << " in /proc/self/status");
+  return 0;
+}
+
+// Resident bytes of the mappings of `file` (the safetensors reader's map), from /proc/self/smaps.
+int64_t mapped_rss(const std::filesystem::path& file) {
+  std::ifstream in("/proc/self/smaps");
+  std::string line;
+  bool inside = false;
+  int64_t total = 0;
+  while (std::getline(in, line)) {
+    const bool header = !line.empty() && std::isxdigit(static_cast<unsigned char>(line[0])) && line.find('-') < line.find(' ');
+    if (header) inside = line.size() >= file.string().size() && line.compare(line.size() - file.string().size(), std::string::npos, file.string()) == 0;
+    else if (inside && line.rfind("Rss:", 0) == 0) total += std::stoll(line.substr(4)) * 1024;
+  }
+  return total;
+}
+
+// IEEE half decoded by hand (normal and subnormal; the test writes no Inf/NaN).
+float half_ref(uint16_t h) {
+  const int e = (h >> 10) & 31, m = h & 1023;
+  const double v = e == 0 ? std::ldexp(m, -24) : std::ldexp(1024 + m, e - 25);
+  return static_cast<float>(h >> 15 ? -v : v);
+}
+}  // namespace
+
+TEST_CASE("Hugging Face source: an fp16 walk keeps one block resident and reads the file's values exactly", "[weight_source]") {
+  TempDir dir;
+  LlamaShape s;
+  s.hidden = 256, s.ffn = 704, s.layers = 16, s.heads = s.kv_heads = 4, s.head_dim = 64, s.vocab = 64;
+  std::map<std::string, std::vector<uint16_t>> codes;
+  std::vector<TensorToWrite> out;
+  for (const auto& [name, t] : random_llama(s, 7)) {
+    TensorToWrite w{name, Dtype::f16, t.shape, std::vector<uint8_t>(t.data.size() * 2)};
+    std::vector<uint16_t>& c = codes[name];
+    for (float x : t.data) c.push_back(f32_to_f16(x));
+    std::memcpy(w.bytes.data(), c.data(), w.bytes.size());
+    out.push_back(std::move(w));
+  }
+  std::filesystem::create_directories(dir / "m");
+  write_safetensors(dir / "m" / "model.safetensors", out);
+  std::ofstream(dir / "m" / "config.json") << llama_config(s).dump();
+  auto src = open_weight_source(dir / "m");
+
+  // One block's need while it is read: its float32 copy plus its mapped fp16 pages.
+  const int64_t block_params = 4 * s.hidden * s.hidden + 3 * s.hidden * s.ffn + 2 * s.hidden;
+  const int64_t block_need = block_params * (4 + 2);
+  const Block first = src->load_block(0);
+  {
+    std::ofstream reset("/proc/self/clear_refs");  // "5": VmHWM restarts from the current RSS
+    reset << "5";
+  }
+  const int64_t before = status_bytes("VmRSS");
+  REQUIRE(status_bytes("VmHWM") <= before + 4096 * 16);  // the reset took effect (else the check below could not fail)
+  for (int pass = 0; pass < 2; ++pass)
+    for (int64_t i = 0; i < s.layers; ++i) src->load_block(i);
+  // Kept resident, the walk's file pages alone (16 blocks × 2 bytes/param, 26 MB) would be
+  // 4× one block's need; the margin of two blocks' need leaves one for the allocator's
+  // retained free memory and thread stacks.
+  const int64_t growth = status_bytes("VmHWM") - before;
+  INFO("VmHWM grew " << growth << " bytes; one block needs " << block_need << ", the file holds "
+                     << s.layers * block_params * 2 << " bytes of blocks");
+  CHECK(growth < 2 * block_need);
+  // The file's pages were released after each block's conversion: none of the map stays resident.
+  CHECK(mapped_rss(dir / "m" / "model.safetensors") == 0);
+
+  // Pages released and read again give the file's values, decoded exactly.
+  const Block again = src->load_block(0);
+  CHECK(again.q.weight == first.q.weight);
+  CHECK(again.down.weight == first.down.weight);
+  const std::vector<uint16_t>& down = codes.at("model.layers.0.mlp.down_proj.weight");
+  for (int64_t r = 0; r < s.hidden; r += 37)
+    for (int64_t c = 0; c < s.ffn; c += 53) CHECK(again.down.weight(r, c) == half_ref(down[size_t(r * s.ffn + c)]));
 }

@@ -234,6 +234,7 @@ Block HfSource::load_block(int64_t i) const {
     if (r.bias == BiasRule::required || set_.has(full + ".bias")) l.bias = vector(set_, full + ".bias", rows);
   }
   check_finite(b, set_.dir());
+  set_.release();  // the float copy is what is used: RSS stays one block's, however many are walked
   return b;
 }
 
@@ -260,6 +261,7 @@ Model HfSource::load_outer() const {
   if (!lm_head_name().empty()) m.lm_head.weight = matrix(set_, "lm_head.weight", c.vocab_size, proj);
   else m.lm_head.weight = m.embed_tokens;  // tied (checked at open)
   check_finite(m);
+  set_.release();
   return m;
 }
 

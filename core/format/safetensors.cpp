@@ -176,6 +176,12 @@ void SafetensorsFile::convert(const std::string& name, float* out) const {
   }
 }
 
+// The map is private and read-only, so dropping its pages loses nothing: what is read again
+// comes from the file. The return value is ignored for that reason.
+void SafetensorsFile::release() const {
+  if (map_) madvise(const_cast<uint8_t*>(map_), size_, MADV_DONTNEED);
+}
+
 Matrix SafetensorsFile::to_matrix(const std::string& name) const {
   const TensorInfo& t = info(name);
   if (t.shape.size() > 2) fail("{}: tensor '{}' has {} dimensions, expected at most 2", path_, name, t.shape.size());
@@ -199,6 +205,10 @@ std::vector<int32_t> SafetensorsFile::to_i32(const std::string& name) const {
   std::vector<int32_t> v(static_cast<size_t>(t.numel()));
   std::memcpy(v.data(), map_ + data_start_ + t.begin, v.size() * 4);
   return v;
+}
+
+void SafetensorsSet::release() const {
+  for (const auto& f : files_) f->release();
 }
 
 SafetensorsSet SafetensorsSet::open_dir(const std::filesystem::path& dir) {

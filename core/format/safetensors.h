@@ -45,6 +45,10 @@ class SafetensorsFile {
   Vector to_vector(const std::string& name) const;
   // Raw integer tensors (codes, indices).
   std::vector<int32_t> to_i32(const std::string& name) const;
+  // Drops the map's resident pages from this process (they are read again from the file when
+  // next touched). Releasing per tensor is not enough: a fault maps the neighbouring pages of
+  // the file back (the kernel's fault-around), so the walked file would creep into RSS.
+  void release() const;
 
  private:
   SafetensorsFile() = default;
@@ -63,6 +67,7 @@ class SafetensorsSet {
   const SafetensorsFile& file_of(const std::string& name) const;
   std::vector<std::string> names() const;
   const std::string& dir() const { return dir_; }
+  void release() const;  // every file's release()
 
  private:
   std::string dir_;
