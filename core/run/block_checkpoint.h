@@ -1,7 +1,20 @@
-// The resume checkpoint, a BlockSink: each finished block as the walk left it (dequantized
-// weights, biases and norms, which scaling transforms fold into, and its linears' static
-// activation ranges) in LOG.blocks/<run>/block_NNNN.safetensors, so `--resume` restores the
-// finished blocks bit for bit and walks on from the next.
+// The packed block checkpoint, a BlockSink: each finished block as the walk left it, in
+// LOG.blocks/<run>/block_NNNN.safetensors, so `--resume` restores the finished blocks bit
+// for bit and evaluation reads the quantized model one block at a time (PackedBlockSource).
+//
+// Per quantized linear L (a uniform grid or a codebook, with its sparse part):
+//   L.packing       i32 [3]            bits, groups per row, columns per group
+//   L.codes         i32 [words]        out × in codes, row-major, packed (run/code_packing.h)
+//   L.scales        f16|f32 [out, groups]  uniform grid: weight = scales·(code − zeros)
+//   L.zeros         f16|f32 [out, groups]
+//   L.codebook      f32 [out · groups, 2^bits]  codebook: weight = codebook[row · groups + group, code]
+//   L.g_idx         i32 [in]           only when not column / group_size
+//   L.sparse_index, L.sparse_value     i32, f32 [k]: weights kept exact (row · in + column)
+// scales and zeros are fp16 only where fp16 holds every value exactly. A linear is packed only
+// when the rebuilt weight (QuantizedLinear::dequantize) equals the walked one bit for bit;
+// otherwise, and for linears the plan keeps float, it is stored as L, f32 [out, in].
+// Beside them, as float32: L.bias, L.input_absmax (static activation ranges) and the norms
+// (which scaling transforms fold into).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -16,7 +29,7 @@ class BlockCheckpoint : public BlockSink {
   std::string file(int64_t block) const;  // LOG.blocks/<run>/block_NNNN.safetensors
   void put(const BlockResult& result, const Block& block, const ActivationPlan& act) override;
   // Overwrites `block` (a float block of the same layout) with the saved one and adds its
-  // ranges to `act`; throws naming the file when it is missing.
+  // ranges to `act`; throws naming the file (and the tensor) when it is missing or corrupt.
   void restore(int64_t index, Block& block, ActivationPlan& act) const;
 
  private:

@@ -18,6 +18,7 @@
 #include "plan/plan_print.h"
 #include "plugin_host/plugin_loader.h"
 #include "run/block_checkpoint.h"
+#include "run/packed_block_source.h"
 #include "run/crash_marker.h"
 #include "run/run_inputs.h"
 #include "util/parallel.h"
@@ -187,6 +188,10 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
       // configuration (resume refuses any other); they stand as planned.
       executed.blocks.insert(executed.blocks.begin(), plan.blocks.begin(), plan.blocks.begin() + finished);
       log.write_plan(run.run_id, plan_text(executed));
+      // Evaluation reads the quantized model back from its packed blocks, one at a time.
+      const PackedBlockSource quantized(*source, checkpoint);
+      model = Model{};
+      model = quantized.load_model();
       for (const std::string& spec : run.eval_data)
         log.write_eval("runs/" + run.run_id, evaluate(model, *tok, spec, run, opt.progress, &act));
     } catch (const Error& e) {
