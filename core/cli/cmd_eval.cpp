@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/eval_memory_args.h"
 #include "cli/model_args.h"
 #include "cli/option_checks.h"
 #include "util/table.h"
@@ -17,6 +18,7 @@ namespace qlab::cli {
 namespace {
 struct EvalArgs {
   ModelArgs model;
+  EvalMemoryArgs memory;
   std::string data;
   int64_t seq_len = 0, max_segments = 0;
   bool json = false;
@@ -27,6 +29,7 @@ Command add_eval(CLI::App& app) {
   auto args = std::make_shared<EvalArgs>();
   CLI::App* cmd = app.add_subcommand("eval", "perplexity of a model on a text (GPTQ protocol)");
   args->model.add_to(*cmd);
+  args->memory.add_to(*cmd);
   cmd->add_option("--data", args->data, "evaluation data: KIND:PATH with KIND one of text, wikitext2, ptb, ptb-old, c4, c4-old (a bare path is text)")->required();
   cmd->add_option("--seqlen,--seq-len", args->seq_len, "segment length in tokens")->required()->check(whole_number_at_least(2));
   cmd->add_option("--max-segments", args->max_segments, "evaluate at most K segments (0 = all)")->check(whole_number_at_least(0));
@@ -38,7 +41,8 @@ Command add_eval(CLI::App& app) {
     TokenData data = load_eval_tokens(args->data, *tok, args->seq_len);
     const DataProvenance& src = data.provenance;
     const std::vector<int32_t>& ids = data.tokens;
-    PerplexityOptions opts{args->seq_len, args->max_segments, true};
+    PerplexityOptions opts{.seq_len = args->seq_len, .max_segments = args->max_segments, .progress = true,
+                           .activations = args->memory.precision(), .max_memory = args->memory.max_memory, .spill_dir = ""};
     PerplexityResult r;
     try {
       r = perplexity(model, ids, opts);
