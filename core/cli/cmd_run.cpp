@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "cli/commands.h"
+#include "cli/eval_memory_args.h"
 #include "cli/option_checks.h"
 #include "util/table.h"
 #include "config/experiment.h"
@@ -30,6 +31,7 @@ struct RunArgs {
   bool resume = false, overwrite = false, dry_run = false;
   int threads = 0;
   double hook_timeout_s = 0;
+  EvalMemoryArgs memory;
 };
 
 std::string format_text(const RunConfig& r) {
@@ -108,6 +110,7 @@ Command add_run(CLI::App& app) {
   cmd->add_flag("--dry-run", args->dry_run, "list the grid points and each one's plan (formats per linear, stages, statistics); load no weight");
   cmd->add_option("--shard", args->shard, "run shard i of n (0-based, points with index ≡ i mod n); default from a Slurm array job");
   cmd->add_option("--threads", args->threads, "threads (default: all cores)")->check(whole_number_in(0, kMaxThreads));
+  args->memory.add_to(*cmd);
   return [args]() {
     set_threads(args->threads);
     Experiment ex = load_experiment(args->experiment, args->sets);
@@ -124,6 +127,8 @@ Command add_run(CLI::App& app) {
     opt.retry_crashed = !args->only.empty();
     opt.hook_timeout_s = args->hook_timeout_s;
     opt.plugin_dirs = args->plugin_dirs;
+    opt.eval_activations = args->memory.precision();
+    opt.eval_max_memory = args->memory.max_memory;
     if (shard) fmt::print(stderr, "shard {}/{} ({}): {} of {} grid points\n", shard->index, shard->count, shard->source, ex.runs.size(), ex.grid_points);
     ExperimentSummary s = run_experiment(ex, opt);
     std::fflush(stderr);

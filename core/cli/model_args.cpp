@@ -21,4 +21,14 @@ std::pair<Model, std::unique_ptr<Tokenizer>> ModelArgs::load() const {
   return {std::move(model), std::move(tok)};
 }
 
+std::pair<std::unique_ptr<WeightSource>, std::unique_ptr<Tokenizer>> ModelArgs::open() const {
+  set_threads(threads);
+  std::unique_ptr<WeightSource> source = open_weight_source(model_path);
+  Model names;  // what the tokenizer is matched against: no weight
+  names.config = source->config();
+  names.source = source->path();
+  std::unique_ptr<Tokenizer> tok = load_tokenizer_for(names, tokenizer_path);
+  return {std::move(source), std::move(tok)};
+}
+
 }  // namespace qlab::cli

@@ -18,6 +18,8 @@ uint64_t available_memory_bytes() {
   return static_cast<uint64_t>(sysconf(_SC_AVPHYS_PAGES)) * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
 }
 
+uint64_t default_memory_budget() { return available_memory_bytes() / 4 * 3; }
+
 void require_memory(double bytes, const std::string& what, const std::string& how) {
   // Small sizes are never refused: a sweep of 10^6 points need not read /proc/meminfo 10^6 times.
   constexpr double kAlwaysFits = 256.0 * 1024 * 1024;

@@ -10,6 +10,10 @@ namespace qlab {
 // MemAvailable from /proc/meminfo; where that is unreadable, free physical pages.
 uint64_t available_memory_bytes();
 
+// The memory a command may use when the user gives no --max-memory: 3/4 of what is available
+// now, leaving room for the page cache and other processes.
+uint64_t default_memory_budget();
+
 // Fails "WHAT needs about X GiB (HOW), but only Y GiB of memory is available" when `bytes`
 // exceed available_memory_bytes(). `bytes` is a double so that callers' products of
 // user-given sizes cannot overflow.

@@ -2,6 +2,10 @@
 
 #include <chrono>
 #include <cmath>
+#include <map>
+
+#include "data/memory_budget.h"
+#include "eval/segment_activations.h"
 
 #include "forward/forward.h"
 #include "util/error.h"
@@ -26,7 +30,10 @@ double segment_nll_sum(const Matrix& logits, std::span<const int32_t> ids) {
   return total;
 }
 
-PerplexityResult perplexity(const LogitsFn& logits_of, std::span<const int32_t> tokens, const PerplexityOptions& opts) {
+namespace {
+
+// Segments to score: n_tokens / seq_len, at most max_segments.
+PerplexityResult segment_plan(std::span<const int32_t> tokens, const PerplexityOptions& opts) {
   if (opts.seq_len < 2) fail("seq_len {} is too short: at least 2 tokens per segment are needed", opts.seq_len);
   PerplexityResult r;
   r.n_tokens = static_cast<int64_t>(tokens.size());
@@ -35,36 +42,126 @@ PerplexityResult perplexity(const LogitsFn& logits_of, std::span<const int32_t> 
   if (r.n_segments == 0)
     fail("the text has {} tokens, fewer than one segment of {}", r.n_tokens, opts.seq_len);
   if (opts.max_segments > 0 && opts.max_segments < r.n_segments) r.n_segments = opts.max_segments;
+  return r;
+}
 
-  auto start = std::chrono::steady_clock::now();
+std::span<const int32_t> segment(std::span<const int32_t> tokens, int64_t s, int64_t seq_len) {
+  return tokens.subspan(static_cast<size_t>(s * seq_len), static_cast<size_t>(seq_len));
+}
+
+void finish(PerplexityResult& r, double total, std::chrono::steady_clock::time_point start) {
+  r.n_scored = r.n_segments * (r.seq_len - 1);
+  r.ppl = std::exp(total / static_cast<double>(r.n_scored));
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+std::string mib(double bytes) { return fmt::format("{:.1f} MiB", bytes / (1024.0 * 1024.0)); }
+
+// Block i's weights: a reference into `holder` (loaded from a source) or into a model in memory.
+using BlockAt = std::function<const Block&(int64_t i, Block& holder)>;
+
+PerplexityResult block_major(const Model& outer, int64_t n_blocks, const BlockAt& block_at, double block_bytes,
+                             const std::string& name, std::span<const int32_t> tokens, const PerplexityOptions& opts,
+                             const ActivationPlan* act) {
+  const ModelConfig& c = outer.config;
+  if (opts.seq_len > c.max_seq_len)
+    fail("--seqlen {} is above the context of {} ({} positions)", opts.seq_len, name, c.max_seq_len);
+  check_positions(c, opts.seq_len);
+  PerplexityResult r = segment_plan(tokens, opts);
+  const int64_t dim = outer.project_in.weight.size() > 0 ? outer.project_in.out_features() : outer.embed_tokens.cols();
+  // One block in float32 and one segment being worked on in float32 must fit; the stored
+  // segments get the rest, and spill to a file beyond it.
+  const uint64_t budget = opts.max_memory > 0 ? opts.max_memory : default_memory_budget();
+  const double working = static_cast<double>(opts.seq_len) * static_cast<double>(dim) * 4.0;
+  const double one_stored = static_cast<double>(SegmentActivations::segment_bytes(opts.activations, opts.seq_len, dim));
+  const double minimum = block_bytes + working + one_stored;
+  if (static_cast<double>(budget) < minimum)
+    fail("--max-memory {} is too small to evaluate {}: at least {} is needed (one block in float32, {}, plus one "
+         "segment of {}×{} activations)",
+         mib(static_cast<double>(budget)), name, mib(minimum), mib(block_bytes), opts.seq_len, dim);
+  SegmentActivations hidden(opts.activations, r.n_segments, opts.seq_len, dim,
+                            budget - static_cast<uint64_t>(block_bytes + working), opts.spill_dir);
+
+  const auto start = std::chrono::steady_clock::now();
+  Progress progress("eval", n_blocks + 1, "blocks", opts.progress);
+  for (int64_t s = 0; s < r.n_segments; ++s) hidden.set(s, embed(outer, segment(tokens, s, opts.seq_len), 0));
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    Block holder;
+    const Block& block = block_at(b, holder);
+    for (int64_t s = 0; s < r.n_segments; ++s) {
+      Matrix x = hidden.get(s);
+      block_forward(block, c, x, 0, nullptr, nullptr, act);
+      hidden.set(s, x);
+    }
+    progress.advance();
+  }
+  double total = 0;
+  for (int64_t s = 0; s < r.n_segments; ++s) {
+    const double nll = segment_nll_sum(head_logits(outer, hidden.get(s)), segment(tokens, s, opts.seq_len));
+    r.segment_nll.push_back(nll / static_cast<double>(opts.seq_len - 1));
+    total += nll;
+  }
+  progress.advance();
+  progress.finish();
+  finish(r, total, start);
+  // Finite weights can still overflow float in the forward pass; a NaN perplexity is an
+  // error, never a result.
+  if (!std::isfinite(r.ppl))
+    fail("perplexity of {} is {}: the forward pass overflowed (a weight or activation beyond float range)", name,
+         std::isnan(r.ppl) ? "nan" : "inf");
+  return r;
+}
+
+// The largest block's linears in float32 (norms are negligible beside them).
+double block_bytes_of(const std::vector<LinearShape>& linears) {
+  std::map<std::string, double> per_block;
+  for (const LinearShape& l : linears) {
+    const size_t dot = l.name.find('.');
+    if (dot == std::string::npos) continue;  // lm_head and other outer linears
+    per_block[l.name.substr(0, dot)] +=
+        4.0 * (static_cast<double>(l.out_features) * static_cast<double>(l.in_features) + (l.has_bias ? l.out_features : 0));
+  }
+  double most = 0;
+  for (const auto& [block, bytes] : per_block) most = std::max(most, bytes);
+  return most;
+}
+
+}  // namespace
+
+PerplexityResult perplexity(const LogitsFn& logits_of, std::span<const int32_t> tokens, const PerplexityOptions& opts) {
+  PerplexityResult r = segment_plan(tokens, opts);
+  const auto start = std::chrono::steady_clock::now();
   Progress progress("eval", r.n_segments, "segments", opts.progress);
   double total = 0;
   for (int64_t s = 0; s < r.n_segments; ++s) {
-    std::span<const int32_t> seg = tokens.subspan(static_cast<size_t>(s * opts.seq_len), static_cast<size_t>(opts.seq_len));
-    Matrix logits = logits_of(seg);
-    double nll = segment_nll_sum(logits, seg);
+    std::span<const int32_t> seg = segment(tokens, s, opts.seq_len);
+    double nll = segment_nll_sum(logits_of(seg), seg);
     r.segment_nll.push_back(nll / static_cast<double>(opts.seq_len - 1));
     total += nll;
     progress.advance();
   }
   progress.finish();
-  r.n_scored = r.n_segments * (opts.seq_len - 1);
-  r.ppl = std::exp(total / static_cast<double>(r.n_scored));
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  finish(r, total, start);
   return r;
+}
+
+PerplexityResult perplexity(const WeightSource& source, std::span<const int32_t> tokens, const PerplexityOptions& opts,
+                            const ActivationPlan* act) {
+  const Model outer = source.load_outer();
+  return block_major(
+      outer, source.n_blocks(), [&](int64_t i, Block& holder) -> const Block& { return holder = source.load_block(i); },
+      block_bytes_of(source.linears()), source.path(), tokens, opts, act);
 }
 
 PerplexityResult perplexity(const Model& model, std::span<const int32_t> tokens, const PerplexityOptions& opts,
                             const ActivationPlan* act) {
-  if (opts.seq_len > model.config.max_seq_len)
-    fail("--seqlen {} is above the context of {} ({} positions)", opts.seq_len, model.source, model.config.max_seq_len);
-  PerplexityResult r = perplexity([&](std::span<const int32_t> seg) { return forward_logits(model, seg, act); }, tokens, opts);
-  // Finite weights can still overflow float in the forward pass; a NaN perplexity is an
-  // error, never a result.
-  if (!std::isfinite(r.ppl))
-    fail("perplexity of {} is {}: the forward pass overflowed (a weight or activation beyond float range)", model.source,
-         std::isnan(r.ppl) ? "nan" : "inf");
-  return r;
+  std::vector<LinearShape> linears;
+  for (const Linear* l : const_cast<Model&>(model).linears())
+    linears.push_back({l->name, l->out_features(), l->in_features(), l->bias.size() > 0});
+  return block_major(
+      model, static_cast<int64_t>(model.blocks.size()),
+      [&](int64_t i, Block&) -> const Block& { return model.blocks[static_cast<size_t>(i)]; }, block_bytes_of(linears),
+      model.source, tokens, opts, act);
 }
 
 }  // namespace qlab

@@ -2,6 +2,10 @@
 // once, cut into n = n_tokens / seq_len non-overlapping segments (the tail is dropped),
 // positions 2..seq_len of each segment scored (a segment's first token is never a target),
 // ppl = exp(mean NLL over all n·(seq_len−1) scored tokens).
+// A model is evaluated block-major, as gptq's opt_eval/llama_eval: every segment is embedded,
+// all of them go through block i, then block i+1 (one block's weights at a time), then the
+// final norm and head per segment. The hidden states between blocks are held in
+// `activations` precision, spilled to a temporary file beyond `max_memory`.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -11,6 +15,8 @@
 
 #include "forward/activation_quant.h"
 #include "model/model.h"
+#include "model/weight_source.h"
+#include "tensor/half.h"
 
 namespace qlab {
 
@@ -18,6 +24,10 @@ struct PerplexityOptions {
   int64_t seq_len = 0;
   int64_t max_segments = 0;  // 0 = all
   bool progress = true;
+  // Hidden states between blocks. f32 gives the segment-by-segment digits exactly.
+  StoragePrecision activations = StoragePrecision::f32;
+  uint64_t max_memory = 0;  // bytes for one block plus the held activations; 0 = default_memory_budget()
+  std::string spill_dir;    // where activations beyond max_memory are spilled; empty = $TMPDIR
 };
 
 struct PerplexityResult {
@@ -37,7 +47,12 @@ using LogitsFn = std::function<Matrix(std::span<const int32_t> segment)>;
 double segment_nll_sum(const Matrix& logits, std::span<const int32_t> ids);
 
 PerplexityResult perplexity(const LogitsFn& logits_of, std::span<const int32_t> tokens, const PerplexityOptions& opts);
-// Fails when the perplexity is NaN or infinite (an overflowing forward pass), naming the model.
+// Block-major. Fails when the perplexity is NaN or infinite (an overflowing forward pass),
+// naming the model, and when max_memory is below one block plus one segment's activations,
+// naming that minimum. `act` fake-quantizes linear inputs (a quantized model's ActivationPlan).
+PerplexityResult perplexity(const WeightSource& source, std::span<const int32_t> tokens, const PerplexityOptions& opts,
+                            const ActivationPlan* act = nullptr);
+// The same for a model already in memory (its blocks are read in place, one at a time).
 PerplexityResult perplexity(const Model& model, std::span<const int32_t> tokens, const PerplexityOptions& opts,
                             const ActivationPlan* act = nullptr);
 

@@ -22,8 +22,7 @@ Matrix embed(const Model& m, std::span<const int32_t> tokens, int64_t pos0) {
   return x;
 }
 
-namespace {
-Matrix head(const Model& m, const Matrix& x) {
+Matrix head_logits(const Model& m, const Matrix& x) {
   Matrix h = x, tmp, logits;
   if (m.final_norm.weight.size() > 0) apply_norm(m.config, m.final_norm, x, h);
   if (m.project_out.weight.size() > 0) {
@@ -34,19 +33,18 @@ Matrix head(const Model& m, const Matrix& x) {
   return logits;
 }
 
-void check_length(const Model& m, int64_t end) {
-  if (end > m.config.max_seq_len) fail("{} positions exceed the model's context of {}", end, m.config.max_seq_len);
-  if (m.config.sliding_window > 0 && end > m.config.sliding_window)
+void check_positions(const ModelConfig& c, int64_t end) {
+  if (end > c.max_seq_len) fail("{} positions exceed the model's context of {}", end, c.max_seq_len);
+  if (c.sliding_window > 0 && end > c.sliding_window)
     fail("{} positions exceed the model's sliding attention window of {}, which this runtime does not implement",
-         end, m.config.sliding_window);
+         end, c.sliding_window);
 }
-}  // namespace
 
 Matrix forward_logits(const Model& m, std::span<const int32_t> tokens, const ActivationPlan* act) {
-  check_length(m, static_cast<int64_t>(tokens.size()));
+  check_positions(m.config, static_cast<int64_t>(tokens.size()));
   Matrix x = embed(m, tokens, 0);
   for (const Block& b : m.blocks) block_forward(b, m.config, x, 0, nullptr, nullptr, act);
-  return head(m, x);
+  return head_logits(m, x);
 }
 
 KvCache make_kv_cache(const Model& m, int64_t capacity) {
@@ -61,10 +59,10 @@ KvCache make_kv_cache(const Model& m, int64_t capacity) {
 
 Matrix forward_logits(const Model& m, std::span<const int32_t> tokens, KvCache& cache) {
   const int64_t pos0 = cache.n_past();
-  check_length(m, pos0 + static_cast<int64_t>(tokens.size()));
+  check_positions(m.config, pos0 + static_cast<int64_t>(tokens.size()));
   Matrix x = embed(m, tokens, pos0);
   for (size_t i = 0; i < m.blocks.size(); ++i) block_forward(m.blocks[i], m.config, x, pos0, &cache.layers[i]);
-  return head(m, x);
+  return head_logits(m, x);
 }
 
 }  // namespace qlab

@@ -14,6 +14,12 @@ namespace qlab {
 // Throws on an id outside the vocabulary.
 Matrix embed(const Model& model, std::span<const int32_t> tokens, int64_t pos0 = 0);
 
+// Logits (T×vocab) of hidden states x leaving the last block: final norm, projection out, lm_head.
+Matrix head_logits(const Model& model, const Matrix& x);
+
+// Fails when positions 0..end−1 exceed the model's context or its sliding attention window.
+void check_positions(const ModelConfig& config, int64_t end);
+
 // Logits (T×vocab) for one segment starting at position 0; `act` fake-quantizes linear inputs.
 Matrix forward_logits(const Model& model, std::span<const int32_t> tokens, const ActivationPlan* act = nullptr);
 

@@ -41,14 +41,17 @@ void check_overrides(const RunConfig& run, const WeightSource& source) {
   }
 }
 
-EvalRecord evaluate(const Model& model, const Tokenizer& tok, const std::string& spec, const RunConfig& run, bool progress,
-                    const ActivationPlan* act = nullptr) {
+EvalRecord evaluate(const WeightSource& model, const Tokenizer& tok, const std::string& spec, const RunConfig& run,
+                    const RunOptions& opt, const ActivationPlan* act = nullptr) {
   TokenData d = load_eval_tokens(spec, tok, run.eval_seq_len);
   EvalRecord e;
   e.dataset = spec;
   e.provenance = d.provenance;
   try {
-    e.result = perplexity(model, d.tokens, {run.eval_seq_len, run.eval_max_segments, progress}, act);
+    const PerplexityOptions popt{.seq_len = run.eval_seq_len, .max_segments = run.eval_max_segments, .progress = opt.progress,
+                                 .activations = opt.eval_activations, .max_memory = opt.eval_max_memory,
+                                 .spill_dir = std::filesystem::path(std::filesystem::absolute(opt.log_path)).parent_path().string()};
+    e.result = perplexity(model, d.tokens, popt, act);
   } catch (const Error& err) {
     fail("{}: {}", d.provenance.path, err.what());
   }
@@ -149,17 +152,14 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
     }
     const auto model_index = std::find(ex.model_paths.begin(), ex.model_paths.end(), run.model_path) - ex.model_paths.begin();
     const std::string float_group = model_index == 0 ? "float" : fmt::format("float_m{}", model_index);
-    // The float model: built only to be evaluated, once per model and dataset, and released.
-    std::unique_ptr<Model> float_model;
+    // The float model: evaluated once per model and dataset, one block at a time from the source.
     for (const std::string& spec : run.eval_data) {
       if (!log.has_eval(float_group, spec)) {
-        if (!float_model) float_model = std::make_unique<Model>(source->load_model());
-        EvalRecord e = evaluate(*float_model, *tok, spec, run, opt.progress);
+        EvalRecord e = evaluate(*source, *tok, spec, run, opt);
         log.write_eval(float_group, e);
         log.write_float_identity(float_group, run.model_path);
       }
     }
-    float_model.reset();
 
     const int64_t finished = log.begin_run(run.run_id, run.sweep_point);
     log.write_run_identity(run.run_id, {run.model_path, method_name(run, registry), run.format.bits, run.act.enabled() ? run.act.bits : 16, run.format.group_size});
@@ -188,12 +188,11 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
       // configuration (resume refuses any other); they stand as planned.
       executed.blocks.insert(executed.blocks.begin(), plan.blocks.begin(), plan.blocks.begin() + finished);
       log.write_plan(run.run_id, plan_text(executed));
-      // Evaluation reads the quantized model back from its packed blocks, one at a time.
-      const PackedBlockSource quantized(*source, checkpoint);
+      // Evaluation reads the quantized model back from its packed blocks, one block at a time.
       model = Model{};
-      model = quantized.load_model();
+      const PackedBlockSource quantized(*source, checkpoint);
       for (const std::string& spec : run.eval_data)
-        log.write_eval("runs/" + run.run_id, evaluate(model, *tok, spec, run, opt.progress, &act));
+        log.write_eval("runs/" + run.run_id, evaluate(quantized, *tok, spec, run, opt, &act));
     } catch (const Error& e) {
       error = e.what();
     } catch (const std::exception& e) {  // a failure we did not foresee still fails only this run

@@ -10,6 +10,7 @@
 
 #include "config/experiment.h"
 #include "log/log_summary.h"
+#include "tensor/half.h"
 
 namespace qlab {
 
@@ -21,6 +22,10 @@ struct RunOptions {
   bool overwrite = false;      // replace an existing qlab log at log_path
   bool retry_crashed = false;  // run grid points marked crashed again (--only names them)
   double hook_timeout_s = 0;   // a plugin hook running longer ends the process as a crash (0: none)
+  // Evaluation (block-major, eval/perplexity.h): hidden states held between blocks, and the
+  // memory for one block plus them, beyond which they spill to a directory beside the log.
+  StoragePrecision eval_activations = StoragePrecision::f32;
+  uint64_t eval_max_memory = 0;  // 0 = default_memory_budget()
 };
 
 // Returns the log's summary once every run is done or failed.
