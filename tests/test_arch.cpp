@@ -13,25 +13,12 @@
 #include "support/llama2c_file.h"
 #include "support/llama_family_ref.h"
 #include "support/skip.h"
+#include "support/compare.h"
 
 using namespace qlab;
 using namespace qlab::test;
 
 namespace {
-double max_rel(const Matrix& got, const std::vector<std::vector<double>>& want) {
-  double mx = 0, diff = 0;
-  for (size_t t = 0; t < want.size(); ++t)
-    for (size_t j = 0; j < want[t].size(); ++j) {
-      mx = std::max(mx, std::abs(want[t][j]));
-      diff = std::max(diff, std::abs(got(int64_t(t), int64_t(j)) - want[t][j]));
-    }
-  return diff / mx;
-}
-std::vector<int32_t> some_tokens(int n, int vocab) {
-  std::vector<int32_t> t;
-  for (int i = 0; i < n; ++i) t.push_back((i * 13 + 5) % vocab);
-  return t;
-}
 // Loads `s` written as a Hugging Face directory and returns its logits with the reference's.
 double logits_vs_reference(const std::filesystem::path& dir, const LlamaShape& s, unsigned seed, int n_tokens) {
   TensorMap t = random_llama(s, seed);

@@ -8,6 +8,7 @@
 #include "format/llama2c_loader.h"
 #include "support/hf_dir.h"
 #include "support/llama2c_file.h"
+#include "support/compare.h"
 #include "util/error.h"
 #include "walk/fold.h"
 
@@ -29,7 +30,6 @@ std::vector<std::string> fold_everything(Model& m, uint32_t seed) {
     }
   return names;
 }
-double max_rel(const Matrix& a, const Matrix& b) { return (a - b).cwiseAbs().maxCoeff() / b.cwiseAbs().maxCoeff(); }
 std::vector<int32_t> tokens(int n, int vocab) {
   std::vector<int32_t> t;
   for (int i = 0; i < n; ++i) t.push_back((i * 17 + 3) % vocab);

@@ -4,22 +4,11 @@
 
 #include "forward/forward.h"
 #include "format/llama2c_loader.h"
+#include "support/compare.h"
 #include "support/llama2c_file.h"
 
 using namespace qlab;
 using namespace qlab::test;
-
-namespace {
-double max_rel_diff(const Matrix& got, const std::vector<std::vector<double>>& want) {
-  double max_abs = 0, max_diff = 0;
-  for (size_t t = 0; t < want.size(); ++t)
-    for (size_t j = 0; j < want[t].size(); ++j) {
-      max_abs = std::max(max_abs, std::abs(want[t][j]));
-      max_diff = std::max(max_diff, std::abs(double(got(int64_t(t), int64_t(j))) - want[t][j]));
-    }
-  return max_diff / max_abs;
-}
-}  // namespace
 
 TEST_CASE("forward pass equals the naive llama2.c reference", "[forward]") {
   TempDir dir;
@@ -39,7 +28,7 @@ TEST_CASE("forward pass equals the naive llama2.c reference", "[forward]") {
     auto want = naive_llama2c_logits(file, tokens);
     REQUIRE(logits.rows() == n);
     REQUIRE(logits.cols() == file.vocab());
-    CHECK(max_rel_diff(logits, want) < 1e-5);
+    CHECK(max_rel(logits, want) < 1e-5);
   }
 }
 

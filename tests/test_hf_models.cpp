@@ -13,6 +13,7 @@
 #include "format/llama2c_loader.h"
 #include "support/hf_dir.h"
 #include "support/llama2c_file.h"
+#include "support/compare.h"
 #include "tensor/half.h"
 #include "util/error.h"
 
@@ -20,21 +21,6 @@ using namespace qlab;
 using namespace qlab::test;
 
 namespace {
-double max_rel(const Matrix& a, const Matrix& b) { return (a - b).cwiseAbs().maxCoeff() / b.cwiseAbs().maxCoeff(); }
-double max_rel(const Matrix& got, const std::vector<std::vector<double>>& want) {
-  double mx = 0, diff = 0;
-  for (size_t t = 0; t < want.size(); ++t)
-    for (size_t j = 0; j < want[t].size(); ++j) {
-      mx = std::max(mx, std::abs(want[t][j]));
-      diff = std::max(diff, std::abs(got(int64_t(t), int64_t(j)) - want[t][j]));
-    }
-  return diff / mx;
-}
-std::vector<int32_t> some_tokens(int n, int vocab) {
-  std::vector<int32_t> t;
-  for (int i = 0; i < n; ++i) t.push_back((i * 13 + 5) % vocab);
-  return t;
-}
 const std::filesystem::path kBundled = source_dir() / "datasets/stories260K/stories260K.bin";
 }  // namespace
 

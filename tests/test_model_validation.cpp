@@ -12,6 +12,7 @@
 #include "format/hf_loader.h"
 #include "format/llama2c_loader.h"
 #include "format/safetensors.h"
+#include "support/compare.h"
 #include "support/llama2c_file.h"
 #include "util/error.h"
 
@@ -27,11 +28,6 @@ void edit_config(const std::filesystem::path& dir, const std::function<void(nloh
   std::ofstream(dir / "config.json") << c.dump();
 }
 
-std::vector<int32_t> some_tokens(int n) {
-  std::vector<int32_t> t;
-  for (int i = 0; i < n; ++i) t.push_back((i * 13 + 5) % 512);
-  return t;
-}
 }  // namespace
 
 TEST_CASE("config.json epsilons and RoPE bases must be finite and positive", "[hf][bad-input]") {
@@ -76,7 +72,7 @@ TEST_CASE("a shard index naming a file outside the model directory is refused", 
 TEST_CASE("a forward pass that overflows float fails the perplexity naming the model", "[perplexity][bad-input]") {
   Model m = load_llama2c(kBundled);
   m.find_linear("1.mlp.down_proj")->weight.row(0).setConstant(3e38f);  // finite, but the sum is not
-  REQUIRE_THROWS_WITH(perplexity(m, some_tokens(64), {32, 0, false}),
+  REQUIRE_THROWS_WITH(perplexity(m, some_tokens(64, 512), {32, 0, false}),
                       Catch::Matches("perplexity of .*stories260K\\.bin is (nan|inf): the forward pass overflowed "
                                      "\\(a weight or activation beyond float range\\)"));
 }
