@@ -6,7 +6,7 @@
 #include <random>
 
 #include "eval/perplexity.h"
-#include "eval/segment_activations.h"
+#include "tensor/activation_store.h"
 #include "format/model_loader.h"
 #include "forward/forward.h"
 #include "support/hf_dir.h"
@@ -128,7 +128,7 @@ TEST_CASE("activations beyond --max-memory spill to a fresh file that is removed
   const uint64_t budget = 450 * 1024;
   test::TempDir spill;
   {
-    SegmentActivations probe(StoragePrecision::f32, 8, 256, 64, budget - 200 * 1024 - 64 * 1024, spill.path().string());
+    ActivationStore probe(StoragePrecision::f32, 8, 256, 64, budget - 200 * 1024 - 64 * 1024, spill.path().string());
     REQUIRE(probe.spilled());
     CHECK(std::filesystem::path(probe.spill_path()).parent_path().parent_path() == spill.path());
     Matrix x = Matrix::Random(256, 64);

@@ -87,7 +87,6 @@ Stored walk_through_checkpoint(const std::string& body) {
   for (size_t s = 0; s < calib.size(); ++s)
     for (size_t t = 0; t < 64; ++t) calib[s][t] = static_cast<int32_t>((s * 131 + t * 7) % 512);
   const LayerPlan plan = resolve_plan(run, source.config(), source.linears(), pipeline.needs());
-  Model model = source.load_outer();
   ActivationPlan act{run.act, {}};
   BlockCheckpoint checkpoint((dir / "log.h5").string(), "r0000");
   const PackedBlockSource packed(source, checkpoint);
@@ -106,7 +105,7 @@ Stored walk_through_checkpoint(const std::string& body) {
     const auto f = SafetensorsFile::open(checkpoint.file(r.block));
     for (const Linear* l : want) (f->has(l->name + ".packing") ? stored.packed : stored.as_float)++;
   });
-  walk_layers(source, model, plan, calib, pipeline, act, sink, false);
+  walk_layers(source, plan, calib, pipeline, act, sink, false);
   return stored;
 }
 }  // namespace

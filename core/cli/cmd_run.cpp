@@ -128,7 +128,7 @@ Command add_run(CLI::App& app) {
     opt.hook_timeout_s = args->hook_timeout_s;
     opt.plugin_dirs = args->plugin_dirs;
     opt.eval_activations = args->memory.precision();
-    opt.eval_max_memory = args->memory.max_memory;
+    opt.max_memory = args->memory.max_memory;
     if (shard) fmt::print(stderr, "shard {}/{} ({}): {} of {} grid points\n", shard->index, shard->count, shard->source, ex.runs.size(), ex.grid_points);
     ExperimentSummary s = run_experiment(ex, opt);
     std::fflush(stderr);

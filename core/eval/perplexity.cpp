@@ -5,7 +5,7 @@
 #include <map>
 
 #include "data/memory_budget.h"
-#include "eval/segment_activations.h"
+#include "tensor/activation_store.h"
 
 #include "forward/forward.h"
 #include "util/error.h"
@@ -60,7 +60,7 @@ std::string mib(double bytes) { return fmt::format("{:.1f} MiB", bytes / (1024.0
 // Block i's weights: a reference into `holder` (loaded from a source) or into a model in memory.
 using BlockAt = std::function<const Block&(int64_t i, Block& holder)>;
 
-PerplexityResult block_major(const Model& outer, int64_t n_blocks, const BlockAt& block_at, double block_bytes,
+PerplexityResult block_major(const Model& outer, const VocabRows& rows, int64_t n_blocks, const BlockAt& block_at, double block_bytes,
                              const std::string& name, std::span<const int32_t> tokens, const PerplexityOptions& opts,
                              const ActivationPlan* act) {
   const ModelConfig& c = outer.config;
@@ -68,23 +68,23 @@ PerplexityResult block_major(const Model& outer, int64_t n_blocks, const BlockAt
     fail("--seqlen {} is above the context of {} ({} positions)", opts.seq_len, name, c.max_seq_len);
   check_positions(c, opts.seq_len);
   PerplexityResult r = segment_plan(tokens, opts);
-  const int64_t dim = outer.project_in.weight.size() > 0 ? outer.project_in.out_features() : outer.embed_tokens.cols();
+  const int64_t dim = c.dim;
   // One block in float32 and one segment being worked on in float32 must fit; the stored
   // segments get the rest, and spill to a file beyond it.
   const uint64_t budget = opts.max_memory > 0 ? opts.max_memory : default_memory_budget();
   const double working = static_cast<double>(opts.seq_len) * static_cast<double>(dim) * 4.0;
-  const double one_stored = static_cast<double>(SegmentActivations::segment_bytes(opts.activations, opts.seq_len, dim));
+  const double one_stored = static_cast<double>(ActivationStore::segment_bytes(opts.activations, opts.seq_len, dim));
   const double minimum = block_bytes + working + one_stored;
   if (static_cast<double>(budget) < minimum)
     fail("--max-memory {} is too small to evaluate {}: at least {} is needed (one block in float32, {}, plus one "
          "segment of {}×{} activations)",
          mib(static_cast<double>(budget)), name, mib(minimum), mib(block_bytes), opts.seq_len, dim);
-  SegmentActivations hidden(opts.activations, r.n_segments, opts.seq_len, dim,
+  ActivationStore hidden(opts.activations, r.n_segments, opts.seq_len, dim,
                             budget - static_cast<uint64_t>(block_bytes + working), opts.spill_dir);
 
   const auto start = std::chrono::steady_clock::now();
   Progress progress("eval", n_blocks + 1, "blocks", opts.progress);
-  for (int64_t s = 0; s < r.n_segments; ++s) hidden.set(s, embed(outer, segment(tokens, s, opts.seq_len), 0));
+  for (int64_t s = 0; s < r.n_segments; ++s) hidden.set(s, embed(outer, rows, segment(tokens, s, opts.seq_len), 0));
   for (int64_t b = 0; b < n_blocks; ++b) {
     Block holder;
     const Block& block = block_at(b, holder);
@@ -97,7 +97,7 @@ PerplexityResult block_major(const Model& outer, int64_t n_blocks, const BlockAt
   }
   double total = 0;
   for (int64_t s = 0; s < r.n_segments; ++s) {
-    const double nll = segment_nll_sum(head_logits(outer, hidden.get(s)), segment(tokens, s, opts.seq_len));
+    const double nll = segment_nll_sum(head_logits(outer, rows, hidden.get(s)), segment(tokens, s, opts.seq_len));
     r.segment_nll.push_back(nll / static_cast<double>(opts.seq_len - 1));
     total += nll;
   }
@@ -148,8 +148,9 @@ PerplexityResult perplexity(const LogitsFn& logits_of, std::span<const int32_t> 
 PerplexityResult perplexity(const WeightSource& source, std::span<const int32_t> tokens, const PerplexityOptions& opts,
                             const ActivationPlan* act) {
   const Model outer = source.load_outer();
+  const VocabRows rows = [&](VocabTable t, std::span<const int32_t> ids) { return source.vocab_rows(t, ids); };
   return block_major(
-      outer, source.n_blocks(), [&](int64_t i, Block& holder) -> const Block& { return holder = source.load_block(i); },
+      outer, rows, source.n_blocks(), [&](int64_t i, Block& holder) -> const Block& { return holder = source.load_block(i); },
       block_bytes_of(source.linears()), source.path(), tokens, opts, act);
 }
 
@@ -159,7 +160,7 @@ PerplexityResult perplexity(const Model& model, std::span<const int32_t> tokens,
   for (const Linear* l : const_cast<Model&>(model).linears())
     linears.push_back({l->name, l->out_features(), l->in_features(), l->bias.size() > 0});
   return block_major(
-      model, static_cast<int64_t>(model.blocks.size()),
+      model, vocab_rows_of(model), static_cast<int64_t>(model.blocks.size()),
       [&](int64_t i, Block&) -> const Block& { return model.blocks[static_cast<size_t>(i)]; }, block_bytes_of(linears),
       model.source, tokens, opts, act);
 }

@@ -244,7 +244,6 @@ Model HfSource::load_outer() const {
   Model m;
   m.config = c;
   m.source = set_.dir();
-  m.embed_tokens = matrix(set_, prefix_ + "embed_tokens.weight", c.vocab_size, proj);
   if (arch_->position == PositionKind::learned)
     m.embed_positions = matrix(set_, prefix_ + "embed_positions.weight", c.max_seq_len + c.position_offset, c.dim);
   if (proj != c.dim) {
@@ -258,11 +257,21 @@ Model HfSource::load_outer() const {
     if (arch_->norm == NormKind::layer) m.final_norm.bias = vector(set_, prefix_ + final_norm + ".bias", c.dim);
   }
   m.lm_head = {"lm_head", {}, {}};
-  if (!lm_head_name().empty()) m.lm_head.weight = matrix(set_, "lm_head.weight", c.vocab_size, proj);
-  else m.lm_head.weight = m.embed_tokens;  // tied (checked at open)
   check_finite(m);
   set_.release();
   return m;
+}
+
+Matrix HfSource::vocab_rows(VocabTable table, std::span<const int32_t> ids) const {
+  // Shapes were checked at open; a tied head reads the embedding table (checked at open).
+  const std::string name = table == VocabTable::head && !lm_head_name().empty() ? lm_head_name() : prefix_ + "embed_tokens.weight";
+  for (size_t i = 0; i < ids.size(); ++i)
+    if (ids[i] < 0 || ids[i] >= config_.vocab_size)
+      fail("{}: token id {} is outside the model's vocabulary of {}", set_.dir(), ids[i], config_.vocab_size);
+  Matrix rows = set_.file_of(name).rows(name, ids);
+  check_finite(rows, set_.dir(), name);
+  set_.release();  // the pages read leave RSS: the table is never resident whole
+  return rows;
 }
 
 }  // namespace qlab

@@ -25,6 +25,7 @@ class HfSource : public WeightSource {
   std::vector<LinearShape> linears() const override;
   Block load_block(int64_t i) const override;
   Model load_outer() const override;
+  Matrix vocab_rows(VocabTable table, std::span<const int32_t> ids) const override;
 
  private:
   void check_outer_shapes() const;

@@ -65,6 +65,7 @@ class Llama2cSource : public WeightSource {
   std::vector<LinearShape> linears() const override;
   Block load_block(int64_t i) const override;
   Model load_outer() const override;
+  Matrix vocab_rows(VocabTable table, std::span<const int32_t> ids) const override;
 
  private:
   // Where each llama2.c tensor starts (bytes) and how many floats one layer of it holds.
@@ -183,23 +184,34 @@ Block Llama2cSource::load_block(int64_t i) const {
 }
 
 Model Llama2cSource::load_outer() const {
-  const ModelConfig& c = config_;
-  const int64_t d = c.dim, V = c.vocab_size;
+  const int64_t d = config_.dim;
   std::ifstream in(path_, std::ios::binary);
   Model m;
-  m.config = c;
+  m.config = config_;
   m.source = path_;
-  m.embed_tokens.resize(V, d);
-  read(in, sizeof(Header), m.embed_tokens.data(), V * d, "token_embedding_table");
   m.final_norm = {"norm", Vector(d), {}};
   read(in, final_offset_, m.final_norm.weight.data(), d, "rms_final_weight");
-  m.lm_head = {"lm_head", Matrix(V, d), {}};
-  if (shared_classifier_)
-    m.lm_head.weight = m.embed_tokens;
-  else
-    read(in, wcls_offset_, m.lm_head.weight.data(), V * d, "wcls");
+  m.lm_head = {"lm_head", {}, {}};
   check_finite(m);
   return m;
+}
+
+Matrix Llama2cSource::vocab_rows(VocabTable table, std::span<const int32_t> ids) const {
+  const int64_t d = config_.dim;
+  const bool head = table == VocabTable::head && !shared_classifier_;
+  const int64_t offset = head ? wcls_offset_ : static_cast<int64_t>(sizeof(Header));
+  const char* what = head ? "wcls" : "token_embedding_table";
+  std::ifstream in(path_, std::ios::binary);
+  Matrix rows(static_cast<int64_t>(ids.size()), d);
+  for (size_t i = 0; i < ids.size(); ++i)
+    if (ids[i] < 0 || ids[i] >= config_.vocab_size)
+      fail("{}: token id {} is outside the model's vocabulary of {}", path_, ids[i], config_.vocab_size);
+  for (size_t i = 0, run = 1; i < ids.size(); i += run) {  // consecutive ids (head chunks) in one read
+    for (run = 1; i + run < ids.size() && ids[i + run] == ids[i] + static_cast<int32_t>(run);) ++run;
+    read(in, offset + int64_t{ids[i]} * d * 4, rows.row(static_cast<int64_t>(i)).data(), static_cast<int64_t>(run) * d, what);
+  }
+  check_finite(rows, path_, what);
+  return rows;
 }
 
 }  // namespace

@@ -154,23 +154,24 @@ const TensorInfo& SafetensorsFile::info(const std::string& name) const {
   return it->second;
 }
 
-void SafetensorsFile::convert(const std::string& name, float* out) const {
+void SafetensorsFile::convert(const std::string& name, float* out, int64_t first, int64_t count) const {
   const TensorInfo& t = info(name);
-  const uint8_t* src = map_ + data_start_ + t.begin;
-  const int64_t n = t.numel();
+  const int64_t n = count < 0 ? t.numel() : count;
   switch (t.dtype) {
     case Dtype::f32:
-      std::memcpy(out, src, static_cast<size_t>(n) * 4);
+      std::memcpy(out, map_ + data_start_ + t.begin + 4 * static_cast<uint64_t>(first), static_cast<size_t>(n) * 4);
       break;
     case Dtype::f16:
-    case Dtype::bf16:
-#pragma omp parallel for schedule(static)
+    case Dtype::bf16: {
+      const uint8_t* src = map_ + data_start_ + t.begin + 2 * static_cast<uint64_t>(first);
+#pragma omp parallel for schedule(static) if (n > 65536)
       for (int64_t i = 0; i < n; ++i) {
         uint16_t h;
         std::memcpy(&h, src + 2 * i, 2);
         out[i] = t.dtype == Dtype::f16 ? f16_to_f32(h) : bf16_to_f32(h);
       }
       break;
+    }
     default:
       fail("{}: tensor '{}' has dtype {}; weights must be F32, F16 or BF16", path_, name, dtype_name(t.dtype));
   }
@@ -189,6 +190,19 @@ Matrix SafetensorsFile::to_matrix(const std::string& name) const {
   int64_t cols = t.shape.empty() ? 1 : t.shape.back();
   Matrix m(rows, cols);
   convert(name, m.data());
+  return m;
+}
+
+Matrix SafetensorsFile::rows(const std::string& name, std::span<const int32_t> ids) const {
+  const TensorInfo& t = info(name);
+  if (t.shape.size() != 2) fail("{}: tensor '{}' has {} dimensions, expected 2", path_, name, t.shape.size());
+  const int64_t cols = t.shape[1];
+  Matrix m(static_cast<int64_t>(ids.size()), cols);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] < 0 || ids[i] >= t.shape[0])
+      fail("{}: row {} of tensor '{}' is outside its {} rows", path_, ids[i], name, t.shape[0]);
+    convert(name, m.row(static_cast<int64_t>(i)).data(), ids[i] * cols, cols);
+  }
   return m;
 }
 

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,8 @@ class SafetensorsFile {
   // The tensor converted to float32, as a rows × cols matrix (1-D tensors: 1 × n).
   Matrix to_matrix(const std::string& name) const;
   Vector to_vector(const std::string& name) const;
+  // Rows `ids` of a 2-D tensor in float32 (only their bytes are read).
+  Matrix rows(const std::string& name, std::span<const int32_t> ids) const;
   // Raw integer tensors (codes, indices).
   std::vector<int32_t> to_i32(const std::string& name) const;
   // Drops the map's resident pages from this process (they are read again from the file when
@@ -52,7 +55,8 @@ class SafetensorsFile {
 
  private:
   SafetensorsFile() = default;
-  void convert(const std::string& name, float* out) const;
+  // Elements [first, first + count) of the tensor (count < 0: all of it) into out.
+  void convert(const std::string& name, float* out, int64_t first = 0, int64_t count = -1) const;
   std::string path_;
   const uint8_t* map_ = nullptr;
   uint64_t size_ = 0, data_start_ = 0;

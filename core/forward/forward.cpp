@@ -1,17 +1,21 @@
 #include "forward/forward.h"
 
+#include <algorithm>
+
+#include "model/weight_source.h"
 #include "tensor/gemm.h"
 #include "util/error.h"
 
 namespace qlab {
 
-Matrix embed(const Model& m, std::span<const int32_t> tokens, int64_t pos0) {
-  Matrix x(static_cast<int64_t>(tokens.size()), m.embed_tokens.cols());
-  for (size_t t = 0; t < tokens.size(); ++t) {
-    if (tokens[t] < 0 || tokens[t] >= m.embed_tokens.rows())
-      fail("token id {} at position {} is outside the model's vocabulary of {}", tokens[t], t, m.embed_tokens.rows());
-    x.row(static_cast<int64_t>(t)) = m.embed_tokens.row(tokens[t]);
-  }
+VocabRows vocab_rows_of(const Model& m) {
+  return [&m](VocabTable table, std::span<const int32_t> ids) {
+    return gather_rows(table == VocabTable::embedding ? m.embed_tokens : m.lm_head.weight, ids, m.source);
+  };
+}
+
+Matrix embed(const Model& m, const VocabRows& rows, std::span<const int32_t> tokens, int64_t pos0) {
+  Matrix x = rows(VocabTable::embedding, tokens);
   if (m.project_in.weight.size() > 0) {
     Matrix projected;
     linear_forward(x, m.project_in.weight, m.project_in.bias, projected);
@@ -22,16 +26,34 @@ Matrix embed(const Model& m, std::span<const int32_t> tokens, int64_t pos0) {
   return x;
 }
 
-Matrix head_logits(const Model& m, const Matrix& x) {
-  Matrix h = x, tmp, logits;
+Matrix embed(const Model& m, std::span<const int32_t> tokens, int64_t pos0) { return embed(m, vocab_rows_of(m), tokens, pos0); }
+
+Matrix head_logits(const Model& m, const VocabRows& rows, const Matrix& x) {
+  Matrix h = x, tmp;
   if (m.final_norm.weight.size() > 0) apply_norm(m.config, m.final_norm, x, h);
   if (m.project_out.weight.size() > 0) {
     linear_forward(h, m.project_out.weight, m.project_out.bias, tmp);
     h = std::move(tmp);
   }
-  linear_forward(h, m.lm_head.weight, m.lm_head.bias, logits);
+  // lm_head in chunks of 32 MiB of float32 weight: a vocabulary of 32000 × 4096 is 16
+  // chunks, one of a few hundred tokens one chunk (the same digits as one product).
+  const int64_t vocab = m.config.vocab_size, chunk = std::max<int64_t>(1, (int64_t{8} << 20) / std::max<int64_t>(1, h.cols()));
+  if (chunk >= vocab) {
+    Matrix logits;
+    linear_forward(h, rows(VocabTable::head, id_range(0, vocab)), m.lm_head.bias, logits);
+    return logits;
+  }
+  Matrix logits(h.rows(), vocab), part;
+  for (int64_t v0 = 0; v0 < vocab; v0 += chunk) {
+    const int64_t n = std::min(chunk, vocab - v0);
+    const Vector bias = m.lm_head.bias.size() > 0 ? Vector(m.lm_head.bias.segment(v0, n)) : Vector();
+    linear_forward(h, rows(VocabTable::head, id_range(v0, v0 + n)), bias, part);
+    logits.middleCols(v0, n) = part;
+  }
   return logits;
 }
+
+Matrix head_logits(const Model& m, const Matrix& x) { return head_logits(m, vocab_rows_of(m), x); }
 
 void check_positions(const ModelConfig& c, int64_t end) {
   if (end > c.max_seq_len) fail("{} positions exceed the model's context of {}", end, c.max_seq_len);

@@ -9,12 +9,19 @@
 
 namespace qlab {
 
+// The vocabulary tables of a model held in memory.
+VocabRows vocab_rows_of(const Model& model);
+
 // Hidden states (T×dim) entering block 0 for `tokens` at positions pos0..: token embeddings
-// (projected in, for OPT-350M) plus learned positions where the model has them.
+// (projected in, for OPT-350M) plus learned positions where the model has them. The
+// embedding rows come from `rows` (the model's own table in the overload without it).
 // Throws on an id outside the vocabulary.
+Matrix embed(const Model& outer, const VocabRows& rows, std::span<const int32_t> tokens, int64_t pos0 = 0);
 Matrix embed(const Model& model, std::span<const int32_t> tokens, int64_t pos0 = 0);
 
-// Logits (T×vocab) of hidden states x leaving the last block: final norm, projection out, lm_head.
+// Logits (T×vocab) of hidden states x leaving the last block: final norm, projection out,
+// lm_head, whose weight is read from `rows` a chunk of the vocabulary at a time.
+Matrix head_logits(const Model& outer, const VocabRows& rows, const Matrix& x);
 Matrix head_logits(const Model& model, const Matrix& x);
 
 // Fails when positions 0..end−1 exceed the model's context or its sliding attention window.

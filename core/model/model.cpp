@@ -129,6 +129,10 @@ void check_finite(const Block& b, const std::string& source) {
   }
 }
 
+void check_finite(const Matrix& rows, const std::string& source, const std::string& tensor) {
+  check_tensor(source, tensor, rows.data(), rows.size());
+}
+
 void check_finite(const Model& m) {
   check_tensor(m.source, "embed_tokens", m.embed_tokens.data(), m.embed_tokens.size());
   check_tensor(m.source, "embed_positions", m.embed_positions.data(), m.embed_positions.size());

@@ -3,6 +3,8 @@
 // code can find any linear or norm without knowing where it came from.
 #pragma once
 #include <cstdint>
+#include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -106,6 +108,13 @@ struct Block {
   std::vector<ScalableGroup> scalable_groups(const ModelConfig& config);
 };
 
+// The two vocabulary-sized tables, which sources serve a few rows at a time
+// (WeightSource::vocab_rows) so neither is held whole in float32.
+enum class VocabTable { embedding, head };
+// Rows `ids` of one table in float32: from a model in memory (vocab_rows_of in forward.h)
+// or a source's file (WeightSource::vocab_rows).
+using VocabRows = std::function<Matrix(VocabTable, std::span<const int32_t> ids)>;
+
 struct Model {
   ModelConfig config;
   std::string source;  // file or directory it was loaded from
@@ -124,5 +133,7 @@ struct Model {
 void check_finite(const Model& model);
 // The same for one block (a model without blocks checks what lies outside them).
 void check_finite(const Block& block, const std::string& source);
+// The same for rows read from one tensor.
+void check_finite(const Matrix& rows, const std::string& source, const std::string& tensor);
 
 }  // namespace qlab

@@ -1,9 +1,14 @@
 #include "model/weight_source.h"
 
+#include "util/error.h"
+
 namespace qlab {
 
 Model WeightSource::load_model() const {
   Model m = load_outer();
+  const std::vector<int32_t> all = id_range(0, config().vocab_size);
+  m.embed_tokens = vocab_rows(VocabTable::embedding, all);
+  m.lm_head.weight = vocab_rows(VocabTable::head, all);
   m.blocks.reserve(static_cast<size_t>(n_blocks()));
   for (int64_t i = 0; i < n_blocks(); ++i) m.blocks.push_back(load_block(i));
   return m;
@@ -20,13 +25,32 @@ Model InMemorySource::load_outer() const {
   Model m;
   m.config = model_.config;
   m.source = model_.source;
-  m.embed_tokens = model_.embed_tokens;
   m.embed_positions = model_.embed_positions;
   m.project_in = model_.project_in;
   m.project_out = model_.project_out;
   m.final_norm = model_.final_norm;
-  m.lm_head = model_.lm_head;
+  m.lm_head = {model_.lm_head.name, {}, model_.lm_head.bias};
   return m;
+}
+
+Matrix InMemorySource::vocab_rows(VocabTable table, std::span<const int32_t> ids) const {
+  return gather_rows(table == VocabTable::embedding ? model_.embed_tokens : model_.lm_head.weight, ids, model_.source);
+}
+
+Matrix gather_rows(const Matrix& table, std::span<const int32_t> ids, const std::string& source) {
+  Matrix rows(static_cast<int64_t>(ids.size()), table.cols());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] < 0 || ids[i] >= table.rows())
+      fail("{}: token id {} is outside the model's vocabulary of {}", source, ids[i], table.rows());
+    rows.row(static_cast<int64_t>(i)) = table.row(ids[i]);
+  }
+  return rows;
+}
+
+std::vector<int32_t> id_range(int64_t begin, int64_t end) {
+  std::vector<int32_t> ids(static_cast<size_t>(end - begin));
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>(begin + static_cast<int64_t>(i));
+  return ids;
 }
 
 }  // namespace qlab

@@ -1,11 +1,13 @@
 // Where a model's float weights come from. The walker and the runner ask a source for one
-// block at a time in float32 (`load_block`), and for what lies outside the blocks
-// (embeddings, positions, projections, final norm, lm_head) only when they need it, so
-// nothing has to hold every weight in float32 at once. Names and shapes are known without
+// block at a time in float32 (`load_block`), for the small parts outside the blocks
+// (positions, projections, final norm) only when they need them, and for the rows of the
+// embedding table and of lm_head they use (`vocab_rows`), so nothing has to hold every
+// weight, or even one vocabulary table, in float32 at once. Names and shapes are known without
 // loading a weight: `qlab run --dry-run` prints the plan from them.
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -29,10 +31,13 @@ class WeightSource {
   virtual std::vector<LinearShape> linears() const = 0;
   // Block i in float32, its tensors named as in Model.
   virtual Block load_block(int64_t i) const = 0;
-  // The model without its blocks (blocks empty): embeddings, positions, projections,
-  // final norm, lm_head.
+  // The model without its blocks and without the vocabulary tables (blocks, embed_tokens
+  // and lm_head.weight empty): positions, projections, final norm, lm_head's bias.
   virtual Model load_outer() const = 0;
-  // Everything, in float32: load_outer() with every block.
+  // Rows `ids` of the embedding table or of lm_head's weight, in float32 (ids × width),
+  // checked finite; throws naming the source on an id outside the vocabulary.
+  virtual Matrix vocab_rows(VocabTable table, std::span<const int32_t> ids) const = 0;
+  // Everything, in float32: load_outer() with both tables and every block.
   Model load_model() const;
 };
 
@@ -45,9 +50,17 @@ class InMemorySource : public WeightSource {
   std::vector<LinearShape> linears() const override;
   Block load_block(int64_t i) const override { return model_.blocks.at(static_cast<size_t>(i)); }
   Model load_outer() const override;
+  Matrix vocab_rows(VocabTable table, std::span<const int32_t> ids) const override;
 
  private:
   Model model_;
 };
+
+// Rows `ids` of an in-memory table (a model's embed_tokens or lm_head.weight); throws naming
+// `source` on an id outside it.
+Matrix gather_rows(const Matrix& table, std::span<const int32_t> ids, const std::string& source);
+
+// 0, 1, …, n−1: the ids of a whole table or, offset, of one chunk of it.
+std::vector<int32_t> id_range(int64_t begin, int64_t end);
 
 }  // namespace qlab

@@ -1,5 +1,6 @@
 #include "run/experiment_runner.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -10,6 +11,7 @@
 #include "config/method_name.h"
 #include "data/calibration.h"
 #include "data/data_spec.h"
+#include "data/memory_budget.h"
 #include "eval/perplexity.h"
 #include "log/experiment_log.h"
 #include "format/model_loader.h"
@@ -41,6 +43,11 @@ void check_overrides(const RunConfig& run, const WeightSource& source) {
   }
 }
 
+// Activations beyond --max-memory spill beside the log, where the user chose to write.
+std::string spill_dir_of(const RunOptions& opt) {
+  return std::filesystem::absolute(opt.log_path).parent_path().string();
+}
+
 EvalRecord evaluate(const WeightSource& model, const Tokenizer& tok, const std::string& spec, const RunConfig& run,
                     const RunOptions& opt, const ActivationPlan* act = nullptr) {
   TokenData d = load_eval_tokens(spec, tok, run.eval_seq_len);
@@ -49,8 +56,8 @@ EvalRecord evaluate(const WeightSource& model, const Tokenizer& tok, const std::
   e.provenance = d.provenance;
   try {
     const PerplexityOptions popt{.seq_len = run.eval_seq_len, .max_segments = run.eval_max_segments, .progress = opt.progress,
-                                 .activations = opt.eval_activations, .max_memory = opt.eval_max_memory,
-                                 .spill_dir = std::filesystem::path(std::filesystem::absolute(opt.log_path)).parent_path().string()};
+                                 .activations = opt.eval_activations, .max_memory = opt.max_memory,
+                                 .spill_dir = spill_dir_of(opt)};
     e.result = perplexity(model, d.tokens, popt, act);
   } catch (const Error& err) {
     fail("{}: {}", d.provenance.path, err.what());
@@ -121,7 +128,10 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
   std::unique_ptr<Tokenizer> tok;
   std::string calibration_key;
   CalibrationSet calibration;
-  StatsCache stats_cache(int64_t{2} << 30);  // statistics shared across grid points (2 GiB budget)
+  // Statistics shared across grid points: at most 2 GiB, and a quarter of the memory budget.
+  const uint64_t budget = opt.max_memory > 0 ? opt.max_memory : default_memory_budget();
+  StatsCache stats_cache(static_cast<int64_t>(std::min<uint64_t>(uint64_t{2} << 30, budget / 4)));
+  const std::string spill_dir = spill_dir_of(opt);
 
   for (const RunConfig& run : ex.runs) {
     const std::string status = log.run_status(run.run_id);
@@ -172,24 +182,25 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
       for (const auto& t : pipeline.transforms)
         log.write_plugin(t->name(), t->plugin().path, t->descriptor().version, t->plugin().sha256, t->params().describe());
       const LayerPlan plan = resolve_plan(run, source->config(), source->linears(), pipeline.needs());
-      // The quantized model: the source's outer parts, the blocks restored, then those walked.
+      // The quantized model goes block by block to its packed checkpoint, which --resume
+      // restores finished blocks from.
       BlockCheckpoint checkpoint(log_path, run.run_id);
-      Model model = source->load_outer();
       ActivationPlan act{run.act, {}};
-      for (int64_t b = 0; b < finished; ++b) {
-        model.blocks.push_back(source->load_block(b));
-        checkpoint.restore(b, model.blocks.back(), act);
-      }
+      const FinishedBlocks restored{finished, [&](int64_t b, ActivationPlan& ranges) {
+                                      Block block = source->load_block(b);
+                                      checkpoint.restore(b, block, ranges);
+                                      return block;
+                                    }};
       if (opt.progress) fmt::print(stderr, "{}: {}\n", run.run_id, run.sweep_point.empty() ? ex.name : setting_text(run.sweep_point));
       RunSink sink(log, run.run_id, checkpoint);
-      LayerPlan executed = walk_layers(*source, model, plan, calibration.segments, pipeline, act, sink, opt.progress,
-                                       ex.runs.size() > 1 ? &stats_cache : nullptr);  // nothing to share with one run
+      LayerPlan executed = walk_layers(*source, plan, calibration.segments, pipeline, act, sink, opt.progress,
+                                       ex.runs.size() > 1 ? &stats_cache : nullptr,  // nothing to share with one run
+                                       restored, {opt.max_memory, spill_dir});
       // Blocks restored by --resume were walked by an earlier process under the same
       // configuration (resume refuses any other); they stand as planned.
       executed.blocks.insert(executed.blocks.begin(), plan.blocks.begin(), plan.blocks.begin() + finished);
       log.write_plan(run.run_id, plan_text(executed));
       // Evaluation reads the quantized model back from its packed blocks, one block at a time.
-      model = Model{};
       const PackedBlockSource quantized(*source, checkpoint);
       for (const std::string& spec : run.eval_data)
         log.write_eval("runs/" + run.run_id, evaluate(quantized, *tok, spec, run, opt, &act));

@@ -22,10 +22,14 @@ struct RunOptions {
   bool overwrite = false;      // replace an existing qlab log at log_path
   bool retry_crashed = false;  // run grid points marked crashed again (--only names them)
   double hook_timeout_s = 0;   // a plugin hook running longer ends the process as a crash (0: none)
-  // Evaluation (block-major, eval/perplexity.h): hidden states held between blocks, and the
-  // memory for one block plus them, beyond which they spill to a directory beside the log.
+  // Evaluation (block-major, eval/perplexity.h): the precision of the hidden states held
+  // between blocks.
   StoragePrecision eval_activations = StoragePrecision::f32;
-  uint64_t eval_max_memory = 0;  // 0 = default_memory_budget()
+  // Memory for the blocks being worked on plus the activations held between blocks
+  // (calibration inputs while quantizing, hidden states while evaluating), beyond which
+  // activations spill to a directory beside the log; a quarter of it bounds the statistics
+  // shared across a sweep. 0 = default_memory_budget().
+  uint64_t max_memory = 0;
 };
 
 // Returns the log's summary once every run is done or failed.

@@ -19,6 +19,7 @@ class PackedBlockSource : public WeightSource {
   // Throws naming the file when block i was not finished or its file is corrupt.
   Block load_block(int64_t i) const override;
   Model load_outer() const override { return float_.load_outer(); }
+  Matrix vocab_rows(VocabTable table, std::span<const int32_t> ids) const override { return float_.vocab_rows(table, ids); }
 
  private:
   const WeightSource& float_;

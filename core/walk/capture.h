@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "model/model.h"
-#include "walk/activation_store.h"
+#include "tensor/activation_store.h"
 #include "walk/stats.h"
 
 namespace qlab {

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "plan/layer_plan.h"
-#include "walk/activation_store.h"
+#include "tensor/activation_store.h"
 #include "walk/pipeline.h"
 
 namespace qlab {

@@ -2,16 +2,18 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <optional>
 
+#include "data/memory_budget.h"
 #include "forward/block_forward.h"
 #include "forward/forward.h"
 #include "util/error.h"
 #include "util/progress.h"
 #include "walk/activation_range.h"
-#include "walk/activation_store.h"
+#include "tensor/activation_store.h"
 #include "walk/capture.h"
 #include "walk/group_transforms.h"
 #include "walk/linear_hooks.h"
@@ -212,26 +214,53 @@ BlockResult walk_block(Block& block, const Block& float_block, const BlockPlan& 
   return result;
 }
 
+// The calibration activations between blocks: what is left of the memory budget after the
+// float block, the block being quantized and the reference a walk holds (3 blocks in
+// float32), in the plan's precision; beyond it they spill to a file.
+ActivationStore calibration_store(const WeightSource& source, const LayerPlan& plan,
+                                  const std::vector<std::vector<int32_t>>& calibration, const WalkMemory& memory) {
+  const ModelConfig& c = source.config();
+  int64_t longest = 0;
+  for (const auto& segment : calibration) longest = std::max(longest, static_cast<int64_t>(segment.size()));
+  double block_bytes = 0;
+  for (const LinearShape& l : source.linears())
+    if (l.name.rfind("0.", 0) == 0) block_bytes += 4.0 * static_cast<double>(l.out_features) * static_cast<double>(l.in_features);
+  const uint64_t budget = memory.memory_bytes > 0 ? memory.memory_bytes : default_memory_budget();
+  const double held = 3 * block_bytes, one = static_cast<double>(ActivationStore::segment_bytes(plan.activations, longest, c.dim));
+  if (static_cast<double>(budget) < held + one)
+    fail("--max-memory {:.1f} MiB is too small to quantize {}: at least {:.1f} MiB is needed (3 blocks in float32, "
+         "{:.1f} MiB, plus one calibration segment of {}×{} activations)",
+         static_cast<double>(budget) / (1 << 20), source.path(), (held + one) / (1 << 20), held / (1 << 20), longest, c.dim);
+  return ActivationStore(plan.activations, static_cast<int64_t>(calibration.size()), longest, c.dim,
+                         budget - static_cast<uint64_t>(held), memory.spill_dir);
+}
+
 }  // namespace
 
-LayerPlan walk_layers(const WeightSource& source, Model& model, const LayerPlan& plan,
-                      const std::vector<std::vector<int32_t>>& calibration, Pipeline& pipeline, ActivationPlan& act,
-                      BlockSink& sink, bool show_progress, StatsCache* cache) {
-  const int64_t n_blocks = source.n_blocks(), start_block = static_cast<int64_t>(model.blocks.size());
+LayerPlan walk_layers(const WeightSource& source, const LayerPlan& plan, const std::vector<std::vector<int32_t>>& calibration,
+                      Pipeline& pipeline, ActivationPlan& act, BlockSink& sink, bool show_progress, StatsCache* cache,
+                      const FinishedBlocks& finished, const WalkMemory& memory) {
+  const int64_t n_blocks = source.n_blocks(), start_block = finished.count;
   if (static_cast<int64_t>(plan.blocks.size()) != n_blocks)
     fail("{}: the plan has {} block(s), the model {}", source.path(), plan.blocks.size(), n_blocks);
-  Walk w{model.config, plan, pipeline, act, cache};
-  ActivationStore x(plan.activations, calibration.size());
-  for (size_t i = 0; i < calibration.size(); ++i) {
-    x.set(i, embed(model, calibration[i]));
-    w.total_tokens += static_cast<int64_t>(calibration[i].size());
+  const ModelConfig& config = source.config();
+  Walk w{config, plan, pipeline, act, cache};
+  ActivationStore x = calibration_store(source, plan, calibration, memory);
+  {
+    const Model outer = source.load_outer();
+    const VocabRows rows = [&](VocabTable t, std::span<const int32_t> ids) { return source.vocab_rows(t, ids); };
+    for (size_t i = 0; i < calibration.size(); ++i) {
+      x.set(i, embed(outer, rows, calibration[i]));
+      w.total_tokens += static_cast<int64_t>(calibration[i].size());
+    }
   }
   // A resumed run recomputes X_start through the blocks it already finished.
   for (int64_t b = 0; b < start_block; ++b) {
-    const Block through = plan.float_propagation ? source.load_block(b) : model.blocks[b];
+    const Block walked = finished.block(b, act);
+    const Block through = plan.float_propagation ? source.load_block(b) : walked;
     for (size_t i = 0; i < x.size(); ++i) {
       Matrix h = x.get(i);
-      block_forward(through, w.config, h, 0, nullptr, nullptr, plan.float_propagation ? nullptr : &act);
+      block_forward(through, config, h, 0, nullptr, nullptr, plan.float_propagation ? nullptr : &act);
       x.set(i, h);
     }
   }
@@ -240,7 +269,6 @@ LayerPlan walk_layers(const WeightSource& source, Model& model, const LayerPlan&
   LayerPlan executed = plan;
   executed.act = act.scheme;
   executed.blocks.clear();
-  model.blocks.reserve(static_cast<size_t>(n_blocks));
   Progress progress("quantize", n_blocks, "blocks", show_progress);
   progress.advance(start_block);
   for (int64_t b = start_block; b < n_blocks; ++b) {
@@ -248,8 +276,7 @@ LayerPlan walk_layers(const WeightSource& source, Model& model, const LayerPlan&
     Block block = float_block;
     BlockResult result = walk_block(block, float_block, plan.blocks[b], x, w);
     executed.blocks.push_back(result.executed);
-    model.blocks.push_back(std::move(block));
-    sink.put(result, model.blocks.back(), act);
+    sink.put(result, block, act);
     progress.advance();
   }
   progress.finish();

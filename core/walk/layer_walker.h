@@ -14,6 +14,8 @@
 // What each linear gets is read from the LayerPlan; the walker looks up no policy.
 #pragma once
 #include <cstdint>
+#include <functional>
+#include <string>
 #include <vector>
 
 #include "model/weight_source.h"
@@ -25,14 +27,27 @@ namespace qlab {
 
 class StatsCache;
 
-// Quantizes the source's blocks from model.blocks.size() on, appending each walked block to
-// `model`. `model` starts as source.load_outer() plus the blocks already walked (a resumed
-// run restores them, and their static ranges into `act`); their outputs are recomputed to
-// reach X_start. `act` holds the run's activation scheme; static ranges calibrated by the
-// walk are added to it. `cache`, when given, shares captured statistics across a sweep.
-// Returns the plan as executed: header and the blocks walked (earlier ones left out).
-LayerPlan walk_layers(const WeightSource& source, Model& model, const LayerPlan& plan,
-                      const std::vector<std::vector<int32_t>>& calibration, Pipeline& pipeline, ActivationPlan& act,
-                      BlockSink& sink, bool show_progress = true, StatsCache* cache = nullptr);
+// A resumed run's finished blocks [0, count): block(b, act) returns block b as an earlier
+// process walked it and adds its static ranges to `act`.
+struct FinishedBlocks {
+  int64_t count = 0;
+  std::function<Block(int64_t b, ActivationPlan& act)> block;
+};
+
+// Quantizes the source's blocks from finished.count on, handing each walked block to the
+// sink and keeping none: memory holds the block being walked, not the model. The outputs of
+// the finished blocks are recomputed to reach X_start. `act` holds the run's activation
+// scheme; static ranges calibrated by the walk are added to it. The calibration activations
+// are stored in plan.activations' precision within `memory_bytes` (0: the machine's default
+// budget), beyond it in a spill file under `spill_dir`. `cache`, when given, shares captured
+// statistics across a sweep. Returns the plan as executed: header and the blocks walked
+// (earlier ones left out).
+struct WalkMemory {
+  uint64_t memory_bytes = 0;
+  std::string spill_dir;
+};
+LayerPlan walk_layers(const WeightSource& source, const LayerPlan& plan, const std::vector<std::vector<int32_t>>& calibration,
+                      Pipeline& pipeline, ActivationPlan& act, BlockSink& sink, bool show_progress = true,
+                      StatsCache* cache = nullptr, const FinishedBlocks& finished = {}, const WalkMemory& memory = {});
 
 }  // namespace qlab

@@ -85,9 +85,8 @@ void bench_block(const PluginRegistry& reg, int sequences) {
   ActivationPlan act{run.act, {}};
   InMemorySource source(m);
   const LayerPlan plan = resolve_plan(run, m.config, source.linears(), p.needs());
-  Model q = source.load_outer();
   CallbackSink sink([&](const BlockResult& r, const Block&, const ActivationPlan&) { row = r.row; });
-  double s = seconds_of([&] { walk_layers(source, q, plan, calib, p, act, sink, false); });
+  double s = seconds_of([&] { walk_layers(source, plan, calib, p, act, sink, false); });
   fmt::print("(c) LLaMA-7B-shaped block, GPTQ 4-bit g128, {}×2048 calibration tokens: {:.1f} s end to end "
              "(capture {:.1f} s, quantize {:.1f} s, propagate {:.1f} s; peak RSS {:.1f} GiB)\n",
              sequences, s, row.time_capture_s, row.time_quantize_s, row.time_propagate_s, row.peak_rss_bytes / double(1 << 30));

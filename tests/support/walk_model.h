@@ -16,11 +16,12 @@ inline Model walk_model(const Model& float_model, const std::vector<std::vector<
                         const RunConfig& run, ActivationPlan& act, const std::function<void(const BlockResult&)>& on_block = {}) {
   InMemorySource source(float_model);
   const LayerPlan plan = resolve_plan(run, source.config(), source.linears(), pipeline.needs());
-  Model model = source.load_outer();
-  CallbackSink sink([&](const BlockResult& r, const Block&, const ActivationPlan&) {
+  Model model = source.load_model();  // the walked blocks replace the float ones
+  CallbackSink sink([&](const BlockResult& r, const Block& block, const ActivationPlan&) {
+    model.blocks.at(static_cast<size_t>(r.block)) = block;
     if (on_block) on_block(r);
   });
-  walk_layers(source, model, plan, calibration, pipeline, act, sink, false);
+  walk_layers(source, plan, calibration, pipeline, act, sink, false);
   return model;
 }
 
