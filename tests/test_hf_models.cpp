@@ -14,6 +14,7 @@
 #include "support/hf_dir.h"
 #include "support/llama2c_file.h"
 #include "support/compare.h"
+#include "support/quiet_options.h"
 #include "tensor/half.h"
 #include "util/error.h"
 
@@ -183,7 +184,7 @@ TEST_CASE("an OPT directory evaluates end to end with its byte-level tokenizer",
   auto tok = load_tokenizer_for(m, "");
   TokenData d = load_eval_tokens("wikitext2:" + (source_dir() / "../shared/data/wikitext-2-raw/wiki.test.raw").string(), *tok, 128);
   CHECK(d.tokens.size() == 287644 + 1);  // GPT-2's count plus the BOS the OPT-style config adds
-  PerplexityResult r = perplexity(m, d.tokens, {128, 3, false});
+  PerplexityResult r = perplexity(m, d.tokens, test::quiet_options(128, 3));
   CHECK(r.n_segments == 3);
   CHECK(std::isfinite(r.ppl));
   CHECK(r.ppl > 1.0);

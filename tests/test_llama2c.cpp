@@ -11,6 +11,7 @@
 #include "tokenizer/llama2c_tokenizer.h"
 #include "tokenizer/tokenizer_loader.h"
 #include "support/llama2c_file.h"
+#include "support/quiet_options.h"
 #include "util/error.h"
 #include "util/file_io.h"
 #include "util/parallel.h"
@@ -98,10 +99,10 @@ TEST_CASE("bundled model perplexity agrees for 1 and 2 threads within float32 ro
       load_eval_tokens((source_dir() / "datasets/tinystories/tinystories_eval.txt").string(), *tok, 512).tokens;
   int previous = thread_count();
   set_threads(1);
-  PerplexityResult one = perplexity(model, ids, {512, 12, false});
+  PerplexityResult one = perplexity(model, ids, test::quiet_options(512, 12));
   set_threads(2);
-  PerplexityResult two = perplexity(model, ids, {512, 12, false});
-  PerplexityResult two_again = perplexity(model, ids, {512, 12, false});
+  PerplexityResult two = perplexity(model, ids, test::quiet_options(512, 12));
+  PerplexityResult two_again = perplexity(model, ids, test::quiet_options(512, 12));
   set_threads(previous);
   const double float32_rounding = 512 * std::ldexp(1.0, -24);
   CHECK(two.ppl == Approx(one.ppl).epsilon(float32_rounding));

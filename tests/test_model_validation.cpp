@@ -14,6 +14,7 @@
 #include "format/safetensors.h"
 #include "support/compare.h"
 #include "support/llama2c_file.h"
+#include "support/quiet_options.h"
 #include "util/error.h"
 
 using namespace qlab;
@@ -72,7 +73,7 @@ TEST_CASE("a shard index naming a file outside the model directory is refused", 
 TEST_CASE("a forward pass that overflows float fails the perplexity naming the model", "[perplexity][bad-input]") {
   Model m = load_llama2c(kBundled);
   m.find_linear("1.mlp.down_proj")->weight.row(0).setConstant(3e38f);  // finite, but the sum is not
-  REQUIRE_THROWS_WITH(perplexity(m, some_tokens(64, 512), {32, 0, false}),
+  REQUIRE_THROWS_WITH(perplexity(m, some_tokens(64, 512), test::quiet_options(32)),
                       Catch::Matches("perplexity of .*stories260K\\.bin is (nan|inf): the forward pass overflowed "
                                      "\\(a weight or activation beyond float range\\)"));
 }

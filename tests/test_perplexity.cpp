@@ -12,6 +12,7 @@
 #include "support/hf_dir.h"
 #include "support/llama2c_file.h"
 #include "support/llama_family_ref.h"
+#include "support/quiet_options.h"
 #include "util/error.h"
 
 using namespace qlab;
@@ -36,7 +37,7 @@ TEST_CASE("segments, dropped tail and unscored first tokens", "[perplexity]") {
     seen.emplace_back(seg.begin(), seg.end());
     return successor_logits(seg);
   };
-  PerplexityResult r = perplexity(logits_of, tokens, {4, 0, false});
+  PerplexityResult r = perplexity(logits_of, tokens, test::quiet_options(4));
   CHECK(r.n_tokens == 10);
   CHECK(r.n_segments == 2);
   CHECK(r.n_scored == 6);
@@ -52,7 +53,7 @@ TEST_CASE("segments, dropped tail and unscored first tokens", "[perplexity]") {
 
 TEST_CASE("max_segments keeps the first K segments", "[perplexity]") {
   std::vector<int32_t> tokens = {0, 1, 2, 0, 1, 2, 3, 3, 2, 2};
-  PerplexityResult r = perplexity(successor_logits, tokens, {4, 1, false});
+  PerplexityResult r = perplexity(successor_logits, tokens, test::quiet_options(4, 1));
   CHECK(r.n_segments == 1);
   CHECK(r.n_scored == 3);
   CHECK(r.ppl == Approx(std::exp((2 * std::log(2.0) + std::log(6.0)) / 3)).epsilon(1e-6));
@@ -60,9 +61,9 @@ TEST_CASE("max_segments keeps the first K segments", "[perplexity]") {
 
 TEST_CASE("too little text for one segment is an error", "[perplexity]") {
   std::vector<int32_t> tokens = {0, 1, 2};
-  REQUIRE_THROWS_WITH(perplexity(successor_logits, tokens, {4, 0, false}),
+  REQUIRE_THROWS_WITH(perplexity(successor_logits, tokens, test::quiet_options(4)),
                       Catch::Contains("3 tokens, fewer than one segment of 4"));
-  REQUIRE_THROWS_WITH(perplexity(successor_logits, tokens, {1, 0, false}), Catch::Contains("too short"));
+  REQUIRE_THROWS_WITH(perplexity(successor_logits, tokens, test::quiet_options(1)), Catch::Contains("too short"));
 }
 
 namespace {

@@ -72,6 +72,7 @@ TEST_CASE("codes of every width 2..8 round-trip and match a naive bit stream, od
 namespace {
 struct Stored {
   int packed = 0, as_float = 0;
+  int factored = 0;  // codebooks stored as one level table and a scale per group
 };
 
 // The bundled model walked under `body`: each finished block through the checkpoint, read
@@ -103,7 +104,10 @@ Stored walk_through_checkpoint(const std::string& body) {
     CHECK(back.attn_norm.weight == block.attn_norm.weight);
     CHECK(back.mlp_norm.weight == block.mlp_norm.weight);
     const auto f = SafetensorsFile::open(checkpoint.file(r.block));
-    for (const Linear* l : want) (f->has(l->name + ".packing") ? stored.packed : stored.as_float)++;
+    for (const Linear* l : want) {
+      (f->has(l->name + ".packing") ? stored.packed : stored.as_float)++;
+      stored.factored += f->has(l->name + ".levels");
+    }
   });
   walk_layers(source, plan, calib, pipeline, act, sink, false);
   return stored;
@@ -127,6 +131,9 @@ TEST_CASE("every built-in plugin's blocks are stored packed and rebuilt bit for 
     const Stored stored = walk_through_checkpoint(pipeline);
     CHECK(stored.packed == 35);
     CHECK(stored.as_float == 0);
+    // NF4's codebooks are its 16 levels times each group's absmax: 4 + 32/64 bits per weight
+    // instead of 4 + 16·32/64; cluster's k-means centroids share no table.
+    CHECK(stored.factored == (pipeline.find("nf4") != std::string::npos ? 35 : 0));
   }
 }
 

@@ -15,6 +15,7 @@
 #include "support/hf_dir.h"
 #include "support/llama2c_file.h"
 #include "support/walk_model.h"
+#include "support/quiet_options.h"
 #include "walk/layer_walker.h"
 #include "walk/pipeline.h"
 
@@ -62,7 +63,7 @@ struct OutlierOpt {
     return out;
   }
 
-  double ppl(const Model& m, const ActivationPlan* act = nullptr) const { return perplexity(m, text, {48, 0, false}, act).ppl; }
+  double ppl(const Model& m, const ActivationPlan* act = nullptr) const { return perplexity(m, text, test::quiet_options(48), act).ppl; }
 
   struct Quantized {
     Model model;

@@ -194,3 +194,25 @@ TEST_CASE("Hugging Face source: an fp16 walk keeps one block resident and reads 
   for (int64_t r = 0; r < s.hidden; r += 37)
     for (int64_t c = 0; c < s.ffn; c += 53) CHECK(again.down.weight(r, c) == half_ref(down[size_t(r * s.ffn + c)]));
 }
+
+TEST_CASE("Hugging Face source: a file that goes away or changes mid-run fails naming it, and reads again once restored", "[weight_source]") {
+  TempDir dir;
+  LlamaShape s;
+  s.layers = 2;
+  write_hf_dir(dir / "m", llama_config(s), random_llama(s, 5));
+  const std::filesystem::path file = dir / "m" / "model.safetensors", aside = dir / "aside.safetensors";
+  auto src = open_weight_source(dir / "m");
+  const Block before = src->load_block(1);
+  std::filesystem::rename(file, aside);
+  REQUIRE_THROWS_WITH(src->load_block(1), Catch::Contains(file.string() + ": the file went away while qlab was reading it"));
+  const std::vector<int32_t> ids{1, 2};
+  REQUIRE_THROWS_WITH(src->vocab_rows(VocabTable::embedding, ids), Catch::Contains(file.string() + ": the file went away"));
+  std::filesystem::rename(aside, file);  // back where it was: the same file, so reading goes on
+  CHECK(src->load_block(1).down.weight == before.down.weight);
+  // A different file in its place (as a copy, or a re-download, would be) is refused.
+  std::filesystem::copy_file(file, aside);
+  std::filesystem::remove(file);
+  std::filesystem::rename(aside, file);
+  REQUIRE_THROWS_WITH(src->load_block(0), Catch::Contains(file.string() + ": the file was replaced or changed size"));
+  CHECK(open_weight_source(dir / "m")->load_block(1).down.weight == before.down.weight);  // a new run (--resume) reads it
+}

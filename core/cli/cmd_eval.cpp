@@ -52,7 +52,7 @@ Command add_eval(CLI::App& app) {
     if (args->json) {
       nlohmann::json j = {{"model", model->path()}, {"data", src.spec}, {"data_sha256", src.sha256}, {"ppl", r.ppl}, {"n_segments", r.n_segments},
                           {"n_tokens", r.n_tokens}, {"n_scored", r.n_scored}, {"seqlen", r.seq_len},
-                          {"seconds", r.seconds}, {"threads", thread_count()}, {"segment_nll", r.segment_nll}};
+                          {"seconds", r.seconds}, {"threads", thread_count()}, {"activations_spilled", r.spilled}, {"segment_nll", r.segment_nll}};
       fmt::print("{}\n", j.dump());
     } else {
       Table t({"model", "data", "seqlen", "segments", "tokens", "ppl", "time"});

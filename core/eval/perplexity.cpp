@@ -104,6 +104,7 @@ PerplexityResult block_major(const Model& outer, const VocabRows& rows, int64_t 
   progress.advance();
   progress.finish();
   finish(r, total, start);
+  r.spilled = hidden.spilled();
   // Finite weights can still overflow float in the forward pass; a NaN perplexity is an
   // error, never a result.
   if (!std::isfinite(r.ppl))

@@ -38,6 +38,7 @@ struct PerplexityResult {
   int64_t n_scored = 0;    // n_segments · (seq_len − 1)
   std::vector<double> segment_nll;  // mean NLL of each segment's scored tokens
   double seconds = 0;
+  bool spilled = false;  // the hidden states between blocks went to a spill file (--max-memory)
 };
 
 // Logits (T×vocab) of one segment.

@@ -218,6 +218,7 @@ std::vector<LinearShape> HfSource::linears() const {
 // One loop over the family's table: the only place Hugging Face block tensors are read.
 Block HfSource::load_block(int64_t i) const {
   if (i < 0 || i >= config_.n_layers) fail("{}: block {} requested, the model has {}", set_.dir(), i, config_.n_layers);
+  set_.check_unchanged();
   Block b = named_block(*arch_, i);
   for (const TensorRow& r : arch_->tensors) {
     const int64_t rows = dim_size(config_, r.rows);
@@ -268,6 +269,7 @@ Matrix HfSource::vocab_rows(VocabTable table, std::span<const int32_t> ids) cons
   for (size_t i = 0; i < ids.size(); ++i)
     if (ids[i] < 0 || ids[i] >= config_.vocab_size)
       fail("{}: token id {} is outside the model's vocabulary of {}", set_.dir(), ids[i], config_.vocab_size);
+  set_.check_unchanged();
   Matrix rows = set_.file_of(name).rows(name, ids);
   check_finite(rows, set_.dir(), name);
   set_.release();  // the pages read leave RSS: the table is never resident whole

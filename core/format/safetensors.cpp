@@ -132,6 +132,8 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::filesystem::pa
     fail("{}: not a regular file", f->path_);
   }
   f->size_ = static_cast<uint64_t>(st.st_size);
+  f->device_ = static_cast<uint64_t>(st.st_dev);
+  f->inode_ = static_cast<uint64_t>(st.st_ino);
   if (f->size_ > 0) {
     void* p = mmap(nullptr, f->size_, PROT_READ, MAP_PRIVATE, fd, 0);
     ::close(fd);
@@ -142,6 +144,21 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::filesystem::pa
   }
   f->tensors_ = parse_header(f->map_, f->size_, f->path_, &f->data_start_);
   return f;
+}
+
+void SafetensorsFile::check_unchanged() const {
+  struct stat st {};
+  if (::stat(path_.c_str(), &st) != 0)
+    fail("{}: the file went away while qlab was reading it ({}); put it back and continue (qlab run --resume)", path_,
+         std::strerror(errno));
+  if (static_cast<uint64_t>(st.st_dev) != device_ || static_cast<uint64_t>(st.st_ino) != inode_ ||
+      static_cast<uint64_t>(st.st_size) != size_)
+    fail("{}: the file was replaced or changed size while qlab was reading it ({} bytes, {} at open); "
+         "restore it and continue (qlab run --resume)", path_, st.st_size, size_);
+}
+
+void SafetensorsSet::check_unchanged() const {
+  for (const auto& f : files_) f->check_unchanged();
 }
 
 SafetensorsFile::~SafetensorsFile() {

@@ -52,6 +52,9 @@ class SafetensorsFile {
   // next touched). Releasing per tensor is not enough: a fault maps the neighbouring pages of
   // the file back (the kernel's fault-around), so the walked file would creep into RSS.
   void release() const;
+  // Fails naming the file when it was deleted, replaced or resized since it was opened: the
+  // map would go on reading the old file, or fault on a truncated one.
+  void check_unchanged() const;
 
  private:
   SafetensorsFile() = default;
@@ -60,6 +63,7 @@ class SafetensorsFile {
   std::string path_;
   const uint8_t* map_ = nullptr;
   uint64_t size_ = 0, data_start_ = 0;
+  uint64_t device_ = 0, inode_ = 0;
   std::map<std::string, TensorInfo> tensors_;
 };
 
@@ -71,7 +75,8 @@ class SafetensorsSet {
   const SafetensorsFile& file_of(const std::string& name) const;
   std::vector<std::string> names() const;
   const std::string& dir() const { return dir_; }
-  void release() const;  // every file's release()
+  void release() const;          // every file's release()
+  void check_unchanged() const;  // every file's check_unchanged()
 
  private:
   std::string dir_;

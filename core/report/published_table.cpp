@@ -91,7 +91,7 @@ std::vector<Comparison> compare_with_published(const ExperimentSummary& s, const
         c.published = r.ppl;
   };
   for (const auto& [ds, ppl] : s.float_ppl) {
-    Comparison c{"float", s.float_model, "fp16", dataset_protocol(ds), 16, 16, 0, ppl};
+    Comparison c{"float", s.float_model, "fp16", dataset_protocol(ds), 16, 16, 0, ppl, std::nullopt};
     match(c);
     out.push_back(c);
   }
@@ -99,7 +99,7 @@ std::vector<Comparison> compare_with_published(const ExperimentSummary& s, const
     if (r.identity.empty()) continue;  // a log written before runs recorded what they are
     for (const auto& [ds, ppl] : r.ppl) {
       Comparison c{r.run_id, r.identity.at("model"), r.identity.at("method"), dataset_protocol(ds),
-                   std::stoll(r.identity.at("w_bits")), std::stoll(r.identity.at("a_bits")), std::stoll(r.identity.at("group_size")), ppl};
+                   std::stoll(r.identity.at("w_bits")), std::stoll(r.identity.at("a_bits")), std::stoll(r.identity.at("group_size")), ppl, std::nullopt};
       match(c);
       out.push_back(c);
     }

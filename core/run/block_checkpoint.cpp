@@ -4,9 +4,11 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <map>
 
 #include "format/safetensors.h"
 #include "run/code_packing.h"
@@ -45,6 +47,33 @@ TensorToWrite exact_half_or_f32(const std::string& name, const Matrix& m) {
   return t;
 }
 
+// A codebook whose rows are one level table times a per-row scale (NF4, FP4: levels ×
+// absmax), as {levels, scales}; empty when no table reproduces every entry bit for bit.
+// Each level is the value most rows agree on for level/scale, scale = the row's largest |entry|.
+std::pair<std::vector<float>, std::vector<float>> factor_codebook(const std::vector<float>& codebook, int64_t n_levels) {
+  const int64_t n_rows = static_cast<int64_t>(codebook.size()) / n_levels;
+  std::vector<float> scales(static_cast<size_t>(n_rows)), levels(static_cast<size_t>(n_levels));
+  for (int64_t r = 0; r < n_rows; ++r)
+    for (int64_t k = 0; k < n_levels; ++k)
+      scales[r] = std::max(scales[r], std::abs(codebook[static_cast<size_t>(r * n_levels + k)]));
+  for (int64_t k = 0; k < n_levels; ++k) {
+    std::map<float, int> votes;
+    for (int64_t r = 0, seen = 0; r < n_rows && seen < 32; ++r)
+      if (scales[r] > 0) {
+        ++votes[codebook[static_cast<size_t>(r * n_levels + k)] / scales[r]];
+        ++seen;
+      }
+    if (votes.empty()) return {};
+    levels[k] = std::max_element(votes.begin(), votes.end(), [](auto& a, auto& b) { return a.second < b.second; })->first;
+  }
+  for (int64_t r = 0; r < n_rows; ++r)
+    for (int64_t k = 0; k < n_levels; ++k) {
+      const float rebuilt = levels[k] * scales[r], stored = codebook[static_cast<size_t>(r * n_levels + k)];
+      if (std::memcmp(&rebuilt, &stored, sizeof(float)) != 0) return {};
+    }
+  return {levels, scales};
+}
+
 // The packed tensors of q, or nothing when its weight cannot be rebuilt bit for bit from them.
 bool pack_linear(const QuantizedLinear& q, const Linear& l, std::vector<TensorToWrite>& out) {
   const int64_t rows = l.weight.rows(), cols = l.weight.cols();
@@ -62,7 +91,14 @@ bool pack_linear(const QuantizedLinear& q, const Linear& l, std::vector<TensorTo
   const std::vector<uint32_t> words = pack_codes(q.codes, q.bits, l.name);
   out.push_back(i32_tensor(l.name + ".codes", {static_cast<int64_t>(words.size())}, reinterpret_cast<const int32_t*>(words.data())));
   if (codebook) {
-    out.push_back(f32_tensor(l.name + ".codebook", {rows * q.n_groups, int64_t(1) << q.bits}, q.codebook.data()));
+    const int64_t n_levels = int64_t(1) << q.bits;
+    const auto [levels, scales] = factor_codebook(q.codebook, n_levels);
+    if (levels.empty()) {
+      out.push_back(f32_tensor(l.name + ".codebook", {rows * q.n_groups, n_levels}, q.codebook.data()));
+    } else {
+      out.push_back(f32_tensor(l.name + ".levels", {n_levels}, levels.data()));
+      out.push_back(f32_tensor(l.name + ".codebook_scales", {rows * q.n_groups}, scales.data()));
+    }
   } else {
     out.push_back(exact_half_or_f32(l.name + ".scales", q.scales));
     out.push_back(exact_half_or_f32(l.name + ".zeros", q.zeros));
@@ -103,10 +139,17 @@ Matrix unpack_linear(const SafetensorsFile& f, const std::string& l, Matrix weig
   const std::vector<int32_t> words = f.to_i32(l + ".codes");
   q.codes = unpack_codes(reinterpret_cast<const uint32_t*>(words.data()), static_cast<int64_t>(words.size()), rows * cols, q.bits,
                          fmt::format("{}: tensor '{}.codes'", f.path(), l));
+  const int64_t n_levels = int64_t(1) << q.bits;
   if (f.has(l + ".codebook")) {
-    check_shape(f, l + ".codebook", {rows * q.n_groups, int64_t(1) << q.bits});
+    check_shape(f, l + ".codebook", {rows * q.n_groups, n_levels});
     const Matrix cb = f.to_matrix(l + ".codebook");
     q.codebook.assign(cb.data(), cb.data() + cb.size());
+  } else if (f.has(l + ".levels")) {
+    check_shape(f, l + ".levels", {n_levels});
+    check_shape(f, l + ".codebook_scales", {rows * q.n_groups});
+    const Vector levels = f.to_vector(l + ".levels"), scales = f.to_vector(l + ".codebook_scales");
+    for (int64_t r = 0; r < scales.size(); ++r)
+      for (int64_t k = 0; k < n_levels; ++k) q.codebook.push_back(levels[k] * scales[r]);
   } else {
     check_shape(f, l + ".scales", {rows, q.n_groups});
     check_shape(f, l + ".zeros", {rows, q.n_groups});

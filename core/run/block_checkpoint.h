@@ -8,6 +8,8 @@
 //   L.scales        f16|f32 [out, groups]  uniform grid: weight = scales·(code − zeros)
 //   L.zeros         f16|f32 [out, groups]
 //   L.codebook      f32 [out · groups, 2^bits]  codebook: weight = codebook[row · groups + group, code]
+//   or, when every codebook row is one level table times a scale (NF4, FP4: levels × absmax),
+//   L.levels        f32 [2^bits] and L.codebook_scales f32 [out · groups]: codebook = levels · scale
 //   L.g_idx         i32 [in]           only when not column / group_size
 //   L.sparse_index, L.sparse_value     i32, f32 [k]: weights kept exact (row · in + column)
 // scales and zeros are fp16 only where fp16 holds every value exactly. A linear is packed only

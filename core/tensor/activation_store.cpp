@@ -40,7 +40,7 @@ ActivationStore::ActivationStore(StoragePrecision precision, int64_t n_segments,
   const uint64_t free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
   if (free_bytes < total)
     fail("{} segments of {}×{} activations need {:.2f} GiB beyond the memory budget of {:.2f} GiB, but {} has only {:.2f} "
-         "GiB free: free disk space there, choose another directory (--spill-dir, $TMPDIR) or raise --max-memory",
+         "GiB free: free space there, raise --max-memory, or spill elsewhere ($TMPDIR for qlab eval; qlab run spills beside its log)",
          n_segments, max_rows, cols, static_cast<double>(total) / (1 << 30), static_cast<double>(memory_bytes) / (1 << 30),
          parent, static_cast<double>(free_bytes) / (1 << 30));
   // mkdtemp makes a new directory or fails: nothing already there is ever overwritten.
