@@ -7,6 +7,7 @@ from os.wait4 (the kernel's maxrss for that child alone). One block is 28 MiB in
 14 MiB in fp16: a process that kept the walked blocks, in either precision, or the file's
 pages, would grow by at least 6 × 14 = 84 MiB from 2 to 8 blocks. The 8-block peak may exceed
 the 2-block one by at most one float32 block (28 MiB): allocator and page-cache noise.
+The 8-block run keeps its quantized blocks (--keep-quantized): at most 4.425 bits per weight.
 Streamed perplexity equals the in-memory one: the same model is evaluated a second time with
 a --max-memory that forces its activations through a spill file, which must not change a digit.
 
@@ -68,7 +69,21 @@ group_size = 128
 plugin = "gptq"
 ''')
     log = os.path.join(work, f"gptq-{blocks}.h5")
-    _, rss = run_measured([qlab, "run", toml, "--out", log, "--overwrite", "--threads", "2"])
+    keep = ["--keep-quantized"] if blocks == 8 else []
+    _, rss = run_measured([qlab, "run", toml, "--out", log, "--overwrite", "--threads", "2", *keep])
+    packed = os.path.join(log + ".blocks", "r0000")
+    if not keep:
+        if os.path.exists(packed):
+            raise SystemExit(f"FAIL: {packed} was left behind without --keep-quantized")
+        return rss
+    # The quantized model on disk: 4-bit codes, per group of 128 an f32 scale and an fp16
+    # zero (4 + 48/128 bits per weight), plus the f32 norms and the files' headers.
+    files = sorted(os.listdir(packed))
+    stored = sum(os.path.getsize(os.path.join(packed, f)) for f in files)
+    bits = 8 * stored / (blocks * BLOCK_F32 / 4)
+    print(f"8 blocks quantized: {len(files)} packed files, {stored / 2**20:.2f} MiB, {bits:.3f} bits per weight")
+    if len(files) != blocks or bits > 4 + 48 / 128 + 0.05:
+        raise SystemExit("FAIL: the quantized blocks are not stored at their packed size")
     return rss
 
 

@@ -3,6 +3,7 @@
 // run failed.
 #include <catch2/catch.hpp>
 #include <cstdlib>
+#include <filesystem>
 
 #include "config/experiment.h"
 #include "log/log_summary.h"
@@ -12,6 +13,8 @@
 #include "support/experiment_file.h"
 #include "util/error.h"
 #include "support/walk_model.h"
+#include "tensor/activation_store.h"
+#include "plan/layer_plan.h"
 #include "walk/layer_walker.h"
 #include "walk/measure_module.h"
 #include "walk/pipeline.h"
@@ -104,6 +107,58 @@ TEST_CASE("a killed static-W8A8 run resumes with its calibrated activation range
   check_resume_is_identical("[quant]\nbits = 8\nsym = true\nact_bits = 8\nact_scheme = \"static\"\nact_calibrator = \"entropy\"\n"
                             "[[pipeline]]\nplugin = \"smoothquant\"\n[[pipeline]]\nplugin = \"rtn\"\n",
                             {"rel_output_error", "weight_mse", "act_input_absmax"});
+}
+
+TEST_CASE("calibration activations beyond --max-memory spill to a removed file and change no number; too small a budget is refused", "[walker][memory]") {
+  TempDir dir;
+  Experiment ex = load_experiment(write_bundled_experiment(dir / "exp.toml", "[quant]\nbits = 3\ngroup_size = 16\n[[pipeline]]\nplugin = \"gptq\"\n"));
+  const RunConfig& run = ex.runs.at(0);
+  PluginRegistry reg = PluginRegistry::discover({});
+  const InMemorySource source(load_llama2c(source_dir() / "datasets/stories260K/stories260K.bin"));
+  std::vector<std::vector<int32_t>> calib(6, std::vector<int32_t>(64));
+  for (size_t s = 0; s < calib.size(); ++s)
+    for (size_t t = 0; t < 64; ++t) calib[s][t] = static_cast<int32_t>((s * 131 + t * 7) % 512);
+  auto spilling = [&] {
+    for (const auto& entry : std::filesystem::directory_iterator(dir.path()))
+      if (entry.path().filename().string().rfind("qlab-activations-", 0) == 0) return true;
+    return false;
+  };
+  int blocks_spilled = 0;
+  auto errors_with = [&](const WalkMemory& memory) {
+    Pipeline pipeline = build_pipeline(run, reg);
+    const LayerPlan plan = resolve_plan(run, source.config(), source.linears(), pipeline.needs());
+    ActivationPlan act{run.act, {}};
+    std::vector<double> errors;
+    CallbackSink sink([&](const BlockResult& r, const Block&, const ActivationPlan&) {
+      for (const LinearRow& row : r.linears) errors.push_back(row.rel_output_error);
+      errors.push_back(r.row.rel_block_output_error);
+      blocks_spilled += spilling();
+    });
+    walk_layers(source, plan, calib, pipeline, act, sink, false, nullptr, {}, memory);
+    return errors;
+  };
+  // The walker holds 3 float32 blocks (q, o 64×64; k, v 32×64 under GQA; 3 MLP 64×172)
+  // before any activation; a calibration segment is 64×64 float32 (16 KiB). Room for 2.5
+  // segments of 6 spills.
+  const uint64_t held = 3 * 4 * (2 * 64 * 64 + 2 * 32 * 64 + 3 * 64 * 172), segment = 64 * 64 * 4;
+  const std::vector<double> in_memory = errors_with({});
+  const std::vector<double> spilled = errors_with({held + segment * 5 / 2, dir.path().string()});
+  CHECK(blocks_spilled == 5);  // the spill file existed while each block was walked
+  CHECK(!spilling());         // and is gone
+  CHECK(spilled == in_memory);
+  CHECK(in_memory.size() == 5 * 8);
+  REQUIRE_THROWS_WITH(errors_with({held + segment - 1, dir.path().string()}),
+                      Catch::Contains("is too small to quantize") &&
+                          Catch::Contains("at least 0.5 MiB is needed (3 blocks in float32, 0.5 MiB, plus one calibration segment of 64×64"));
+}
+
+TEST_CASE("activations that would not fit the spill file system are refused before anything is written", "[walker][memory][bad-input]") {
+  TempDir dir;
+  // 10⁶ segments of 4096×4096 float32: 61 TiB, more than any disk here.
+  REQUIRE_THROWS_WITH(ActivationStore(StoragePrecision::f32, 1000000, 4096, 4096, 0, dir.path().string()),
+                      Catch::Contains("1000000 segments of 4096×4096 activations need 62500.00 GiB") &&
+                          Catch::Contains(dir.path().string() + " has only"));
+  CHECK(std::filesystem::is_empty(dir.path()));
 }
 
 TEST_CASE("bits per weight counts ceil(cols / group) groups per row, a group wider than the row as per-channel", "[bits]") {

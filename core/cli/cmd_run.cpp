@@ -28,7 +28,7 @@ namespace {
 struct RunArgs {
   std::string experiment, out, shard;
   std::vector<std::string> sets, plugin_dirs, only, skip;
-  bool resume = false, overwrite = false, dry_run = false;
+  bool resume = false, overwrite = false, dry_run = false, keep_quantized = false;
   int threads = 0;
   double hook_timeout_s = 0;
   EvalMemoryArgs memory;
@@ -107,6 +107,8 @@ Command add_run(CLI::App& app) {
   cmd->add_option("--hook-timeout", args->hook_timeout_s,
                   "seconds a plugin hook may run; past it the process stops and --resume marks the run crashed (default: no limit)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--keep-quantized", args->keep_quantized,
+                "keep each finished run's packed quantized blocks (LOG.h5.blocks/<run>/; default: removed once the run is done)");
   cmd->add_flag("--dry-run", args->dry_run, "list the grid points and each one's plan (formats per linear, stages, statistics); load no weight");
   cmd->add_option("--shard", args->shard, "run shard i of n (0-based, points with index ≡ i mod n); default from a Slurm array job");
   cmd->add_option("--threads", args->threads, "threads (default: all cores)")->check(whole_number_in(0, kMaxThreads));
@@ -126,6 +128,7 @@ Command add_run(CLI::App& app) {
     opt.overwrite = args->overwrite;
     opt.retry_crashed = !args->only.empty();
     opt.hook_timeout_s = args->hook_timeout_s;
+    opt.keep_quantized = args->keep_quantized;
     opt.plugin_dirs = args->plugin_dirs;
     opt.eval_activations = args->memory.precision();
     opt.max_memory = args->memory.max_memory;

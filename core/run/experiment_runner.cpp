@@ -216,7 +216,7 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
     }
     log.finish_run(run.run_id, "done");
     std::error_code ec;
-    std::filesystem::remove_all(log_path + ".blocks/" + run.run_id, ec);
+    if (!opt.keep_quantized) std::filesystem::remove_all(log_path + ".blocks/" + run.run_id, ec);
   }
   if (opt.progress && stats_cache.hits() > 0)
     fmt::print(stderr, "statistics reused across grid points: {} block captures\n", stats_cache.hits());

@@ -22,6 +22,7 @@ struct RunOptions {
   bool overwrite = false;      // replace an existing qlab log at log_path
   bool retry_crashed = false;  // run grid points marked crashed again (--only names them)
   double hook_timeout_s = 0;   // a plugin hook running longer ends the process as a crash (0: none)
+  bool keep_quantized = false;  // keep a done run's packed blocks (LOG.blocks/<run>/), else removed
   // Evaluation (block-major, eval/perplexity.h): the precision of the hidden states held
   // between blocks.
   StoragePrecision eval_activations = StoragePrecision::f32;
