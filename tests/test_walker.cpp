@@ -109,7 +109,7 @@ TEST_CASE("a killed static-W8A8 run resumes with its calibrated activation range
                             {"rel_output_error", "weight_mse", "act_input_absmax"});
 }
 
-TEST_CASE("calibration activations beyond --max-memory spill to a removed file and change no number; too small a budget is refused", "[walker][memory]") {
+TEST_CASE("calibration activations beyond --max-memory spill to a removed file and change no number, and too small a budget is refused", "[walker][memory]") {
   TempDir dir;
   Experiment ex = load_experiment(write_bundled_experiment(dir / "exp.toml", "[quant]\nbits = 3\ngroup_size = 16\n[[pipeline]]\nplugin = \"gptq\"\n"));
   const RunConfig& run = ex.runs.at(0);

@@ -8,7 +8,8 @@
 namespace qlab {
 
 const Matrix& BlockStats::hessian(size_t g) {
-  if (hessians[g].size() == 0) hessians[g] = collectors[g]->hessian();
+  // A collector only this block holds (no sweep cache shares it) gives its sum up.
+  if (hessians[g].size() == 0) hessians[g] = collectors[g].use_count() == 1 ? collectors[g]->take_hessian() : collectors[g]->hessian();
   return hessians[g];
 }
 

@@ -72,7 +72,7 @@ void transform_linears(Block& block, const std::vector<const LinearPlan*>& stage
 // measure (per linear): the quantized weight against the float one (with the block's scales
 // folded in) on the calibration inputs.
 LinearRow measure_linear(int32_t block, const Linear& original, const QuantizedLinear& q, const qlab_format& f, double seconds,
-                         const Matrix& hessian_sum, const std::map<std::string, double>& metrics) {
+                         const Matrix& hessian, const std::map<std::string, double>& metrics) {
   LinearRow row;
   row.id = q.name;
   row.block = block;
@@ -80,7 +80,7 @@ LinearRow measure_linear(int32_t block, const Linear& original, const QuantizedL
   row.group_size = f.group_size;
   row.n_rows = original.out_features();
   row.n_cols = original.in_features();
-  row.rel_output_error = relative_output_error(original.weight, q.dequant, hessian_sum);
+  row.rel_output_error = relative_output_error(original.weight, q.dequant, hessian);
   row.weight_mse = weight_mse(original.weight, q.dequant);
   row.time_quantize_s = seconds;
   row.bits_per_weight = q.bits_per_weight;
@@ -108,7 +108,7 @@ void quantize_stage(Block& block, const Block& reference, const std::vector<cons
       QuantizedLinear q = quantize_linear(l, block.index, *p->format, *w.pipeline.quantizer, stats->collectors[g]->view(stats->hessian(g)));
       const double seconds = since(t0);
       result.linears.push_back(measure_linear(block.index, linear_named(reference, p->id), q, *p->format, seconds,
-                                              stats->collectors[g]->hessian_sum(), metrics[p->id]));
+                                              stats->hessian(g), metrics[p->id]));
       l.weight = q.dequant;
       result.quantized.push_back(std::move(q));
       done.format = p->format;

@@ -21,12 +21,12 @@ double quadratic_form(const Matrix& a, const Matrix& h) {
 
 // A non-finite input gives NaN, never 0: a 0 would read as a perfect quantization. A zero
 // denominator (zero weights or inputs) leaves nothing to get wrong: 0.
-double relative_output_error(const Matrix& w, const Matrix& w_hat, const Matrix& hessian_sum) {
-  if (first_non_finite(hessian_sum.data(), hessian_sum.size()) >= 0) return kNaN;
-  const double denom = quadratic_form(w, hessian_sum);
+double relative_output_error(const Matrix& w, const Matrix& w_hat, const Matrix& hessian) {
+  if (first_non_finite(hessian.data(), hessian.size()) >= 0) return kNaN;
+  const double denom = quadratic_form(w, hessian);
   if (!std::isfinite(denom)) return kNaN;
   const Matrix delta = w - w_hat;
-  return denom > 0 ? quadratic_form(delta, hessian_sum) / denom : 0.0;
+  return denom > 0 ? quadratic_form(delta, hessian) / denom : 0.0;
 }
 
 double weight_mse(const Matrix& w, const Matrix& w_hat) { return (w - w_hat).cast<double>().squaredNorm() / static_cast<double>(w.size()); }

@@ -1,4 +1,5 @@
-// Host metrics of one quantized linear on the calibration inputs, from Σ x xᵀ:
+// Host metrics of one quantized linear on the calibration inputs, from H = Σ x xᵀ or any
+// positive multiple of it (the ratio does not depend on the scale):
 //   rel_output_error = ‖(W − Ŵ)X‖² / ‖WX‖² = tr(Δ H Δᵀ) / tr(W H Wᵀ)
 //   weight_mse = mean (W − Ŵ)²
 // The relative errors are NaN when an input is not finite (never a misleading 0).
@@ -7,7 +8,7 @@
 
 namespace qlab {
 
-double relative_output_error(const Matrix& w, const Matrix& w_hat, const Matrix& hessian_sum);
+double relative_output_error(const Matrix& w, const Matrix& w_hat, const Matrix& hessian);
 double weight_mse(const Matrix& w, const Matrix& w_hat);
 // ‖a − b‖² / ‖b‖² over whole matrices (block outputs).
 double relative_error(const Matrix& a, const Matrix& b);

@@ -45,6 +45,12 @@ Matrix StatsCollector::hessian() const {
   return hessian_sum() * (2.0f / static_cast<float>(std::max<int64_t>(1, n_sequences_)));
 }
 
+Matrix StatsCollector::take_hessian() {
+  hessian_sum();
+  h_ *= 2.0f / static_cast<float>(std::max<int64_t>(1, n_sequences_));
+  return std::move(h_);
+}
+
 qlab_stats StatsCollector::view(const Matrix& hessian) const {
   qlab_stats s{};
   s.n_tokens = n_tokens_;
