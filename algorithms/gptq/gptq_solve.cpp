@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -17,22 +18,24 @@ using sdk::cview;
 using sdk::view;
 
 // Upper Cholesky factor of (H + damp·I)⁻¹: cholesky, cholesky_inverse, cholesky(upper), as
-// the reference. Raises the dampening ×10 while H + damp·I is not positive definite.
-RowMatrix inverse_factor(const RowMatrix& h, const qlab_linalg& la, const Options& opt, Result& r) {
+// the reference. Raises the dampening ×10 while H + damp·I is not positive definite. Works
+// in h's own storage (a 28672² Hessian is 3.1 GiB) and asks `rebuild` for H again to retry.
+RowMatrix inverse_factor(RowMatrix h, const std::function<RowMatrix()>& rebuild, const qlab_linalg& la, const Options& opt,
+                         Result& r) {
   const double mean_diag = h.diagonal().cast<double>().mean();
   r.damp = opt.damp_frac * mean_diag;
   for (;;) {
-    RowMatrix a = h;
-    a.diagonal().array() += static_cast<float>(r.damp);
-    int32_t rc = la.potrf(la.ctx, view(a), 0);
-    if (rc == 0) rc = la.potri(la.ctx, view(a), 0);
-    if (rc == 0) rc = la.potrf(la.ctx, view(a), 1);
-    if (rc == 0) return a;
+    h.diagonal().array() += static_cast<float>(r.damp);
+    int32_t rc = la.potrf(la.ctx, view(h), 0);
+    if (rc == 0) rc = la.potri(la.ctx, view(h), 0);
+    if (rc == 0) rc = la.potrf(la.ctx, view(h), 1);
+    if (rc == 0) return h;
     if (r.damp_retries >= opt.max_damp_retries || !(mean_diag > 0))
       throw sdk::Failure("the Hessian is not positive definite even with dampening " + std::to_string(r.damp) +
                                " after " + std::to_string(r.damp_retries) + " ×10 retries (column " + std::to_string(rc) + ")");
     r.damp = std::max(r.damp * 10.0, 1e-6 * mean_diag);  // from zero dampening, start at a millionth of the diagonal
     ++r.damp_retries;
+    h = rebuild();
   }
 }
 }  // namespace
@@ -51,13 +54,25 @@ Result quantize(const qlab_linear_in& in, qlab_quantize_out& out, const Options&
   auto t0 = Clock::now();
 
   RowMatrix w = sdk::map(in.weight);
-  RowMatrix h = sdk::map(in.stats.hessian);
+  const sdk::ConstMap host_h = sdk::map(in.stats.hessian);
   // Per-channel parameters come from W before dead columns are zeroed (reference order).
   std::vector<grid::GroupParams> row_params(gs == 0 ? rows : 0);
   for (int64_t r = 0; r < static_cast<int64_t>(row_params.size()); ++r) row_params[r] = fit(w.row(r).data(), cols, 1);
+  // H with a dead column's diagonal (an input that is always zero) set to 1, in `perm`'s order.
+  std::vector<int64_t> perm(cols);
+  std::iota(perm.begin(), perm.end(), 0);
+  auto prepared_hessian = [&] {
+    RowMatrix h = host_h;
+    for (int64_t j = 0; j < cols; ++j)
+      if (h(j, j) == 0.0f) h(j, j) = 1.0f;
+    if (!opt.act_order) return h;
+    RowMatrix hp(cols, cols);
+    for (int64_t i = 0; i < cols; ++i)
+      for (int64_t j = 0; j < cols; ++j) hp(i, j) = h(perm[i], perm[j]);
+    return hp;
+  };
   for (int64_t j = 0; j < cols; ++j)
-    if (h(j, j) == 0.0f) {
-      h(j, j) = 1.0f;
+    if (host_h(j, j) == 0.0f) {
       w.col(j).setZero();
       ++res.n_dead;
     }
@@ -69,18 +84,14 @@ Result quantize(const qlab_linear_in& in, qlab_quantize_out& out, const Options&
       for (int64_t g = 0; g < n_groups; ++g)
         static_params[r * n_groups + g] = fit(w.row(r).data() + g * gs, std::min(gs, cols - g * gs), 1);
   }
-  std::vector<int64_t> perm(cols);
-  std::iota(perm.begin(), perm.end(), 0);
   if (opt.act_order) {
-    std::stable_sort(perm.begin(), perm.end(), [&](int64_t a, int64_t b) { return h(a, a) > h(b, b); });
-    RowMatrix wp(rows, cols), hp(cols, cols);
+    auto diag = [&](int64_t j) { return host_h(j, j) == 0.0f ? 1.0f : host_h(j, j); };
+    std::stable_sort(perm.begin(), perm.end(), [&](int64_t a, int64_t b) { return diag(a) > diag(b); });
+    RowMatrix wp(rows, cols);
     for (int64_t j = 0; j < cols; ++j) wp.col(j) = w.col(perm[j]);
-    for (int64_t i = 0; i < cols; ++i)
-      for (int64_t j = 0; j < cols; ++j) hp(i, j) = h(perm[i], perm[j]);
     w.swap(wp);
-    h.swap(hp);
   }
-  const RowMatrix hinv = inverse_factor(h, *in.la, opt, res);
+  const RowMatrix hinv = inverse_factor(prepared_hessian(), prepared_hessian, *in.la, opt, res);
   res.time_factor_s = std::chrono::duration<double>(Clock::now() - t0).count();
   t0 = Clock::now();
 

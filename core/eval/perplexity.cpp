@@ -2,12 +2,10 @@
 
 #include <chrono>
 #include <cmath>
-#include <map>
 
 #include "data/memory_budget.h"
-#include "tensor/activation_store.h"
-
 #include "forward/forward.h"
+#include "tensor/activation_store.h"
 #include "util/error.h"
 #include "util/progress.h"
 
@@ -113,20 +111,6 @@ PerplexityResult block_major(const Model& outer, const VocabRows& rows, int64_t 
   return r;
 }
 
-// The largest block's linears in float32 (norms are negligible beside them).
-double block_bytes_of(const std::vector<LinearShape>& linears) {
-  std::map<std::string, double> per_block;
-  for (const LinearShape& l : linears) {
-    const size_t dot = l.name.find('.');
-    if (dot == std::string::npos) continue;  // lm_head and other outer linears
-    per_block[l.name.substr(0, dot)] +=
-        4.0 * (static_cast<double>(l.out_features) * static_cast<double>(l.in_features) + (l.has_bias ? l.out_features : 0));
-  }
-  double most = 0;
-  for (const auto& [block, bytes] : per_block) most = std::max(most, bytes);
-  return most;
-}
-
 }  // namespace
 
 PerplexityResult perplexity(const LogitsFn& logits_of, std::span<const int32_t> tokens, const PerplexityOptions& opts) {
@@ -152,7 +136,7 @@ PerplexityResult perplexity(const WeightSource& source, std::span<const int32_t>
   const VocabRows rows = [&](VocabTable t, std::span<const int32_t> ids) { return source.vocab_rows(t, ids); };
   return block_major(
       outer, rows, source.n_blocks(), [&](int64_t i, Block& holder) -> const Block& { return holder = source.load_block(i); },
-      block_bytes_of(source.linears()), source.path(), tokens, opts, act);
+      largest_block_bytes(source.linears()), source.path(), tokens, opts, act);
 }
 
 PerplexityResult perplexity(const Model& model, std::span<const int32_t> tokens, const PerplexityOptions& opts,
@@ -162,7 +146,7 @@ PerplexityResult perplexity(const Model& model, std::span<const int32_t> tokens,
     linears.push_back({l->name, l->out_features(), l->in_features(), l->bias.size() > 0});
   return block_major(
       model, vocab_rows_of(model), static_cast<int64_t>(model.blocks.size()),
-      [&](int64_t i, Block&) -> const Block& { return model.blocks[static_cast<size_t>(i)]; }, block_bytes_of(linears),
+      [&](int64_t i, Block&) -> const Block& { return model.blocks[static_cast<size_t>(i)]; }, largest_block_bytes(linears),
       model.source, tokens, opts, act);
 }
 

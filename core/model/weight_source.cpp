@@ -1,5 +1,8 @@
 #include "model/weight_source.h"
 
+#include <algorithm>
+#include <map>
+
 #include "util/error.h"
 
 namespace qlab {
@@ -45,6 +48,19 @@ Matrix gather_rows(const Matrix& table, std::span<const int32_t> ids, const std:
     rows.row(static_cast<int64_t>(i)) = table.row(ids[i]);
   }
   return rows;
+}
+
+double largest_block_bytes(const std::vector<LinearShape>& linears) {
+  std::map<std::string, double> per_block;
+  for (const LinearShape& l : linears) {
+    const size_t dot = l.name.find('.');
+    if (dot == std::string::npos) continue;  // lm_head and other outer linears
+    per_block[l.name.substr(0, dot)] +=
+        4.0 * (static_cast<double>(l.out_features) * static_cast<double>(l.in_features) + (l.has_bias ? l.out_features : 0));
+  }
+  double most = 0;
+  for (const auto& [block, bytes] : per_block) most = std::max(most, bytes);
+  return most;
 }
 
 std::vector<int32_t> id_range(int64_t begin, int64_t end) {

@@ -60,6 +60,10 @@ class InMemorySource : public WeightSource {
 // `source` on an id outside it.
 Matrix gather_rows(const Matrix& table, std::span<const int32_t> ids, const std::string& source);
 
+// Bytes of the largest block's linears in float32 (norms are negligible beside them): what
+// one materialized block costs.
+double largest_block_bytes(const std::vector<LinearShape>& linears);
+
 // 0, 1, …, n−1: the ids of a whole table or, offset, of one chunk of it.
 std::vector<int32_t> id_range(int64_t begin, int64_t end);
 

@@ -12,8 +12,8 @@
 #include "forward/forward.h"
 #include "util/error.h"
 #include "util/progress.h"
-#include "walk/activation_range.h"
 #include "tensor/activation_store.h"
+#include "walk/activation_range.h"
 #include "walk/capture.h"
 #include "walk/group_transforms.h"
 #include "walk/linear_hooks.h"
@@ -222,9 +222,7 @@ ActivationStore calibration_store(const WeightSource& source, const LayerPlan& p
   const ModelConfig& c = source.config();
   int64_t longest = 0;
   for (const auto& segment : calibration) longest = std::max(longest, static_cast<int64_t>(segment.size()));
-  double block_bytes = 0;
-  for (const LinearShape& l : source.linears())
-    if (l.name.rfind("0.", 0) == 0) block_bytes += 4.0 * static_cast<double>(l.out_features) * static_cast<double>(l.in_features);
+  const double block_bytes = largest_block_bytes(source.linears());
   const uint64_t budget = memory.memory_bytes > 0 ? memory.memory_bytes : default_memory_budget();
   const double held = 3 * block_bytes, one = static_cast<double>(ActivationStore::segment_bytes(plan.activations, longest, c.dim));
   if (static_cast<double>(budget) < held + one)
