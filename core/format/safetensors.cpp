@@ -215,10 +215,12 @@ Matrix SafetensorsFile::rows(const std::string& name, std::span<const int32_t> i
   if (t.shape.size() != 2) fail("{}: tensor '{}' has {} dimensions, expected 2", path_, name, t.shape.size());
   const int64_t cols = t.shape[1];
   Matrix m(static_cast<int64_t>(ids.size()), cols);
-  for (size_t i = 0; i < ids.size(); ++i) {
+  for (size_t i = 0; i < ids.size(); ++i)
     if (ids[i] < 0 || ids[i] >= t.shape[0])
       fail("{}: row {} of tensor '{}' is outside its {} rows", path_, ids[i], name, t.shape[0]);
-    convert(name, m.row(static_cast<int64_t>(i)).data(), ids[i] * cols, cols);
+  for (size_t i = 0, run = 1; i < ids.size(); i += run) {  // consecutive ids (lm_head chunks) in one parallel conversion
+    for (run = 1; i + run < ids.size() && ids[i + run] == ids[i] + static_cast<int32_t>(run);) ++run;
+    convert(name, m.row(static_cast<int64_t>(i)).data(), ids[i] * cols, static_cast<int64_t>(run) * cols);
   }
   return m;
 }
