@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
       {"eval", qlab::cli::add_eval(app)},
       {"generate", qlab::cli::add_generate(app)},
       {"convert", qlab::cli::add_convert(app)},
+      {"export", qlab::cli::add_export(app)},
       {"tokenize", qlab::cli::add_tokenize(app)},
       {"plugins", qlab::cli::add_plugins(app)},
       {"run", qlab::cli::add_run(app)},

@@ -17,5 +17,6 @@ Command add_run(CLI::App& app);
 Command add_report(CLI::App& app);
 Command add_layer(CLI::App& app);
 Command add_merge(CLI::App& app);
+Command add_export(CLI::App& app);
 
 }  // namespace qlab::cli

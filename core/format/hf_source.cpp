@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "format/hf_quantization.h"
 #include "format/rope_scaling.h"
 #include "util/error.h"
 #include "util/file_io.h"
@@ -147,6 +148,7 @@ HfSource::HfSource(const std::filesystem::path& dir)
   config_ = hf_->read_config(cfg_);
   config_.arch = arch_->family;
   set_ = SafetensorsSet::open_dir(dir);
+  packed_ = read_quantization_config(cfg_, dir);
   prefix_ = hf_->prefixes.back();
   for (const std::string& p : hf_->prefixes)
     if (set_.has(p + "embed_tokens.weight")) {
@@ -198,7 +200,11 @@ void HfSource::check_block_shapes(int64_t i) const {
       if (arch_->norm == NormKind::layer) checked(set_, full + ".bias", {rows});
       continue;
     }
-    checked(set_, full + ".weight", {rows, dim_size(config_, r.cols)});
+    if (set_.has(full + ".qweight")) {
+      if (!packed_) fail("{}: tensor '{}.qweight' is packed but config.json has no quantization_config", set_.file_of(full + ".qweight").path(), full);
+    } else {
+      checked(set_, full + ".weight", {rows, dim_size(config_, r.cols)});
+    }
     if (r.bias == BiasRule::required || set_.has(full + ".bias")) checked(set_, full + ".bias", {rows});
   }
 }
@@ -231,7 +237,8 @@ Block HfSource::load_block(int64_t i) const {
     }
     Linear& l = b.linear(r.slot);
     const std::string full = file_name(prefix_, l.name);
-    l.weight = matrix(set_, full + ".weight", rows, dim_size(config_, r.cols));
+    l.weight = set_.has(full + ".qweight") ? unpack_linear(set_, full, rows, dim_size(config_, r.cols), *packed_)
+                                           : matrix(set_, full + ".weight", rows, dim_size(config_, r.cols));
     if (r.bias == BiasRule::required || set_.has(full + ".bias")) l.bias = vector(set_, full + ".bias", rows);
   }
   check_finite(b, set_.dir());

@@ -3,12 +3,16 @@
 // converted to float32 per load_block call, its tensor names taken from the family's row in
 // the architecture table. Opening checks, from the headers alone, every tensor the config
 // implies (present, shaped as the config says) and that no layer lies beyond
-// num_hidden_layers; values are checked for NaN/Inf as each block is converted.
+// num_hidden_layers; values are checked for NaN/Inf as each block is converted. A GPTQ or
+// AWQ checkpoint (a quantization_config; format/packed_linear_formats.h) is read the same
+// way, each packed linear dequantized to float32 as its block is loaded.
 #pragma once
 #include <filesystem>
 #include <memory>
+#include <optional>
 
 #include "format/hf_config.h"
+#include "format/packed_linear_formats.h"
 #include "format/safetensors.h"
 #include "model/arch.h"
 #include "model/weight_source.h"
@@ -39,6 +43,7 @@ class HfSource : public WeightSource {
   const HfFamily* hf_ = nullptr;
   SafetensorsSet set_;
   ModelConfig config_;
+  std::optional<PackedGrid> packed_;  // the checkpoint's quantization, when it is a packed one
   std::string prefix_;  // before "layers.", "embed_tokens.": "model.", "model.decoder." or "decoder."
 };
 

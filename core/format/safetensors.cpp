@@ -304,6 +304,18 @@ TensorToWrite f32_tensor(const std::string& name, std::vector<int64_t> shape, co
   return t;
 }
 
+TensorToWrite f16_tensor(const std::string& name, std::vector<int64_t> shape, const float* data) {
+  TensorToWrite t{name, Dtype::f16, std::move(shape), {}};
+  int64_t n = 1;
+  for (int64_t s : t.shape) n *= s;
+  t.bytes.resize(static_cast<size_t>(n) * 2);
+  for (int64_t i = 0; i < n; ++i) {
+    const uint16_t h = f32_to_f16(data[i]);
+    std::memcpy(t.bytes.data() + 2 * i, &h, 2);
+  }
+  return t;
+}
+
 TensorToWrite i32_tensor(const std::string& name, std::vector<int64_t> shape, const int32_t* data) {
   TensorToWrite t = f32_tensor(name, std::move(shape), reinterpret_cast<const float*>(data));
   t.dtype = Dtype::i32;

@@ -92,6 +92,7 @@ struct TensorToWrite {
   std::vector<uint8_t> bytes;  // little-endian, dtype-sized elements
 };
 TensorToWrite f32_tensor(const std::string& name, std::vector<int64_t> shape, const float* data);
+TensorToWrite f16_tensor(const std::string& name, std::vector<int64_t> shape, const float* data);  // rounded to nearest even
 TensorToWrite i32_tensor(const std::string& name, std::vector<int64_t> shape, const int32_t* data);
 void write_safetensors(const std::filesystem::path& path, const std::vector<TensorToWrite>& tensors,
                        const std::map<std::string, std::string>& metadata = {});

@@ -125,6 +125,24 @@ ExperimentLog ExperimentLog::open_read(const std::string& path) {
   return log;
 }
 
+ExperimentLog ExperimentLog::amend(const std::string& path) {
+  open_read(path);
+  ExperimentLog log;
+  log.path_ = path;
+  log.lock_ = LogLock::acquire(path);
+  return log;
+}
+
+void ExperimentLog::write_export(const std::string& run_id, const std::string& format, const ExportRecord& r) {
+  update([&](hid_t f) {
+    h5::Handle g = h5::group(f, "runs/" + run_id + "/exports/" + format);
+    h5::set_attr(g.id(), "path", r.path);
+    h5::set_attr(g.id(), "max_abs_weight_change", r.max_abs_weight_change);
+    h5::set_attr(g.id(), "re_encoded", r.re_encoded);
+    h5::set_attr(g.id(), "utc", utc_now());
+  });
+}
+
 hid_t ExperimentLog::file() const {
   if (!file_.valid()) fail("{}: internal: a log being written is read through its commits", path_);
   return file_.id();
@@ -220,6 +238,16 @@ void ExperimentLog::write_run_identity(const std::string& run_id, const RunIdent
     h5::set_attr(g.id(), "identity.w_bits", identity.w_bits);
     h5::set_attr(g.id(), "identity.a_bits", identity.a_bits);
     h5::set_attr(g.id(), "identity.group_size", identity.group_size);
+  });
+}
+
+void ExperimentLog::write_run_provenance(const std::string& run_id, const RunProvenance& p) {
+  update([&](hid_t f) {
+    h5::Handle g = h5::group(f, "runs/" + run_id + "/provenance");
+    h5::set_attr(g.id(), "model_path", p.model_path);
+    h5::set_attr(g.id(), "tokenizer_path", p.tokenizer_path);
+    h5::set_attr(g.id(), "quantizer", p.quantizer);
+    h5::set_attr(g.id(), "quantizer_params", p.quantizer_params);
   });
 }
 

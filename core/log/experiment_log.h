@@ -5,11 +5,13 @@
 //   /float/eval/<dataset>  attrs ppl, seq_len, n_segments, n_tokens, data, sha256; nll
 //   /runs/<run_id>         attrs <sweep axis> = value, status (running|done|failed), error, started_utc, finished_utc,
 //                          plan (the plan the walker executed, as `qlab run --dry-run` prints it)
+//   /runs/<run_id>/provenance       attrs model_path, tokenizer_path, quantizer, quantizer_params (what `qlab export` reads)
 //   /runs/<run_id>/linears columns id, block, bits, group_size, n_rows, n_cols, rel_output_error, weight_mse,
 //                          time_quantize_s, bits_per_weight, <plugin>.<metric> (NaN before first use)
 //   /runs/<run_id>/blocks  columns block, rel_block_output_error, time_capture_s, time_transform_s,
 //                          time_quantize_s, time_propagate_s, peak_rss_bytes
 //   /runs/<run_id>/eval/<dataset>   as /float/eval
+//   /runs/<run_id>/exports/<format> attrs path, max_abs_weight_change, re_encoded, utc
 //   (root also: inputs (JSON: what a resume must find unchanged, thread count included), grid_points)
 // Each change is one atomic commit (log/log_file.h): a block's linear and block rows land
 // together, and a killed run leaves its finished blocks and status=running.
@@ -53,6 +55,19 @@ struct RunIdentity {
   int64_t w_bits = 0, a_bits = 16, group_size = 0;  // a_bits 16: activations unquantized
 };
 
+// Where an export went and how far its weights are from the run's (0: exact).
+struct ExportRecord {
+  std::string path;
+  double max_abs_weight_change = 0;
+  int64_t re_encoded = 0;  // tensors whose codes were re-encoded in another grid
+};
+
+// The files a run read its weights and tokenizer from (absolute paths), and the plugin that
+// made its codes with its parameters ("damp_frac=0.01, act_order=true").
+struct RunProvenance {
+  std::string model_path, tokenizer_path, quantizer, quantizer_params;
+};
+
 // What a run reads, each with a fingerprint ("threads" → "2", "model /m/config.json" →
 // "size 614 mtime 1733…", "plugin rtn" → its sha256); a resume refuses any difference.
 using RunInputs = std::map<std::string, std::string>;
@@ -69,6 +84,8 @@ class ExperimentLog {
   static ExperimentLog resume(const std::string& path, const std::string& config_text, const RunInputs& inputs);
   // A log to read (checksum and structure checked first).
   static ExperimentLog open_read(const std::string& path);
+  // A finished log to add records to (exports), checked as open_read checks it.
+  static ExperimentLog amend(const std::string& path);
 
   const std::string& path() const { return path_; }
   hid_t file() const;  // logs opened with open_read
@@ -87,12 +104,16 @@ class ExperimentLog {
   // identity.model of a float group ("float", "float_m1": one per model of the grid).
   void write_float_identity(const std::string& float_group, const std::string& model);
   void write_run_identity(const std::string& run_id, const RunIdentity& identity);
+  // What a run read and which quantizer made its codes: what `qlab export` reads.
+  void write_run_provenance(const std::string& run_id, const RunProvenance& provenance);
 
   // Starts (or reopens) a run; returns how many blocks it has already finished.
   int64_t begin_run(const std::string& run_id, const SweepPoint& sweep_point);
   std::string run_status(const std::string& run_id) const;  // "" when absent
   void append_block(const std::string& run_id, const std::vector<LinearRow>& linears, const BlockRow& block);
   void finish_run(const std::string& run_id, const std::string& status, const std::string& error = "");
+  // An export of a done run (`qlab export`, [export]): /runs/<run>/exports/<format>.
+  void write_export(const std::string& run_id, const std::string& format, const ExportRecord& record);
   // The plan a run executed, as text (plan/plan_print.h); read_plan gives "" when none was recorded.
   void write_plan(const std::string& run_id, const std::string& text);
   std::string read_plan(const std::string& run_id) const;

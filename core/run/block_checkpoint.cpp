@@ -123,9 +123,8 @@ void check_shape(const SafetensorsFile& f, const std::string& name, const std::v
     fail("{}: tensor '{}' has shape [{}], expected [{}]", f.path(), name, fmt::join(f.info(name).shape, ", "), fmt::join(shape, ", "));
 }
 
-// The weight rebuilt from L's packed tensors; `weight` (the float weight, same shape) is reused.
-Matrix unpack_linear(const SafetensorsFile& f, const std::string& l, Matrix weight) {
-  const int64_t rows = weight.rows(), cols = weight.cols();
+// L's packed tensors as the quantizer left them (no dequantized weight).
+QuantizedLinear read_packed(const SafetensorsFile& f, const std::string& l, int64_t rows, int64_t cols) {
   check_shape(f, l + ".packing", {3});
   const std::vector<int32_t> packing = f.to_i32(l + ".packing");
   QuantizedLinear q;
@@ -133,6 +132,7 @@ Matrix unpack_linear(const SafetensorsFile& f, const std::string& l, Matrix weig
   q.bits = packing[0];
   q.n_groups = packing[1];
   const int64_t width = packing[2];
+  q.group_size = width < cols ? static_cast<int32_t>(width) : 0;
   if (q.bits < 1 || q.bits > 8 || q.n_groups < 1 || q.n_groups > cols || width < 1 || width > cols)
     fail("{}: tensor '{}.packing' holds {} bits, {} groups per row and {} columns per group for {} columns", f.path(), l, q.bits,
          q.n_groups, width, cols);
@@ -173,6 +173,12 @@ Matrix unpack_linear(const SafetensorsFile& f, const std::string& l, Matrix weig
       q.sparse.push_back({index[i], value[static_cast<int64_t>(i)]});
     }
   }
+  return q;
+}
+
+// The weight rebuilt from L's packed tensors; `weight` (the float weight, same shape) is reused.
+Matrix unpack_linear(const SafetensorsFile& f, const std::string& l, Matrix weight) {
+  QuantizedLinear q = read_packed(f, l, weight.rows(), weight.cols());
   q.dequant = std::move(weight);  // dequantize() takes the shape from it
   return q.dequantize();
 }
@@ -234,6 +240,19 @@ void BlockCheckpoint::restore(int64_t index, Block& block, ActivationPlan& act) 
     vector(n->name + ".weight", n->weight);
     vector(n->name + ".bias", n->bias);
   }
+}
+
+std::vector<QuantizedLinear> BlockCheckpoint::read_quantized(int64_t index, const Block& block) const {
+  const std::string path = file(index);
+  if (!std::filesystem::exists(path)) fail("{}: the block's packed weights are missing", path);
+  auto f = SafetensorsFile::open(path);
+  std::vector<QuantizedLinear> out;
+  for (const Linear* l : block.linears())
+    if (f->has(l->name + ".packing")) {
+      out.push_back(read_packed(*f, l->name, l->weight.rows(), l->weight.cols()));
+      out.back().name = l->name;
+    }
+  return out;
 }
 
 }  // namespace qlab

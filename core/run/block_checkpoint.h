@@ -20,6 +20,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "walk/block_sink.h"
 
@@ -33,6 +34,10 @@ class BlockCheckpoint : public BlockSink {
   // Overwrites `block` (a float block of the same layout) with the saved one and adds its
   // ranges to `act`; throws naming the file (and the tensor) when it is missing or corrupt.
   void restore(int64_t index, Block& block, ActivationPlan& act) const;
+  // The packed linears of block `index` as the quantizer left them (codes, scales and zeros
+  // or codebook, g_idx, sparse part; no dequantized weight), for `block`'s shapes; linears
+  // stored float are absent.
+  std::vector<QuantizedLinear> read_quantized(int64_t index, const Block& block) const;
 
  private:
   std::string log_path_, run_id_;

@@ -179,6 +179,9 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
       Pipeline pipeline = build_pipeline(run, registry);
       log.write_plugin(pipeline.quantizer->name(), pipeline.quantizer->plugin().path, pipeline.quantizer->descriptor().version,
                        pipeline.quantizer->plugin().sha256, pipeline.quantizer->params().describe());
+      log.write_run_provenance(run.run_id, {std::filesystem::absolute(run.model_path).string(),
+                                            std::filesystem::absolute(tok->source()).string(), pipeline.quantizer->name(),
+                                            pipeline.quantizer->params().describe()});
       for (const auto& t : pipeline.transforms)
         log.write_plugin(t->name(), t->plugin().path, t->descriptor().version, t->plugin().sha256, t->params().describe());
       const LayerPlan plan = resolve_plan(run, source->config(), source->linears(), pipeline.needs());
