@@ -30,7 +30,8 @@ Command add_export(CLI::App& app) {
   cmd->add_flag("--overwrite", o->overwrite, "replace an earlier qlab export at --out (never anything else)");
   return [o, log]() {
     o->log_path = *log;
-    const ExportResult r = export_run(*o);
+    ExperimentLog writer = ExperimentLog::amend(o->log_path);
+    const ExportResult r = export_run(*o, writer);
     fmt::print("{}", r.report.table().render());
     fmt::print("wrote {} ({} of run {}; largest weight change {:.3g}{})\n", r.path, o->format, o->run_id, r.report.max_abs_change(),
                r.report.re_encoded() > 0 ? fmt::format(", {} tensors re-encoded", r.report.re_encoded()) : "");

@@ -136,8 +136,11 @@ Command add_run(CLI::App& app) {
     ExperimentSummary s = run_experiment(ex, opt);
     std::fflush(stderr);
     fmt::print("\n{}\nlog: {}\n", runs_table(s).render(), opt.log_path);
-    for (const RunSummary& r : s.runs)
+    for (const RunSummary& r : s.runs) {
       if (r.status != "done") return 1;
+      for (const ExportSummary& e : r.exports)
+        if (e.status != "done") return 1;
+    }
     return 0;
   };
 }

@@ -43,6 +43,18 @@ inline constexpr NameTable<Propagation, 2> kPropagations{{{{Propagation::quantiz
 enum class SweepMode { none, grid, zip };
 inline constexpr NameTable<SweepMode, 2> kSweepModes{{{{SweepMode::grid, "grid"}, {SweepMode::zip, "zip"}}}};
 
+// [export]: which done runs are written as which checkpoints (export/export_run.h), into
+// `dir` (default: LOG.exports/ beside the log) as <run>-<format>[.gguf], then evaluated back
+// with the run's evaluation data.
+struct ExportSpec {
+  std::vector<std::string> runs;     // run ids; empty = every run
+  std::vector<std::string> formats;  // gptq, awq, gguf; empty = no export
+  std::string dir;
+  std::string float_dtype = "f16";   // gptq, awq: the tensors that are not packed
+  std::string checkpoint_format;     // gptq: "", gptq, gptq_v2
+  std::string requantize;            // gguf: "", q4_0, q4_1, q8_0
+};
+
 struct RunConfig {
   std::string run_id;                              // "r0000", in sweep expansion order
   SweepPoint sweep_point;                          // axis → value (TOML text)
@@ -58,6 +70,7 @@ struct RunConfig {
   bool true_sequential = false;
   std::vector<PipelineEntry> pipeline;
   std::vector<OverrideRule> overrides;
+  ExportSpec exports;
 };
 
 struct Experiment {

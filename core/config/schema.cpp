@@ -1,5 +1,7 @@
 #include "config/schema.h"
 
+#include <fmt/ranges.h>
+
 #include <cctype>
 #include <filesystem>
 #include <set>
@@ -32,7 +34,7 @@ E parse_name(const NameTable<E, N>& table, const std::string& file, const toml::
   return table.parse(get<std::string>(file, t, key, section, fallback), fmt::format("{}: {}.{}", at(file, t), section, key));
 }
 
-const std::set<std::string> kTop = {"name", "model", "calibration", "eval", "quant", "walker", "pipeline", "override", "sweep"};
+const std::set<std::string> kTop = {"name", "model", "calibration", "eval", "quant", "walker", "pipeline", "override", "sweep", "export"};
 
 void read_calibration(const std::string& file, const std::filesystem::path& base, const toml::table& c, RunConfig& r) {
   r.calibration.data = resolve_spec(base, get<std::string>(file, c, "data", "calibration", ""));
@@ -64,6 +66,37 @@ void read_eval(const std::string& file, const std::filesystem::path& base, const
   r.eval_max_segments = get<int64_t>(file, e, "max_segments", "eval", 0);
   if (r.eval_max_segments < 0) fail("{}: eval.max_segments = {} must be >= 0 (0 = all segments)", at(file, e), r.eval_max_segments);
   if (r.eval_seq_len < 2) fail("{}: eval.seq_len = {} is too short: at least 2 tokens per segment are needed", at(file, e), r.eval_seq_len);
+}
+
+std::vector<std::string> string_list(const std::string& file, const toml::table& t, const char* key, const std::set<std::string>& allowed) {
+  std::vector<std::string> out;
+  const toml::node* n = t.get(key);
+  if (!n) return out;
+  const toml::array* a = n->as_array();
+  if (!a) fail("{}: export.{} must be an array of strings", at(file, *n), key);
+  for (const toml::node& x : *a) {
+    if (!x.is_string()) fail("{}: export.{} entries must be strings", at(file, x), key);
+    const std::string v = *x.value<std::string>();
+    if (!allowed.empty() && !allowed.count(v))
+      fail("{}: export.{} = \"{}\" is not one of {}", at(file, x), key, v, fmt::join(allowed, ", "));
+    out.push_back(v);
+  }
+  return out;
+}
+
+void read_export(const std::string& file, const std::filesystem::path& base, const toml::table& e, RunConfig& r) {
+  r.exports.runs = string_list(file, e, "runs", {});
+  r.exports.formats = string_list(file, e, "formats", {"gptq", "awq", "gguf"});
+  const std::string dir = get<std::string>(file, e, "dir", "export", "");
+  r.exports.dir = dir.empty() ? "" : resolve_path(base, dir);
+  auto choice = [&](const char* key, const std::string& fallback, const std::set<std::string>& allowed) {
+    const std::string v = get<std::string>(file, e, key, "export", fallback);
+    if (!allowed.count(v)) fail("{}: export.{} = \"{}\" is not one of {}", at(file, e), key, v, fmt::join(allowed, ", "));
+    return v;
+  };
+  r.exports.float_dtype = choice("float_dtype", "f16", {"f16", "f32"});
+  r.exports.checkpoint_format = choice("checkpoint_format", "", {"", "gptq", "gptq_v2"});
+  r.exports.requantize = choice("requantize", "", {"", "q4_0", "q4_1", "q8_0"});
 }
 
 void read_quant(const std::string& file, const toml::table& q, RunConfig& r) {
@@ -154,6 +187,8 @@ RunConfig build_run(const std::string& file, const toml::table& t) {
     fail("{}: quant.act_scheme = \"static\" calibrates activation ranges on calibration data, but there is no [calibration] data", file);
   read_pipeline(file, t, r);
   if (const toml::node* o = t.get("override")) read_overrides(file, *o, r);
+  if (const toml::table* e = section("export", {"runs", "formats", "dir", "float_dtype", "checkpoint_format", "requantize"}, false))
+    read_export(file, base, *e, r);
   return r;
 }
 

@@ -9,7 +9,7 @@
 
 namespace qlab {
 
-ExportResult export_run(const ExportRequest& r) {
+ExportResult export_run(const ExportRequest& r, ExperimentLog& log) {
   const QuantizedRun run = open_quantized_run(r.log_path, r.run_id);
   ExportResult result;
   result.path = std::filesystem::absolute(r.out).string();
@@ -25,8 +25,7 @@ ExportResult export_run(const ExportRequest& r) {
   } else {
     fail("--format {}: unknown (gptq, awq, gguf)", r.format);
   }
-  ExperimentLog::amend(r.log_path).write_export(r.run_id, r.format,
-                                                {result.path, result.report.max_abs_change(), result.report.re_encoded()});
+  log.write_export(r.run_id, r.format, {result.path, result.report.max_abs_change(), result.report.re_encoded(), ""});
   return result;
 }
 

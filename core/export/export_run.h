@@ -5,6 +5,7 @@
 #include <string>
 
 #include "export/export_report.h"
+#include "log/experiment_log.h"
 
 namespace qlab {
 
@@ -24,6 +25,7 @@ struct ExportResult {
   ExportReport report;
 };
 
-ExportResult export_run(const ExportRequest& request);
+// Records the export (or, when it throws, nothing) in `log`, the run's log opened for writing.
+ExportResult export_run(const ExportRequest& request, ExperimentLog& log);
 
 }  // namespace qlab

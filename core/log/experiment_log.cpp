@@ -137,6 +137,8 @@ void ExperimentLog::write_export(const std::string& run_id, const std::string& f
   update([&](hid_t f) {
     h5::Handle g = h5::group(f, "runs/" + run_id + "/exports/" + format);
     h5::set_attr(g.id(), "path", r.path);
+    h5::set_attr(g.id(), "status", std::string(r.error.empty() ? "done" : "failed"));
+    h5::set_attr(g.id(), "error", r.error);
     h5::set_attr(g.id(), "max_abs_weight_change", r.max_abs_weight_change);
     h5::set_attr(g.id(), "re_encoded", r.re_encoded);
     h5::set_attr(g.id(), "utc", utc_now());

@@ -11,7 +11,8 @@
 //   /runs/<run_id>/blocks  columns block, rel_block_output_error, time_capture_s, time_transform_s,
 //                          time_quantize_s, time_propagate_s, peak_rss_bytes
 //   /runs/<run_id>/eval/<dataset>   as /float/eval
-//   /runs/<run_id>/exports/<format> attrs path, max_abs_weight_change, re_encoded, utc
+//   /runs/<run_id>/exports/<format> attrs path, status (done|failed), error, max_abs_weight_change, re_encoded, utc;
+//                                   eval/<dataset> as /float/eval (the export read back, [export] only)
 //   (root also: inputs (JSON: what a resume must find unchanged, thread count included), grid_points)
 // Each change is one atomic commit (log/log_file.h): a block's linear and block rows land
 // together, and a killed run leaves its finished blocks and status=running.
@@ -55,11 +56,12 @@ struct RunIdentity {
   int64_t w_bits = 0, a_bits = 16, group_size = 0;  // a_bits 16: activations unquantized
 };
 
-// Where an export went and how far its weights are from the run's (0: exact).
+// Where an export went and how far its weights are from the run's (0: exact), or why it failed.
 struct ExportRecord {
   std::string path;
   double max_abs_weight_change = 0;
   int64_t re_encoded = 0;  // tensors whose codes were re-encoded in another grid
+  std::string error;       // "" when it was written
 };
 
 // The files a run read its weights and tokenizer from (absolute paths), and the plugin that

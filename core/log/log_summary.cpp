@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <set>
 
 namespace qlab {
@@ -83,6 +84,14 @@ ExperimentSummary read_summary(const ExperimentLog& log) {
       r.block_error = h5::read_numbers(b.id(), "rel_block_output_error");
     }
     r.ppl = read_ppl(f, "runs/" + id);
+    if (h5::exists(g.id(), "exports")) {
+      h5::Handle ex = h5::open_group(g.id(), "exports");
+      for (const std::string& format : h5::children(ex.id())) {
+        h5::Handle e = h5::open_group(ex.id(), format);
+        auto text = [&](const char* a) { return h5::has_attr(e.id(), a) ? h5::attr_string(e.id(), a) : std::string(); };
+        r.exports.push_back({format, text("path"), text("status"), text("error"), read_ppl(f, "runs/" + id + "/exports/" + format)});
+      }
+    }
     s.runs.push_back(std::move(r));
   }
   return s;
@@ -108,6 +117,15 @@ cli::Table runs_table(const ExperimentSummary& s) {
     row.push_back(r.n_linears > 0 ? fmt::format("{:.3e}", r.mean_rel_output_error) : "-");
     row.push_back(r.status);
     t.add_row(row);
+    for (const ExportSummary& e : r.exports) {  // the checkpoint read back: its perplexity beside the run's
+      std::vector<std::string> erow = {"", fmt::format("└ {} export: {}", e.format, std::filesystem::path(e.path).filename().string()), "-"};
+      for (const auto& [ds, fp] : s.float_ppl) {
+        auto it = std::find_if(e.ppl.begin(), e.ppl.end(), [&](const auto& p) { return p.first == ds; });
+        erow.push_back(it == e.ppl.end() ? "-" : fmt::format("{:.4f}", it->second));
+      }
+      erow.insert(erow.end(), {"-", e.status});
+      t.add_row(erow);
+    }
   }
   return t;
 }

@@ -13,6 +13,12 @@
 
 namespace qlab {
 
+// A checkpoint written from a run ([export], qlab export), and its perplexity read back.
+struct ExportSummary {
+  std::string format, path, status, error;
+  std::vector<std::pair<std::string, double>> ppl;  // dataset group → ppl ([export] only)
+};
+
 struct RunSummary {
   std::string run_id, status, error;
   SweepPoint sweep_point;
@@ -22,6 +28,7 @@ struct RunSummary {
   std::vector<double> block_error;                  // rel_block_output_error by block
   std::map<std::string, std::string> identity;      // model, method, w_bits, a_bits, group_size (for published tables)
   std::vector<std::pair<std::string, double>> linear_kind_error;  // "self_attn.q_proj" → mean rel_output_error over blocks
+  std::vector<ExportSummary> exports;
 };
 
 struct ExperimentSummary {

@@ -13,6 +13,7 @@
 #include "data/data_spec.h"
 #include "data/memory_budget.h"
 #include "eval/perplexity.h"
+#include "export/export_run.h"
 #include "log/experiment_log.h"
 #include "format/model_loader.h"
 #include "tokenizer/tokenizer_loader.h"
@@ -89,6 +90,30 @@ class RunSink : public BlockSink {
   int64_t abort_at_;
 };
 
+// The run's [export] checkpoints, each evaluated back through its loader with the run's
+// evaluation data; a failed export is recorded beside the run (which stays done).
+void export_and_evaluate(const RunConfig& run, const Tokenizer& tok, const RunOptions& opt, const std::string& log_path,
+                         ExperimentLog& log) {
+  const ExportSpec& spec = run.exports;
+  if (!spec.runs.empty() && std::find(spec.runs.begin(), spec.runs.end(), run.run_id) == spec.runs.end()) return;
+  for (const std::string& format : spec.formats) {
+    ExportRequest request{log_path, run.run_id, format, "", spec.checkpoint_format, spec.float_dtype, "", spec.requantize, true};
+    const std::string dir = spec.dir.empty() ? log_path + ".exports" : spec.dir;
+    request.out = fmt::format("{}/{}-{}{}", dir, run.run_id, format, format == "gguf" ? ".gguf" : "");
+    std::filesystem::create_directories(dir);
+    try {
+      const ExportResult exported = export_run(request, log);
+      if (opt.progress) fmt::print(stderr, "{}: exported {} to {}\n{}", run.run_id, format, exported.path, exported.report.table().render());
+      const std::unique_ptr<WeightSource> back = open_weight_source(exported.path);
+      for (const std::string& spec_text : run.eval_data)
+        log.write_eval(fmt::format("runs/{}/exports/{}", run.run_id, format), evaluate(*back, tok, spec_text, run, opt));
+    } catch (const Error& e) {
+      log.write_export(run.run_id, format, {request.out, 0, 0, e.what()});
+      fmt::print(stderr, "qlab: run {}: export {} failed: {}\n", run.run_id, format, e.what());
+    }
+  }
+}
+
 }  // namespace
 
 namespace {
@@ -112,6 +137,9 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
     if (!std::filesystem::exists(run.model_path)) fail("{}: model.path {} does not exist", ex.path, run.model_path);
     if (run.calibration.data.empty()) fail("{}: [calibration] data is required to quantize", ex.path);
     if (run.eval_data.empty()) fail("{}: [eval] data is required", ex.path);
+    for (const std::string& id : run.exports.runs)
+      if (std::none_of(ex.runs.begin(), ex.runs.end(), [&](const RunConfig& r) { return r.run_id == id; }) && ex.runs.size() == ex.grid_points)
+        fail("{}: export.runs names {}, which is not a run of this experiment (r0000 … r{:04})", ex.path, id, ex.grid_points - 1);
   }
   set_watch_limit(opt.hook_timeout_s);
   // Absolute, so a plugin that changes the working directory cannot misplace checkpoints.
@@ -218,6 +246,7 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
       continue;
     }
     log.finish_run(run.run_id, "done");
+    export_and_evaluate(run, *tok, opt, log_path, log);
     std::error_code ec;
     if (!opt.keep_quantized) std::filesystem::remove_all(log_path + ".blocks/" + run.run_id, ec);
   }
