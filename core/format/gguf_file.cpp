@@ -89,7 +89,7 @@ struct Cursor {
   }
   void raw(void* out, uint64_t n) {
     need(n);
-    std::memcpy(out, data + pos, n);
+    if (n > 0) std::memcpy(out, data + pos, n);  // an empty array's buffer may be null
     pos += n;
   }
   uint32_t u32() {
