@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang (ASan + UBSan) and runs each for SECONDS
 # (default 180). Not part of the test suite; needs clang and libclang-rt-14-dev.
-# Usage: bash tests/fuzz/run.sh [SECONDS]
+# Usage: bash tests/fuzz/run.sh [SECONDS]   (FUZZ_TARGETS="fuzz_gguf" to run a subset)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 seconds=${1:-180}
@@ -10,11 +10,12 @@ mkdir -p "$out"
 core=$root/core
 common=(
   "$core/util/error.cpp" "$core/util/file_io.cpp" "$core/tensor/half.cpp" "$core/format/safetensors.cpp"
-  "$core/model/tokenizer.cpp" "$core/model/bpe_merge.cpp" "$core/model/llama2c_tokenizer.cpp"
-  "$core/model/sentencepiece_tokenizer.cpp" "$core/model/byte_level_bpe_tokenizer.cpp"
-  "$core/model/metaspace_bpe_tokenizer.cpp" "$core/model/tokenizer_loader.cpp"
+  "$core/format/gguf_file.cpp" "$core/format/ggml_blocks.cpp"
+  "$core/tokenizer/tokenizer.cpp" "$core/tokenizer/bpe_merge.cpp" "$core/tokenizer/llama2c_tokenizer.cpp"
+  "$core/tokenizer/sentencepiece_tokenizer.cpp" "$core/tokenizer/byte_level_bpe_tokenizer.cpp"
+  "$core/tokenizer/metaspace_bpe_tokenizer.cpp" "$core/tokenizer/tokenizer_loader.cpp"
 )
-flags=(-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I"$core" -I/usr/include/eigen3)
+flags=(-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I"$core" -I"$root/plugins/sdk/include" -I/usr/include/eigen3)
 libs=(-lfmt -lsentencepiece -lpcre2-8)
 corpus_seed() {  # a valid input to start from
   case $1 in
@@ -22,11 +23,19 @@ corpus_seed() {  # a valid input to start from
 import json,struct,sys
 h=json.dumps({'a':{'dtype':'F32','shape':[2,2],'data_offsets':[0,16]},'__metadata__':{'format':'pt'}}).encode()
 sys.stdout.buffer.write(struct.pack('<Q',len(h))+h+bytes(16))" ;;
+    fuzz_gguf) python3 -c "
+import struct,sys
+s=lambda t: struct.pack('<Q',len(t))+t
+kv=s(b'general.architecture')+struct.pack('<I',8)+s(b'llama')+s(b'tokenizer.ggml.scores')+struct.pack('<IIQ',9,6,2)+struct.pack('<ff',0,-1.5)
+ti=s(b'w')+struct.pack('<IqqIQ',2,32,2,8,0)+s(b'n')+struct.pack('<IqIQ',1,4,0,96)
+h=b'GGUF'+struct.pack('<Iqq',3,2,2)+kv+ti
+h+=bytes(-len(h)%32)
+sys.stdout.buffer.write(h+bytes(range(68))+bytes(28)+struct.pack('<4f',1,2,3,4))" ;;
     fuzz_llama2c_tokenizer) cat "$root/datasets/stories260K/tok512.bin" ;;
     fuzz_tokenizer_json) echo '{"model":{"type":"BPE","vocab":{"a":0,"b":1,"ab":2,"<s>":3},"merges":["a b"],"byte_fallback":false},"pre_tokenizer":{"type":"Metaspace","prepend_scheme":"first"},"post_processor":{"type":"TemplateProcessing","single":[{"SpecialToken":{"id":"<s>","type_id":0}}]}}' ;;
   esac
 }
-for target in fuzz_safetensors fuzz_llama2c_tokenizer fuzz_tokenizer_json; do
+for target in ${FUZZ_TARGETS:-fuzz_safetensors fuzz_gguf fuzz_llama2c_tokenizer fuzz_tokenizer_json}; do
   clang++ "${flags[@]}" "$root/tests/fuzz/$target.cpp" "${common[@]}" "${libs[@]}" -o "$out/$target" 2> "$out/$target.build.log" ||
     { cat "$out/$target.build.log"; exit 1; }
   mkdir -p "$out/corpus_$target"
