@@ -19,7 +19,7 @@ Command add_export(CLI::App& app) {
   cmd->add_option("--checkpoint-format", o->gptq_checkpoint_format,
                   "gptq: gptq (v1, zeros stored minus one) or gptq_v2; default v1 for symmetric grids, v2 otherwise")
       ->check(CLI::IsMember({"gptq", "gptq_v2"}));
-  cmd->add_option("--float-dtype", o->float_dtype, "gptq, awq: dtype of the tensors that are not packed (f16, as the consumers expect, or f32)")
+  cmd->add_option("--float-dtype", o->float_dtype, "dtype of the tensors that are not quantized: f16 or f32 (default f16 for gptq and awq, as their consumers expect; f32 for gguf)")
       ->check(CLI::IsMember({"f16", "f32"}));
   cmd->add_option("--tensor-type", o->gguf_tensor_type,
                   "gguf: store every weight as f32 or f16 instead of mapping the run's grid (the float parts follow --float-dtype)")

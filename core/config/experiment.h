@@ -50,7 +50,7 @@ struct ExportSpec {
   std::vector<std::string> runs;     // run ids; empty = every run
   std::vector<std::string> formats;  // gptq, awq, gguf; empty = no export
   std::string dir;
-  std::string float_dtype = "f16";   // gptq, awq: the tensors that are not packed
+  std::string float_dtype;           // "", f16, f32: the tensors that are not quantized ("": f16 for gptq/awq, f32 for gguf)
   std::string checkpoint_format;     // gptq: "", gptq, gptq_v2
   std::string requantize;            // gguf: "", q4_0, q4_1, q8_0
 };

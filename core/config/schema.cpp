@@ -94,7 +94,7 @@ void read_export(const std::string& file, const std::filesystem::path& base, con
     if (!allowed.count(v)) fail("{}: export.{} = \"{}\" is not one of {}", at(file, e), key, v, fmt::join(allowed, ", "));
     return v;
   };
-  r.exports.float_dtype = choice("float_dtype", "f16", {"f16", "f32"});
+  r.exports.float_dtype = choice("float_dtype", "", {"", "f16", "f32"});
   r.exports.checkpoint_format = choice("checkpoint_format", "", {"", "gptq", "gptq_v2"});
   r.exports.requantize = choice("requantize", "", {"", "q4_0", "q4_1", "q8_0"});
 }

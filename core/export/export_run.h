@@ -14,7 +14,7 @@ struct ExportRequest {
   std::string format;                  // gptq | awq | gguf
   std::string out;                     // directory (gptq, awq) or file (gguf)
   std::string gptq_checkpoint_format;  // "", gptq, gptq_v2
-  std::string float_dtype = "f16";     // f16 | f32: the tensors that are not quantized
+  std::string float_dtype;             // "", f16, f32: the tensors that are not quantized ("": f16 for gptq/awq, f32 for gguf)
   std::string gguf_tensor_type;        // "", f32, f16: every weight as float
   std::string gguf_requantize;         // "", q4_0, q4_1, q8_0: re-encode what GGUF cannot hold
   bool overwrite = false;

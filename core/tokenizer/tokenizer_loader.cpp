@@ -1,5 +1,7 @@
 #include "tokenizer/tokenizer_loader.h"
 
+#include "format/gguf_source.h"
+
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
@@ -87,6 +89,7 @@ std::unique_ptr<Tokenizer> load_tokenizer_for(const Model& model, const std::fil
   const bool llama2c = !std::filesystem::is_directory(source);
   std::filesystem::path path = explicit_path;
   if (path.empty() && !llama2c) path = source;
+  if (path.empty() && is_gguf_file(source)) return gguf_tokenizer(source);  // the vocabulary travels inside
   if (path.empty()) {
     for (const std::string& candidate : {fmt::format("tok{}.bin", model.config.vocab_size), std::string("tokenizer.bin")})
       if (path_kind(source.parent_path() / candidate) != PathKind::missing) {
