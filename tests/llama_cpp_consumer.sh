@@ -6,22 +6,20 @@
 #
 # 1. `qlab run` a two-point RTN experiment on the bundled stories260K with --keep-quantized:
 #    r0000 4-bit symmetric group 32 (→ Q4_0), r0001 4-bit asymmetric group 32 (→ Q4_1).
-# 2. `qlab export LOG --run RUN --format gguf --out X.gguf` for both runs, and the float model
-#    as F32 (`qlab export LOG --run float --format gguf --tensor-type f32`, no --allow-requantize).
+# 2. `qlab export LOG --run RUN --format gguf --out X.gguf` for both runs (the run's own codes),
+#    and r0000's dequantized weights as F32 (`--tensor-type f32`).
 # 3. For each GGUF: `qlab eval --model X.gguf --json` and `qlab_llama_cpp_eval X.gguf` on the
 #    same text (seqlen 512, 8 segments), then:
-#    - F32: llama.cpp's and qlab's perplexity of the export within 1e-4 relative of qlab's
-#      float perplexity (`qlab eval` of the .bin; measured 3.3e-9 with a hand-made F32 GGUF);
+#    - F32: llama.cpp's perplexity within 1e-4 relative of the run's in the log, qlab's of the
+#      export equal to it (1e-12);
 #    - Q4_0, Q4_1: llama.cpp's within 2e-3 relative of qlab's eval of the export and of the
 #      run's perplexity in the log (`qlab report LOG --format json`); llama.cpp quantizes
 #      activations to Q8_0/Q8_1 in its dot products, qlab does not;
 #    - the token ids llama.cpp reads from the GGUF's vocabulary equal qlab's (`qlab tokenize`
 #      with the model's own tokenizer, tok512.bin), and the counts of qlab eval of the GGUF;
 #    - F32: llama.cpp's 20-token greedy continuation of "Once upon a time" equals
-#      `qlab generate` of the .bin (stdout: the prompt and the continuation as text).
+#      `qlab generate` of the same GGUF (stdout: the prompt and the continuation as text).
 # Every failed check prints a line starting "FAILED:"; the last line says whether all passed.
-# QLAB_CONSUMER_F32_GGUF=FILE takes FILE as the F32 export instead of running `qlab export`
-# (to check this driver before the exporter exists).
 set -uo pipefail
 if [ $# -ne 4 ]; then
   echo "usage: $0 QLAB QLAB_LLAMA_CPP_EVAL SOURCE_DIR WORK_DIR" >&2
@@ -103,7 +101,6 @@ echo "== 2. qlab's references: float perplexity, token ids, greedy text"
 run float_eval "$qlab" eval --model "$model" --data "text:$text" --seqlen $seqlen --max-segments $segments --json --threads $threads
 float_ppl=$(json "$work/float_eval.out" 'd["ppl"]' 2> /dev/null)
 run qlab_ids "$qlab" tokenize --tokenizer "$tokenizer" --data "text:$text" --ids && tail -n 1 "$work/qlab_ids.out" > "$work/qlab.ids"
-run generate "$qlab" generate --model "$model" --prompt "$prompt" --max-tokens $n_predict --threads $threads
 [ $have_log = 1 ] && close "float perplexity in the log vs qlab eval" \
   "$(json "$work/report.out" 'list(d["float_ppl"].values())[0]')" "$float_ppl" 1e-12
 
@@ -133,9 +130,13 @@ check() {
       fail "$name: (tokens, segments) of qlab eval $q_n vs llama.cpp $l_n"
   fi
   if [ "$name" = f32 ]; then
-    close "f32: llama.cpp ppl of the export vs qlab's float ppl" "$llama_ppl" "$float_ppl" 1e-4
-    [ $qlab_ok = 0 ] && close "f32: qlab ppl of the export vs qlab's float ppl" \
-      "$(json "$work/${name}_qlab.out" 'd["ppl"]')" "$float_ppl" 1e-4
+    # The run's dequantized weights in F32: qlab's perplexity of it is the run's, exactly.
+    local run_ppl
+    run_ppl=$(json "$work/report.out" '[list(r["ppl"].values())[0] for r in d["runs"] if r["run"] == "'"$3"'"][0]')
+    close "f32: llama.cpp ppl of the export vs the log's run $3" "$llama_ppl" "$run_ppl" 1e-4
+    [ $qlab_ok = 0 ] && close "f32: qlab ppl of the export vs the log's run $3" \
+      "$(json "$work/${name}_qlab.out" 'd["ppl"]')" "$run_ppl" 1e-12
+    run generate "$qlab" generate --model "$gguf" --prompt "$prompt" --max-tokens $n_predict --threads $threads
     local want got
     want=$(cat "$work/generate.out")
     got="$prompt$(json "$work/${name}_llama.out" 'd["greedy_text"]')"
@@ -152,12 +153,9 @@ check() {
   fi
 }
 
-echo "== 3. F32 export of the float model"
-if [ -n "${QLAB_CONSUMER_F32_GGUF:-}" ]; then
-  echo "(QLAB_CONSUMER_F32_GGUF: $QLAB_CONSUMER_F32_GGUF instead of qlab export)"
-  check f32 "$QLAB_CONSUMER_F32_GGUF"
-elif [ $have_log = 1 ] && run export_f32 "$qlab" export "$log" --run float --format gguf --tensor-type f32 --out "$work/f32.gguf"; then
-  check f32 "$work/f32.gguf"
+echo "== 3. F32 export of run r0000 (its dequantized weights)"
+if [ $have_log = 1 ] && run export_f32 "$qlab" export "$log" --run r0000 --format gguf --tensor-type f32 --out "$work/f32.gguf"; then
+  check f32 "$work/f32.gguf" r0000
 fi
 for spec in "q4_0 r0000" "q4_1 r0001"; do
   set -- $spec
