@@ -16,5 +16,8 @@ echo
 echo "== qlab run experiments/demo.toml =="
 "$qlab" run experiments/demo.toml --out results/runs/demo.h5 --overwrite  # the demo replaces its own earlier log
 echo
+echo "== qlab run experiments/export.toml: a GPTQ run exported as GPTQ, AWQ and GGUF, each read back =="
+"$qlab" run experiments/export.toml --out results/runs/export.h5 --overwrite
+echo
 echo "== a greedy sample from the float model =="
 "$qlab" generate --model datasets/stories260K/stories260K.bin --prompt "Once upon a time" --max-tokens 60

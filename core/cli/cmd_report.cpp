@@ -33,9 +33,16 @@ nlohmann::json summary_json(const ExperimentSummary& s) {
     nlohmann::json sweep = nlohmann::json::object(), ppl = nlohmann::json::object();
     for (const auto& [k, v] : r.sweep_point) sweep[k] = v;
     for (const auto& [k, v] : r.ppl) ppl[k] = v;
+    nlohmann::json exports = nlohmann::json::array();
+    for (const ExportSummary& e : r.exports) {
+      nlohmann::json eppl = nlohmann::json::object();
+      for (const auto& [k, v] : e.ppl) eppl[k] = v;
+      exports.push_back({{"format", e.format}, {"path", e.path}, {"status", e.status}, {"error", e.error}, {"ppl", eppl}});
+    }
     runs.push_back({{"run", r.run_id}, {"status", r.status}, {"error", r.error}, {"sweep", sweep}, {"identity", r.identity},
                     {"bits_per_weight", r.bits_per_weight}, {"mean_rel_output_error", r.mean_rel_output_error},
-                    {"ppl", ppl}, {"block_rel_output_error", r.block_error}, {"linear_rel_output_error", r.linear_kind_error}});
+                    {"ppl", ppl}, {"block_rel_output_error", r.block_error}, {"linear_rel_output_error", r.linear_kind_error},
+                    {"exports", exports}});
   }
   nlohmann::json float_ppl = nlohmann::json::object();
   for (const auto& [k, v] : s.float_ppl) float_ppl[k] = v;

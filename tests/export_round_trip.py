@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""The export demo (experiments/export.toml) end to end: a GPTQ run exported as GPTQ, AWQ and
+GGUF, each read back through qlab's loader and evaluated by the runner, then `qlab export` by
+hand: the refusals for a removed run, an occupied --out and a grid GGUF cannot hold.
+
+Tolerances: the exports keep the run's codes and zeros; only the scales are rounded to fp16
+(GPTQ, AWQ: relative change ≤ 2^-11 per weight) and, for GGUF's Q4_1, m = −s·z too. Measured
+perplexity changes are ~3e-5 relative; 5e-4 (one fp16 half-ulp) bounds them. GPTQ and AWQ
+decode to the same weights, so their perplexities are equal to the last digit.
+
+  tests/export_round_trip.py QLAB SOURCE_DIR WORK_DIR
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+qlab, src, work = sys.argv[1:4]
+shutil.rmtree(work, ignore_errors=True)
+os.makedirs(work)
+log = os.path.join(work, "export.h5")
+failures = []
+
+
+def run(*args, expect=0):
+    p = subprocess.run([qlab, *args], capture_output=True, text=True)
+    if p.returncode != expect:
+        failures.append(f"`qlab {' '.join(args)}` exited {p.returncode}, expected {expect}: {p.stderr.strip()[-400:]}")
+    return p
+
+
+def check(what, ok):
+    print(("ok: " if ok else "FAILED: ") + what)
+    if not ok:
+        failures.append(what)
+
+
+run("run", os.path.join(src, "experiments/export.toml"), "--out", log, "--threads", "2")
+report = json.loads(run("report", log, "--format", "json").stdout)
+r = report["runs"][0]
+ppl = list(r["ppl"].values())[0]
+exports = {e["format"]: e for e in r["exports"]}
+check(f"three exports, all done: {sorted((f, e['status']) for f, e in exports.items())}",
+      sorted(exports) == ["awq", "gguf", "gptq"] and all(e["status"] == "done" for e in exports.values()))
+for fmt, e in sorted(exports.items()):
+    back = list(e["ppl"].values())[0]
+    rel = abs(back - ppl) / ppl
+    check(f"{fmt}: perplexity read back {back:.10f} vs the run's {ppl:.10f} (relative {rel:.2e} <= 5e-4)", rel <= 5e-4)
+check("gptq and awq exports decode to the same weights (equal perplexities)",
+      list(exports["gptq"]["ppl"].values())[0] == list(exports["awq"]["ppl"].values())[0])
+
+# The run's packed blocks were removed when it finished: a later `qlab export` says how to keep them.
+p = run("export", log, "--run", "r0000", "--format", "gguf", "--out", os.path.join(work, "late.gguf"), expect=1)
+check("a removed run's export names --keep-quantized", "--keep-quantized" in p.stderr)
+p = run("export", log, "--run", "r0009", "--format", "gguf", "--out", os.path.join(work, "x.gguf"), expect=1)
+check("an unknown run is named with the runs there", "no run 'r0009'" in p.stderr and "r0000" in p.stderr)
+
+# An NF4 run (a codebook) kept for export: GPTQ and GGUF refuse it, saying why and what to do.
+toml = os.path.join(work, "nf4.toml")
+with open(os.path.join(src, "experiments/export.toml")) as f:
+    text = f.read().replace('plugin = "gptq"', 'plugin = "nf4"').replace("group_size = 32", "group_size = 64")
+    text = text[:text.index("[export]")].replace("../datasets", os.path.join(src, "datasets"))
+with open(toml, "w") as f:
+    f.write(text)
+nf4 = os.path.join(work, "nf4.h5")
+run("run", toml, "--out", nf4, "--keep-quantized", "--threads", "2")
+p = run("export", nf4, "--run", "r0000", "--format", "gptq", "--out", os.path.join(work, "nf4-gptq"), expect=1)
+check("NF4 to GPTQ is refused naming the linear and the codebook",
+      "0.self_attn.q_proj" in p.stderr and "codebook" in p.stderr and not os.path.exists(os.path.join(work, "nf4-gptq")))
+p = run("export", nf4, "--run", "r0000", "--format", "gguf", "--out", os.path.join(work, "nf4.gguf"), expect=1)
+check("NF4 to GGUF is refused naming --allow-requantize", "--allow-requantize" in p.stderr and not os.path.exists(os.path.join(work, "nf4.gguf")))
+out = os.path.join(work, "nf4-q8.gguf")
+p = run("export", nf4, "--run", "r0000", "--format", "gguf", "--allow-requantize", "q8_0", "--out", out)
+check("--allow-requantize q8_0 re-encodes and says so", "re-encoded" in p.stdout and os.path.exists(out))
+nf4_report = json.loads(run("report", nf4, "--format", "json").stdout)
+check("the log records the re-encoded export", any(e["format"] == "gguf" and e["status"] == "done" for e in nf4_report["runs"][0]["exports"]))
+# An existing file that is not an earlier qlab export is never replaced.
+victim = os.path.join(work, "mine.gguf")
+with open(victim, "w") as f:
+    f.write("precious")
+p = run("export", nf4, "--run", "r0000", "--format", "gguf", "--allow-requantize", "q8_0", "--out", victim, "--overwrite", expect=1)
+check("a file qlab did not write is not overwritten", "not an earlier qlab export" in p.stderr and open(victim).read() == "precious")
+
+if failures:
+    print(f"export round trip: {len(failures)} check(s) FAILED")
+    sys.exit(1)
+print("export round trip: all checks passed")
