@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <numeric>
 #include <random>
@@ -388,6 +389,15 @@ TEST_CASE("packed_format_problem refuses what the formats cannot hold", "[export
     CHECK_THAT(packed_format_problem(r, 32, 64, PackedFormat::awq_gemm), Catch::Contains("act-order") && Catch::Contains("no g_idx"));
     CHECK(packed_format_problem(r, 32, 64, PackedFormat::gptq_v2) == "");
   }
+  SECTION("weights kept exact beside the codes, a scale beyond fp16") {
+    QuantizedLinear r = q;
+    r.sparse.push_back({3, 1.5f});
+    CHECK_THAT(packed_format_problem(r, 32, 64, PackedFormat::gptq_v1), Catch::Contains("keeps 1 weights exact"));
+    q.scales(2, 0) = 70000.0f;
+    CHECK_THAT(packed_format_problem(q, 32, 64, PackedFormat::gptq_v2), Catch::Contains("70000") && Catch::Contains("beyond fp16"));
+    q.scales(2, 0) = std::nanf("");
+    CHECK_THAT(packed_format_problem(q, 32, 64, PackedFormat::awq_gemm), Catch::Contains("beyond fp16"));
+  }
   SECTION("3 bits in AWQ") {
     QuantizedLinear r = random_linear(rng, 32, 64, 3, 32, false, 0);
     CHECK_THAT(packed_format_problem(r, 32, 64, PackedFormat::awq_gemm), Catch::Contains("3-bit codes") && Catch::Contains("4 bits only"));
@@ -414,6 +424,9 @@ TEST_CASE("unpack_linear refuses bad files naming the file and the tensor", "[ex
     v.push_back(r);
     return v;
   };
+  SECTION("no g_idx: groups of consecutive columns") {  // the spec writes it, but contiguous groups read the same without
+    REQUIRE(bit_equal(load_back(dir, without("m.l.g_idx"), "m.l", 32, 64, grid), exported_weight(q, 32, 64)));
+  }
   SECTION("missing qzeros") {  // no file holds it: the directory is named
     REQUIRE_THROWS_WITH(load_back(dir, without("m.l.qzeros"), "m.l", 32, 64, grid),
                         Catch::Contains(dir.path().string()) && Catch::Contains("'m.l.qzeros'") && Catch::Contains("missing"));

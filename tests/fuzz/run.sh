@@ -15,6 +15,14 @@ common=(
   "$core/tokenizer/sentencepiece_tokenizer.cpp" "$core/tokenizer/byte_level_bpe_tokenizer.cpp"
   "$core/tokenizer/metaspace_bpe_tokenizer.cpp" "$core/tokenizer/tokenizer_loader.cpp"
 )
+# fuzz_packed_checkpoint's own list: HfSource and what it reads (config.json, quantization_config, packed linears).
+hf_source=(
+  "$core/util/error.cpp" "$core/util/file_io.cpp" "$core/tensor/half.cpp" "$core/format/safetensors.cpp"
+  "$core/format/hf_source.cpp" "$core/format/hf_config.cpp" "$core/format/hf_quantization.cpp" "$core/format/rope_scaling.cpp"
+  "$core/format/packed_linear_formats.cpp" "$core/run/code_packing.cpp" "$core/model/arch.cpp" "$core/model/arch_llama.cpp"
+  "$core/model/arch_mixtral.cpp" "$core/model/arch_opt.cpp" "$core/model/arch_qwen3.cpp" "$core/model/weight_source.cpp"
+  "$core/model/model.cpp" "$core/model/block_layout.cpp"
+)
 flags=(-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I"$core" -I"$root/plugins/sdk/include" -I/usr/include/eigen3)
 libs=(-lfmt -lsentencepiece -lpcre2-8)
 corpus_seed() {  # a valid input to start from
@@ -32,11 +40,30 @@ h=b'GGUF'+struct.pack('<Iqq',3,2,2)+kv+ti
 h+=bytes(-len(h)%32)
 sys.stdout.buffer.write(h+bytes(range(68))+bytes(28)+struct.pack('<4f',1,2,3,4))" ;;
     fuzz_llama2c_tokenizer) cat "$root/datasets/stories260K/tok512.bin" ;;
+    fuzz_packed_checkpoint) python3 -c "  # a one-block GPTQ checkpoint matching the target's config.json
+import json,struct,sys
+t,data={},b''
+def add(n,dt,shape):
+    global data
+    size=2 if dt=='F16' else 4
+    for s in shape: size*=s
+    t[n]={'dtype':dt,'shape':shape,'data_offsets':[len(data),len(data)+size]}
+    data+=b'\\x00\\x3c'*(size//2) if dt=='F16' else bytes(size)
+add('model.embed_tokens.weight','F16',[32,32]); add('model.norm.weight','F16',[32])
+p='model.layers.0.'
+add(p+'input_layernorm.weight','F16',[32]); add(p+'post_attention_layernorm.weight','F16',[32])
+for n,o,i in [('self_attn.q_proj',32,32),('self_attn.k_proj',32,32),('self_attn.v_proj',32,32),('self_attn.o_proj',32,32),
+              ('mlp.gate_proj',64,32),('mlp.up_proj',64,32),('mlp.down_proj',32,64)]:
+    add(p+n+'.qweight','I32',[i//8,o]); add(p+n+'.qzeros','I32',[i//32,o//8]); add(p+n+'.scales','F16',[i//32,o]); add(p+n+'.g_idx','I32',[i])
+h=json.dumps(t).encode()
+sys.stdout.buffer.write(struct.pack('<Q',len(h))+h+data)" ;;
     fuzz_tokenizer_json) echo '{"model":{"type":"BPE","vocab":{"a":0,"b":1,"ab":2,"<s>":3},"merges":["a b"],"byte_fallback":false},"pre_tokenizer":{"type":"Metaspace","prepend_scheme":"first"},"post_processor":{"type":"TemplateProcessing","single":[{"SpecialToken":{"id":"<s>","type_id":0}}]}}' ;;
   esac
 }
-for target in ${FUZZ_TARGETS:-fuzz_safetensors fuzz_gguf fuzz_llama2c_tokenizer fuzz_tokenizer_json}; do
-  clang++ "${flags[@]}" "$root/tests/fuzz/$target.cpp" "${common[@]}" "${libs[@]}" -o "$out/$target" 2> "$out/$target.build.log" ||
+for target in ${FUZZ_TARGETS:-fuzz_safetensors fuzz_gguf fuzz_llama2c_tokenizer fuzz_tokenizer_json fuzz_packed_checkpoint}; do
+  sources=("${common[@]}")
+  if [ "$target" = fuzz_packed_checkpoint ]; then sources=("${hf_source[@]}"); fi
+  clang++ "${flags[@]}" "$root/tests/fuzz/$target.cpp" "${sources[@]}" "${libs[@]}" -o "$out/$target" 2> "$out/$target.build.log" ||
     { cat "$out/$target.build.log"; exit 1; }
   mkdir -p "$out/corpus_$target"
   corpus_seed $target > "$out/corpus_$target/seed"
