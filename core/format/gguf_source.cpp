@@ -10,6 +10,7 @@
 #include "model/arch.h"
 #include "tokenizer/llama2c_tokenizer.h"
 #include "util/error.h"
+#include "util/file_io.h"
 
 namespace qlab {
 
@@ -32,6 +33,7 @@ std::string gguf_name_of(const std::string& qlab_name) {  // "3.mlp.up_proj" →
 }  // namespace
 
 bool is_gguf_file(const std::filesystem::path& path) {
+  if (path_kind(path) != PathKind::regular) return false;  // a FIFO would block the read
   std::ifstream in(path, std::ios::binary);
   char magic[4] = {0};
   in.read(magic, 4);
@@ -134,8 +136,12 @@ std::unique_ptr<Tokenizer> gguf_tokenizer(const std::filesystem::path& path) {
   uint32_t max_len = 0;
   auto put = [&](const void* p, size_t n) { image.insert(image.end(), static_cast<const uint8_t*>(p), static_cast<const uint8_t*>(p) + n); };
   for (size_t i = 0; i < pieces.size(); ++i) {
-    std::string text = pieces[i];
-    for (size_t at = text.find("\xE2\x96\x81"); at != std::string::npos; at = text.find("\xE2\x96\x81", at + 1)) text.replace(at, 3, " ");
+    std::string text;  // ▁ (U+2581) back to a space
+    for (size_t k = 0; k < pieces[i].size();) {
+      const bool space = pieces[i].compare(k, 3, "\xE2\x96\x81") == 0;
+      text += space ? ' ' : pieces[i][k];
+      k += space ? 3 : 1;
+    }
     const int32_t len = static_cast<int32_t>(text.size());
     max_len = std::max<uint32_t>(max_len, static_cast<uint32_t>(len));
     put(&scores[i], 4);
