@@ -82,6 +82,29 @@ with open(victim, "w") as f:
 p = run("export", nf4, "--run", "r0000", "--format", "gguf", "--allow-requantize", "q8_0", "--out", victim, "--overwrite", expect=1)
 check("a file qlab did not write is not overwritten", "not an earlier qlab export" in p.stderr and open(victim).read() == "precious")
 
+# OPT (biases, learned positions, tied head) as GPTQ and AWQ; GGUF refused (llama.cpp has no OPT).
+opt = os.path.join(work, "opt-tiny")
+subprocess.run([sys.executable, os.path.join(src, "experiments/bench/make_synthetic.py"), opt, "opt-6.7b", "--dim", "128",
+                "--ffn", "256", "--heads", "4", "--vocab", "512", "--context", "512", "--blocks", "2", "--overwrite"],
+               check=True, capture_output=True)
+toml = os.path.join(work, "opt.toml")
+with open(os.path.join(src, "experiments/export.toml")) as f:
+    text = f.read().replace('path = "../datasets/stories260K/stories260K.bin"',
+                            f'path = "{opt}"\ntokenizer = "{os.path.join(src, "datasets/stories260K/tok512.bin")}"')
+    text = text.replace("../datasets", os.path.join(src, "datasets")).replace('match = "*.mlp.*"', 'match = "*.fc2"')
+with open(toml, "w") as f:
+    f.write(text)
+run("run", toml, "--out", os.path.join(work, "opt.h5"), "--threads", "2", expect=1)  # the GGUF export fails the command
+opt_run = json.loads(run("report", os.path.join(work, "opt.h5"), "--format", "json").stdout)["runs"][0]
+opt_ppl = list(opt_run["ppl"].values())[0]
+opt_exports = {e["format"]: e for e in opt_run["exports"]}
+for fmt in ("gptq", "awq"):
+    e = opt_exports[fmt]
+    back = list(e["ppl"].values())[0] if e["ppl"] else float("nan")
+    check(f"OPT {fmt}: {e['status']}, perplexity read back {back:.6f} vs the run's {opt_ppl:.6f} (relative <= 5e-4)",
+          e["status"] == "done" and abs(back - opt_ppl) / opt_ppl <= 5e-4)
+check("OPT to GGUF fails naming the architecture", opt_exports["gguf"]["status"] == "failed" and "no 'opt' architecture" in opt_exports["gguf"]["error"])
+
 if failures:
     print(f"export round trip: {len(failures)} check(s) FAILED")
     sys.exit(1)

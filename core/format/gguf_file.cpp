@@ -1,4 +1,5 @@
 #include "format/gguf_file.h"
+#include <fstream>
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -608,6 +609,14 @@ Matrix GgufFile::rows(const std::string& name, std::span<const int32_t> ids) con
   for (size_t i = 0; i < ids.size(); ++i)
     dequantize_row(t.type, base + static_cast<uint64_t>(ids[i]) * row_bytes, m.row(static_cast<int64_t>(i)).data(), cols);
   return m;
+}
+
+bool is_gguf_file(const std::filesystem::path& path) {
+  if (path_kind(path) != PathKind::regular) return false;  // a FIFO would block the read
+  std::ifstream in(path, std::ios::binary);
+  char magic[4] = {0};
+  in.read(magic, 4);
+  return in && std::memcmp(magic, "GGUF", 4) == 0;
 }
 
 }  // namespace qlab

@@ -178,4 +178,7 @@ class GgufFile {
   std::map<std::string, size_t> tensor_index_;
 };
 
+// True when `path` is a regular file beginning with GGUF's magic (a FIFO is never read).
+bool is_gguf_file(const std::filesystem::path& path);
+
 }  // namespace qlab

@@ -9,7 +9,6 @@
 
 #include "format/gguf_file.h"
 #include "model/weight_source.h"
-#include "tokenizer/tokenizer.h"
 
 namespace qlab {
 
@@ -29,12 +28,5 @@ class GgufSource : public WeightSource {
   ModelConfig config_;
   bool tied_ = true;
 };
-
-// True when the file begins with GGUF's magic.
-bool is_gguf_file(const std::filesystem::path& path);
-
-// The tokenizer a GGUF file carries (tokenizer.ggml.*: SentencePiece pieces and scores),
-// encoding as llama.cpp's SPM tokenizer does.
-std::unique_ptr<Tokenizer> gguf_tokenizer(const std::filesystem::path& path);
 
 }  // namespace qlab

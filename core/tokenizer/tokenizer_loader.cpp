@@ -1,6 +1,7 @@
 #include "tokenizer/tokenizer_loader.h"
 
-#include "format/gguf_source.h"
+#include "format/gguf_file.h"
+#include "tokenizer/gguf_vocabulary.h"
 
 #include <fmt/format.h>
 

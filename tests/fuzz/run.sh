@@ -13,7 +13,7 @@ common=(
   "$core/format/gguf_file.cpp" "$core/format/ggml_blocks.cpp"
   "$core/tokenizer/tokenizer.cpp" "$core/tokenizer/bpe_merge.cpp" "$core/tokenizer/llama2c_tokenizer.cpp"
   "$core/tokenizer/sentencepiece_tokenizer.cpp" "$core/tokenizer/byte_level_bpe_tokenizer.cpp"
-  "$core/tokenizer/metaspace_bpe_tokenizer.cpp" "$core/tokenizer/tokenizer_loader.cpp"
+  "$core/tokenizer/metaspace_bpe_tokenizer.cpp" "$core/tokenizer/tokenizer_loader.cpp" "$core/tokenizer/gguf_vocabulary.cpp"
 )
 # fuzz_packed_checkpoint's own list: HfSource and what it reads (config.json, quantization_config, packed linears).
 hf_source=(
