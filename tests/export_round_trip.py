@@ -82,6 +82,41 @@ with open(victim, "w") as f:
 p = run("export", nf4, "--run", "r0000", "--format", "gguf", "--allow-requantize", "q8_0", "--out", victim, "--overwrite", expect=1)
 check("a file qlab did not write is not overwritten", "not an earlier qlab export" in p.stderr and open(victim).read() == "precious")
 
+# The GGUF vocabulary is the same whether the run read tok512.bin (llama2.c) or tok512.model
+# (SentencePiece): 512 unique pieces with ▁, "<s>"/"</s>" as control tokens.
+def gguf_tokens(path):
+    import struct
+    d = open(path, "rb").read()
+    i = d.find(b"tokenizer.ggml.tokens") + len(b"tokenizer.ggml.tokens")
+    _, _, n = struct.unpack_from("<IIQ", d, i)
+    i += 16
+    out = []
+    for _ in range(n):
+        (length,) = struct.unpack_from("<Q", d, i)
+        out.append(d[i + 8:i + 8 + length].decode())
+        i += 8 + length
+    return out
+
+
+toml = os.path.join(work, "spm.toml")
+with open(os.path.join(src, "experiments/export.toml")) as f:
+    text = f.read().replace("[calibration]", f'tokenizer = "{os.path.join(src, "datasets/stories260K/tok512.model")}"\n[calibration]')
+    text = text.replace("../datasets", os.path.join(src, "datasets")).replace('["gptq", "awq", "gguf"]', '["gguf"]')
+with open(toml, "w") as f:
+    f.write(text)
+run("run", toml, "--out", os.path.join(work, "spm.h5"), "--threads", "2")
+from_bin = gguf_tokens(os.path.join(work, "export.h5.exports/r0000-gguf.gguf"))
+from_model = gguf_tokens(os.path.join(work, "spm.h5.exports/r0000-gguf.gguf"))
+check(f"GGUF vocabulary from tok512.bin equals tok512.model's ({len(from_bin)} pieces, {from_bin[1]!r}, {from_bin[300]!r})",
+      from_bin == from_model and len(set(from_bin)) == 512 and from_bin[1:3] == ["<s>", "</s>"])
+
+# A run killed mid-walk (status running) is not exported.
+killed = os.path.join(work, "killed.h5")
+env = dict(os.environ, QLAB_TEST_ABORT_AFTER_BLOCK="0")
+subprocess.run([qlab, "run", os.path.join(src, "experiments/export.toml"), "--out", killed, "--threads", "2"], env=env, capture_output=True)
+p = run("export", killed, "--run", "r0000", "--format", "gptq", "--out", os.path.join(work, "killed-gptq"), expect=1)
+check("an unfinished run is refused: " + p.stderr.strip()[-120:], "run r0000 is running" in p.stderr and "only a done run" in p.stderr)
+
 # OPT (biases, learned positions, tied head) as GPTQ and AWQ; GGUF refused (llama.cpp has no OPT).
 opt = os.path.join(work, "opt-tiny")
 subprocess.run([sys.executable, os.path.join(src, "experiments/bench/make_synthetic.py"), opt, "opt-6.7b", "--dim", "128",

@@ -51,10 +51,12 @@ Vocabulary vocabulary(const std::string& path, int64_t vocab_size) {
     const Llama2cTokenizer tok = Llama2cTokenizer::load(path);
     for (int32_t i = 0; i < tok.vocab_size(); ++i) {
       std::string piece = tok.piece(i);
+      const bool control = i == tok.bos_id() || i == tok.eos_id();
+      if (control) piece.erase(std::remove(piece.begin(), piece.end(), '\n'), piece.end());  // llama2.c writes "\n<s>\n"
       for (size_t at = piece.find(' '); at != std::string::npos; at = piece.find(' ', at + 3)) piece.replace(at, 1, "\xE2\x96\x81");
       v.pieces.push_back(piece);
       v.scores.push_back(tok.score(i));
-      v.types.push_back(i == 0 ? 2 : i == tok.bos_id() || i == tok.eos_id() ? 3 : byte_piece_value(tok.piece(i)) >= 0 ? 6 : 1);
+      v.types.push_back(i == 0 ? 2 : control ? 3 : byte_piece_value(tok.piece(i)) >= 0 ? 6 : 1);
     }
   } else {
     fail("{}: GGUF export needs a SentencePiece model (.model) or a llama2.c tokenizer (.bin) for the vocabulary", path);
