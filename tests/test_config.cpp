@@ -174,6 +174,12 @@ TEST_CASE("the format rules are one check for quant, override rules and qlab lay
   refuse("[[override]]\nmatch = \"*.mlp.*\"\nbits = 1\n", "e.toml:8: override bits = 1 is outside 2..8");
   refuse("[[override]]\nmatch = \"*.mlp.*\"\ngroup_size = -32\n", "e.toml:8: override group_size must be >= 0 (0 = per output channel)");
   CHECK(load_experiment(experiment(dir, "[quant]\nrange = \"minmax\"\n")).runs[0].format.range == QLAB_RANGE_MINMAX);
+  refuse("[quant]\nscale_dtype = \"bf16\"\n", "e.toml:8: quant.scale_dtype = \"bf16\" is not one of f32, f16");
+  CHECK(load_experiment(experiment(dir, "[quant]\nscale_dtype = \"f16\"\n")).runs[0].fp16_scales);
+  CHECK_FALSE(load_experiment(experiment(dir, "[quant]\nbits = 4\n")).runs[0].fp16_scales);
+  refuse("[export]\nformats = [\"onnx\"]\n", "export.formats = \"onnx\" is not one of awq, gguf, gptq");
+  CHECK(load_experiment(experiment(dir, "[export]\nformats = [\"gguf\"]\nruns = [\"r0000\"]\n")).runs[0].exports.formats ==
+        std::vector<std::string>{"gguf"});
 
   qlab_format f{4, 0, 0, QLAB_RANGE_GPTQ};
   CHECK(set_format_key(f, "bits", parse_set_value("3", "--set bits=3"), "--set bits=3"));

@@ -63,6 +63,7 @@ struct RunConfig {
   std::vector<std::string> eval_data;
   int64_t eval_seq_len = 2048, eval_max_segments = 0;
   qlab_format format{4, 0, 0, QLAB_RANGE_GPTQ};
+  bool fp16_scales = false;  // [quant] scale_dtype = "f16": a uniform grid's scales rounded to fp16 (as exported)
   ActivationQuant act;               // activation fake-quantization (W8A8); off = weight-only
   RangeCalibration act_calibration;  // how static ranges are calibrated
   Propagation propagate = Propagation::quantized;

@@ -106,6 +106,10 @@ void read_quant(const std::string& file, const toml::table& q, RunConfig& r) {
   r.format.group_size = checked_group_size(get<int64_t>(file, q, "group_size", "quant", 0), where, "quant.group_size");
   r.format.sym = get<bool>(file, q, "sym", "quant", false);
   r.format.range = parse_grid_range(get<std::string>(file, q, "range", "quant", "gptq"), where, "quant.range");
+  const std::string scale_dtype = get<std::string>(file, q, "scale_dtype", "quant", "f32");
+  if (scale_dtype != "f32" && scale_dtype != "f16")
+    fail("{}: quant.scale_dtype = \"{}\" is not one of f32, f16", where, scale_dtype);
+  r.fp16_scales = scale_dtype == "f16";
 }
 
 void read_walker(const std::string& file, const toml::table& w, RunConfig& r) {
@@ -180,7 +184,7 @@ RunConfig build_run(const std::string& file, const toml::table& t) {
     read_calibration(file, base, *c, r);
   if (const toml::table* e = section("eval", {"data", "seq_len", "max_segments"}, false)) read_eval(file, base, *e, r);
   if (const toml::table* q = section("quant", {"bits", "group_size", "sym", "range", "act_bits", "act_scheme", "act_calibrator",
-                                              "act_percentile", "act_outlier_threshold"}, false))
+                                              "act_percentile", "act_outlier_threshold", "scale_dtype"}, false))
     read_quant(file, *q, r);
   if (const toml::table* w = section("walker", {"propagate", "activations", "true_sequential"}, false)) read_walker(file, *w, r);
   if (r.act.scheme == ActScheme::static_range && r.act.enabled() && r.calibration.data.empty())

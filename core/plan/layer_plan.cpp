@@ -42,6 +42,7 @@ LayerPlan resolve_plan(const RunConfig& run, const ModelConfig& config, const st
   plan.act_calibration = run.act_calibration;
   plan.float_propagation = run.propagate == Propagation::float_reference;
   plan.activations = run.activations;
+  plan.fp16_scales = run.fp16_scales;
   plan.group_stats = needs.group_transforms ? needs.group_stats : 0;
   for (int64_t b = 0; b < config.n_layers; ++b) {
     const BlockLayout layout = block_layout(config, b);

@@ -45,6 +45,7 @@ struct LayerPlan {
   RangeCalibration act_calibration;  // how static ranges are calibrated (act scheme static)
   bool float_propagation = false;    // propagate = "float"
   StoragePrecision activations = StoragePrecision::f32;  // storage of calibration activations
+  bool fp16_scales = false;          // [quant] scale_dtype = "f16": scales rounded as checkpoints store them
   uint32_t group_stats = 0;
   std::vector<BlockPlan> blocks;
 

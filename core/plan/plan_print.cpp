@@ -67,6 +67,7 @@ std::string plan_text(const LayerPlan& plan) {
                                  plan.run_id, plan.blocks.size(),
                                  plan.act.enabled() ? fmt::format("A{} {}", plan.act.bits, act_scheme_name(plan.act.scheme)) : "float",
                                  plan.float_propagation ? "float" : "quantized", kStoragePrecisions.name(plan.activations));
+  if (plan.fp16_scales) text.insert(text.size() - 1, "; scales rounded to fp16");
   if (plan.blocks.empty()) return text;
   const BlockPlan& first = plan.blocks[0];
   text += fmt::format("block 0: {}\n", stages_text(first));

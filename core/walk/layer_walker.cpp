@@ -105,7 +105,8 @@ void quantize_stage(Block& block, const Block& reference, const std::vector<cons
     if (p->format) {
       const size_t g = stats->group_of.at(p->id);
       const auto t0 = Clock::now();
-      QuantizedLinear q = quantize_linear(l, block.index, *p->format, *w.pipeline.quantizer, stats->collectors[g]->view(stats->hessian(g)));
+      QuantizedLinear q = quantize_linear(l, block.index, *p->format, *w.pipeline.quantizer, stats->collectors[g]->view(stats->hessian(g)),
+                                          w.plan.fp16_scales);
       const double seconds = since(t0);
       result.linears.push_back(measure_linear(block.index, linear_named(reference, p->id), q, *p->format, seconds,
                                               stats->hessian(g), metrics[p->id]));

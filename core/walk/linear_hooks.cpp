@@ -1,5 +1,7 @@
 #include "walk/linear_hooks.h"
 
+#include "tensor/half.h"
+
 #include <algorithm>
 
 #include "backend/linalg.h"
@@ -56,7 +58,7 @@ bool transform_linear(Linear& l, int block, const qlab_format& format, PluginIns
 }
 
 QuantizedLinear quantize_linear(const Linear& l, int block, const qlab_format& f, PluginInstance& quantizer,
-                                const qlab_stats& stats) {
+                                const qlab_stats& stats, bool fp16_scales) {
   QuantizedLinear q;
   q.name = l.name;
   q.bits = f.bits;
@@ -96,6 +98,10 @@ QuantizedLinear quantize_linear(const Linear& l, int block, const qlab_format& f
   if (long long bad = first_non_finite(q.dequant.data(), q.dequant.size()); bad >= 0)
     fail("plugin '{}' produced a non-finite dequantized weight for {} at flat index {}", quantizer.name(), l.name, bad);
   check_quantized_output(q, quantizer.name());
+  if (fp16_scales && q.codebook.empty()) {
+    for (int64_t i = 0; i < q.scales.size(); ++i) q.scales.data()[i] = f16_to_f32(f32_to_f16(q.scales.data()[i]));
+    q.dequant = q.dequantize();
+  }
   if (!q.codebook.empty()) {
     // A codebook quantizer's dequantized weight is a table lookup; where it differs from its
     // codes' lookup the plugin kept the weight exact (dense-and-sparse): the sparse part.

@@ -23,7 +23,9 @@ void take_metrics(const PluginInstance& plugin, const qlab_transform_out& out, s
 bool transform_linear(Linear& l, int block, const qlab_format& format, PluginInstance& plugin, const qlab_stats& stats,
                       std::map<std::string, double>& metrics);
 
+// fp16_scales: a uniform grid's scales are rounded to fp16, as GPTQ/AWQ/GGUF checkpoints
+// store them, and the weight is rebuilt from them, so the run evaluates what it exports.
 QuantizedLinear quantize_linear(const Linear& l, int block, const qlab_format& format, PluginInstance& quantizer,
-                                const qlab_stats& stats);
+                                const qlab_stats& stats, bool fp16_scales = false);
 
 }  // namespace qlab
