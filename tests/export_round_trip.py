@@ -50,6 +50,21 @@ back = list(exports["gguf"]["ppl"].values())[0]
 rel = abs(back - ppl) / ppl
 check(f"gguf (Q4_1): perplexity read back {back:.10f} vs the run's {ppl:.10f} (relative {rel:.2e} <= 5e-4)", rel <= 5e-4)
 
+# An exported checkpoint is a starting point: qlab run quantizes the GPTQ directory again.
+toml = os.path.join(work, "again.toml")
+with open(os.path.join(src, "experiments/export.toml")) as f:
+    text = f.read().replace('path = "../datasets/stories260K/stories260K.bin"',
+                            f'path = "{exports["gptq"]["path"]}"\ntokenizer = "{os.path.join(src, "datasets/stories260K/tok512.bin")}"')
+    text = text[:text.index("[export]")].replace("../datasets", os.path.join(src, "datasets")).replace('plugin = "gptq"', 'plugin = "rtn"')
+    text = text.replace("bits = 4", "bits = 8")
+with open(toml, "w") as f:
+    f.write(text)
+run("run", toml, "--out", os.path.join(work, "again.h5"), "--threads", "2")
+again = json.loads(run("report", os.path.join(work, "again.h5"), "--format", "json").stdout)
+float_again = list(again["float_ppl"].values())[0]
+check(f"the GPTQ export as a model: its float perplexity {float_again!r} is the run's {ppl!r}", float_again == ppl)
+check("and it quantizes again (RTN W8): done", again["runs"][0]["status"] == "done")
+
 # The run's packed blocks were removed when it finished: a later `qlab export` says how to keep them.
 p = run("export", log, "--run", "r0000", "--format", "gguf", "--out", os.path.join(work, "late.gguf"), expect=1)
 check("a removed run's export names --keep-quantized", "--keep-quantized" in p.stderr)
