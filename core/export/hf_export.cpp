@@ -173,9 +173,8 @@ ExportReport export_hf(const QuantizedRun& run, const fs::path& out, const HfExp
   std::vector<TensorToWrite> tensors;
   auto table = [&](VocabTable which, const std::string& name) {
     const int64_t V = c.vocab_size;
-    Matrix first = source.vocab_rows(which, id_range(0, 1));
-    const int64_t width = first.cols();
-    TensorToWrite t = float_tensor(name, {V, width}, first.data());
+    const int64_t width = source.vocab_rows(which, id_range(0, 1)).cols();
+    TensorToWrite t{name, f16 ? Dtype::f16 : Dtype::f32, {V, width}, {}};
     t.bytes.resize(static_cast<size_t>(V * width) * (f16 ? 2 : 4));
     const int64_t chunk = std::max<int64_t>(1, (int64_t{32} << 20) / (4 * width));
     for (int64_t r = 0; r < V; r += chunk) {
