@@ -9,6 +9,7 @@
 
 #include "export/hf_export.h"
 #include "format/gguf_file.h"
+#include "format/gguf_source.h"
 #include "tensor/half.h"
 #include "tokenizer/llama2c_tokenizer.h"
 #include "tokenizer/tokenizer.h"
@@ -19,17 +20,6 @@ namespace qlab {
 namespace fs = std::filesystem;
 
 namespace {
-
-// llama.cpp's tensor names for the family's slots (src/llama-arch.cpp).
-const char* gguf_name(const std::string& kind) {
-  static const std::map<std::string, const char*> names = {
-      {"self_attn.q_proj", "attn_q"}, {"self_attn.k_proj", "attn_k"}, {"self_attn.v_proj", "attn_v"},
-      {"self_attn.o_proj", "attn_output"}, {"mlp.gate_proj", "ffn_gate"}, {"mlp.up_proj", "ffn_up"},
-      {"mlp.down_proj", "ffn_down"}, {"input_layernorm", "attn_norm"}, {"post_attention_layernorm", "ffn_norm"}};
-  auto it = names.find(kind);
-  if (it == names.end()) fail("GGUF export: no llama.cpp tensor for '{}'", kind);
-  return it->second;
-}
 
 struct Vocabulary {
   std::vector<std::string> pieces;
@@ -210,11 +200,7 @@ ExportReport export_gguf(const QuantizedRun& run, const fs::path& out, const Ggu
     if (!o.overwrite) fail("{}: exists (an earlier qlab export); replace it with --overwrite", out.string());
   }
   const Vocabulary vocab = vocabulary(run.tokenizer_path, c.vocab_size);
-  bool tied = true;
-  for (int64_t r = 0; r < c.vocab_size && tied; r += 1024) {
-    const std::vector<int32_t> ids = id_range(r, std::min(c.vocab_size, r + 1024));
-    tied = source.vocab_rows(VocabTable::head, ids) == source.vocab_rows(VocabTable::embedding, ids);
-  }
+  const bool tied = run.tied_head();
 
   GgufWriter w(out, o.overwrite);
   w.add_string("general.architecture", "llama");
@@ -252,13 +238,13 @@ ExportReport export_gguf(const QuantizedRun& run, const fs::path& out, const Ggu
     const Block block = run.block(b);
     const std::vector<QuantizedLinear> packed = run.quantized(b, block);
     for (const Norm* n : block.norms()) {
-      const std::string name = fmt::format("blk.{}.{}.weight", b, gguf_name(n->name.substr(n->name.find('.') + 1)));
+      const std::string name = gguf_tensor_name(n->name);
       if (declare) w.declare_tensor(name, GgmlType::F32, {n->weight.size()});
       else w.write_tensor(name, {reinterpret_cast<const uint8_t*>(n->weight.data()), static_cast<size_t>(n->weight.size()) * 4});
     }
     for (const Linear* l : block.linears()) {
       const std::string kind = l->name.substr(l->name.find('.') + 1);
-      const std::string name = fmt::format("blk.{}.{}.weight", b, gguf_name(kind));
+      const std::string name = gguf_tensor_name(l->name);
       const auto q = std::find_if(packed.begin(), packed.end(), [&](const QuantizedLinear& p) { return p.name == l->name; });
       const int64_t hd = kind == "self_attn.q_proj" || kind == "self_attn.k_proj" ? c.head_dim : 0;
       const Encoded e = encode_linear(*l, q == packed.end() ? nullptr : &*q, o, hd, where);

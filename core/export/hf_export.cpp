@@ -186,11 +186,7 @@ ExportReport export_hf(const QuantizedRun& run, const fs::path& out, const HfExp
     return t;
   };
   tensors.push_back(table(VocabTable::embedding, prefix + "embed_tokens.weight"));
-  bool tied = true;
-  for (int64_t r = 0; r < c.vocab_size && tied; r += 1024) {
-    const std::vector<int32_t> ids = id_range(r, std::min(c.vocab_size, r + 1024));
-    tied = source.vocab_rows(VocabTable::head, ids) == source.vocab_rows(VocabTable::embedding, ids);
-  }
+  const bool tied = run.tied_head();
   if (!tied) tensors.push_back(table(VocabTable::head, "lm_head.weight"));
   if (outer.lm_head.bias.size() > 0) tensors.push_back(float_tensor("lm_head.bias", {outer.lm_head.bias.size()}, outer.lm_head.bias.data()));
   if (outer.embed_positions.size() > 0)

@@ -22,6 +22,15 @@ std::vector<QuantizedLinear> QuantizedRun::quantized(int64_t index, const Block&
   return blocks->read_quantized(index, block);
 }
 
+bool QuantizedRun::tied_head() const {
+  const int64_t V = source->config().vocab_size;
+  for (int64_t r = 0; r < V; r += 1024) {
+    const std::vector<int32_t> ids = id_range(r, std::min(V, r + 1024));
+    if (source->vocab_rows(VocabTable::head, ids) != source->vocab_rows(VocabTable::embedding, ids)) return false;
+  }
+  return true;
+}
+
 std::string QuantizedRun::source_sha256() const {
   namespace fs = std::filesystem;
   if (!fs::is_directory(model_path)) return sha256_file(model_path);

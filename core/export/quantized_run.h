@@ -24,8 +24,11 @@ struct QuantizedRun {
   // folded norms), and its packed linears as the quantizer left them.
   Block block(int64_t index) const;
   std::vector<QuantizedLinear> quantized(int64_t index, const Block& block) const;
-  // "experiment/run" and the source's sha256, for the checkpoints' provenance records.
+  // The source's sha256 (a directory's: of its weight and config files' digests), for the
+  // checkpoints' provenance records.
   std::string source_sha256() const;
+  // Whether lm_head is the embedding table (compared in chunks of rows, never whole).
+  bool tied_head() const;
 };
 
 // Throws naming the log and the run when it is absent, not done (failed, running: its error

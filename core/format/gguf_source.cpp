@@ -17,7 +17,9 @@ const char* kSlots[][2] = {{"self_attn.q_proj", "attn_q"},    {"self_attn.k_proj
                            {"self_attn.o_proj", "attn_output"}, {"mlp.gate_proj", "ffn_gate"}, {"mlp.up_proj", "ffn_up"},
                            {"mlp.down_proj", "ffn_down"}};
 
-std::string gguf_name_of(const std::string& qlab_name) {  // "3.mlp.up_proj" → "blk.3.ffn_up.weight"
+}  // namespace
+
+std::string gguf_tensor_name(const std::string& qlab_name) {
   const size_t dot = qlab_name.find('.');
   const std::string kind = qlab_name.substr(dot + 1);
   for (const auto& s : kSlots)
@@ -26,8 +28,6 @@ std::string gguf_name_of(const std::string& qlab_name) {  // "3.mlp.up_proj" →
   if (kind == "post_attention_layernorm") return fmt::format("blk.{}.ffn_norm.weight", qlab_name.substr(0, dot));
   fail("GGUF: no llama.cpp tensor for '{}'", qlab_name);
 }
-
-}  // namespace
 
 GgufSource::GgufSource(const std::filesystem::path& path) : file_(GgufFile::open(path)) {
   const GgufFile& f = *file_;
@@ -58,9 +58,9 @@ GgufSource::GgufSource(const std::filesystem::path& path) : file_(GgufFile::open
   if (!tied_) tensor("output.weight", c.vocab_size, c.dim);
   tensor("output_norm.weight", 1, c.dim);
   for (const LinearShape& l : linears())
-    if (l.name != "lm_head") tensor(gguf_name_of(l.name), l.out_features, l.in_features);
+    if (l.name != "lm_head") tensor(gguf_tensor_name(l.name), l.out_features, l.in_features);
   for (int64_t i = 0; i < c.n_layers; ++i)
-    for (const char* n : {"input_layernorm", "post_attention_layernorm"}) tensor(gguf_name_of(fmt::format("{}.{}", i, n)), 1, c.dim);
+    for (const char* n : {"input_layernorm", "post_attention_layernorm"}) tensor(gguf_tensor_name(fmt::format("{}.{}", i, n)), 1, c.dim);
 }
 
 // The tensor's info checked as rows × cols (ggml's ne = [cols, rows]); returns nothing.
@@ -85,8 +85,8 @@ std::vector<LinearShape> GgufSource::linears() const {
 Block GgufSource::load_block(int64_t i) const {
   if (i < 0 || i >= config_.n_layers) fail("{}: block {} requested, the model has {}", path(), i, config_.n_layers);
   Block b = named_block(arch_llama(), i);
-  for (Linear* l : b.linears()) l->weight = file_->to_matrix(gguf_name_of(l->name));
-  for (Norm* n : {&b.attn_norm, &b.mlp_norm}) n->weight = file_->to_matrix(gguf_name_of(n->name)).row(0);
+  for (Linear* l : b.linears()) l->weight = file_->to_matrix(gguf_tensor_name(l->name));
+  for (Norm* n : {&b.attn_norm, &b.mlp_norm}) n->weight = file_->to_matrix(gguf_tensor_name(n->name)).row(0);
   b.q.weight = interleaved_to_half(b.q.weight, config_.n_heads, config_.head_dim);
   b.k.weight = interleaved_to_half(b.k.weight, config_.n_kv_heads, config_.head_dim);
   check_finite(b, path());

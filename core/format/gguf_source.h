@@ -12,6 +12,10 @@
 
 namespace qlab {
 
+// llama.cpp's name of a block tensor: "3.mlp.up_proj" → "blk.3.ffn_up.weight",
+// "3.input_layernorm" → "blk.3.attn_norm.weight"; throws for a tensor llama.cpp has no slot for.
+std::string gguf_tensor_name(const std::string& qlab_name);
+
 class GgufSource : public WeightSource {
  public:
   explicit GgufSource(const std::filesystem::path& path);
