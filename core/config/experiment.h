@@ -55,6 +55,16 @@ struct ExportSpec {
   std::string requantize;            // gguf: "", q4_0, q4_1, q8_0
 };
 
+// [eval] tasks …: zero-shot tasks scored as lm-evaluation-harness does (zeroshot/zeroshot_eval.h),
+// for the float model and every run.
+struct TaskSpec {
+  std::vector<std::string> names;  // empty = none
+  std::string data_dir;            // "" = the bundled datasets/zeroshot
+  std::string harness = "v0.4";
+  int64_t limit = 0, max_length = 0;
+  std::string overlong = "fail";   // fail, keep-tail (zeroshot/request_tokens.h)
+};
+
 struct RunConfig {
   std::string run_id;                              // "r0000", in sweep expansion order
   SweepPoint sweep_point;                          // axis → value (TOML text)
@@ -62,6 +72,7 @@ struct RunConfig {
   CalibrationSpec calibration;
   std::vector<std::string> eval_data;
   int64_t eval_seq_len = 2048, eval_max_segments = 0;
+  TaskSpec tasks;
   qlab_format format{4, 0, 0, QLAB_RANGE_GPTQ};
   bool fp16_scales = false;  // [quant] scale_dtype = "f16": a uniform grid's scales rounded to fp16 (as exported)
   ActivationQuant act;               // activation fake-quantization (W8A8); off = weight-only

@@ -2,6 +2,7 @@
 
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cctype>
 #include <filesystem>
 #include <set>
@@ -11,6 +12,8 @@
 #include "config/paths.h"
 #include "config/toml_fields.h"
 #include "data/corpus_readers.h"
+#include "zeroshot/request_tokens.h"
+#include "zeroshot/task.h"
 
 namespace qlab {
 
@@ -66,6 +69,30 @@ void read_eval(const std::string& file, const std::filesystem::path& base, const
   r.eval_max_segments = get<int64_t>(file, e, "max_segments", "eval", 0);
   if (r.eval_max_segments < 0) fail("{}: eval.max_segments = {} must be >= 0 (0 = all segments)", at(file, e), r.eval_max_segments);
   if (r.eval_seq_len < 2) fail("{}: eval.seq_len = {} is too short: at least 2 tokens per segment are needed", at(file, e), r.eval_seq_len);
+  if (const toml::node* t = e.get("tasks")) {
+    const toml::array* a = t->as_array();
+    if (!a) fail("{}: eval.tasks must be an array of task names ({})", at(file, *t), fmt::join(known_tasks(), ", "));
+    for (const toml::node& x : *a) {
+      if (!x.is_string()) fail("{}: eval.tasks entries must be strings", at(file, x));
+      const std::string name = *x.value<std::string>();
+      if (std::find(known_tasks().begin(), known_tasks().end(), name) == known_tasks().end())
+        fail("{}: eval.tasks: unknown task '{}' (known: {})", at(file, x), name, fmt::join(known_tasks(), ", "));
+      r.tasks.names.push_back(name);
+    }
+  }
+  r.tasks.data_dir = resolve_path(base, get<std::string>(file, e, "task_data", "eval", ""));
+  r.tasks.harness = get<std::string>(file, e, "harness", "eval", "v0.4");
+  try {
+    parse_harness_version(r.tasks.harness);
+  } catch (const Error& err) {
+    fail("{}: eval.harness: {}", at(file, e), err.what());
+  }
+  r.tasks.overlong = get<std::string>(file, e, "overlong", "eval", "fail");
+  kOverlongPolicies.parse(r.tasks.overlong, fmt::format("{}: eval.overlong", at(file, e)));
+  r.tasks.limit = get<int64_t>(file, e, "task_limit", "eval", 0);
+  r.tasks.max_length = get<int64_t>(file, e, "max_length", "eval", 0);
+  if (r.tasks.limit < 0) fail("{}: eval.task_limit = {} must be >= 0 (0 = every document)", at(file, e), r.tasks.limit);
+  if (r.tasks.max_length < 0) fail("{}: eval.max_length = {} must be >= 0 (0 = the model's context)", at(file, e), r.tasks.max_length);
 }
 
 std::vector<std::string> string_list(const std::string& file, const toml::table& t, const char* key, const std::set<std::string>& allowed) {
@@ -182,7 +209,7 @@ RunConfig build_run(const std::string& file, const toml::table& t) {
 
   if (const toml::table* c = section("calibration", {"data", "sampler", "n_segments", "seq_len", "seed"}, false))
     read_calibration(file, base, *c, r);
-  if (const toml::table* e = section("eval", {"data", "seq_len", "max_segments"}, false)) read_eval(file, base, *e, r);
+  if (const toml::table* e = section("eval", {"data", "seq_len", "max_segments", "tasks", "task_data", "harness", "task_limit", "max_length", "overlong"}, false)) read_eval(file, base, *e, r);
   if (const toml::table* q = section("quant", {"bits", "group_size", "sym", "range", "act_bits", "act_scheme", "act_calibrator",
                                               "act_percentile", "act_outlier_threshold", "scale_dtype"}, false))
     read_quant(file, *q, r);

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "data/memory_budget.h"
+#include "eval/block_major_model.h"
 #include "forward/forward.h"
 #include "tensor/activation_store.h"
 #include "util/error.h"
@@ -55,12 +56,13 @@ void finish(PerplexityResult& r, double total, std::chrono::steady_clock::time_p
 
 std::string mib(double bytes) { return fmt::format("{:.1f} MiB", bytes / (1024.0 * 1024.0)); }
 
-// Block i's weights: a reference into `holder` (loaded from a source) or into a model in memory.
-using BlockAt = std::function<const Block&(int64_t i, Block& holder)>;
-
-PerplexityResult block_major(const Model& outer, const VocabRows& rows, int64_t n_blocks, const BlockAt& block_at, double block_bytes,
-                             const std::string& name, std::span<const int32_t> tokens, const PerplexityOptions& opts,
+PerplexityResult block_major(const BlockMajorModel& model, std::span<const int32_t> tokens, const PerplexityOptions& opts,
                              const ActivationPlan* act) {
+  const Model& outer = model.outer();
+  const VocabRows& rows = model.rows();
+  const int64_t n_blocks = model.n_blocks();
+  const double block_bytes = model.block_bytes();
+  const std::string& name = model.name();
   const ModelConfig& c = outer.config;
   if (opts.seq_len > c.max_seq_len)
     fail("--seqlen {} is above the context of {} ({} positions)", opts.seq_len, name, c.max_seq_len);
@@ -85,7 +87,7 @@ PerplexityResult block_major(const Model& outer, const VocabRows& rows, int64_t 
   for (int64_t s = 0; s < r.n_segments; ++s) hidden.set(s, embed(outer, rows, segment(tokens, s, opts.seq_len), 0));
   for (int64_t b = 0; b < n_blocks; ++b) {
     Block holder;
-    const Block& block = block_at(b, holder);
+    const Block& block = model.block(b, holder);
     for (int64_t s = 0; s < r.n_segments; ++s) {
       Matrix x = hidden.get(s);
       block_forward(block, c, x, 0, nullptr, nullptr, act);
@@ -132,22 +134,12 @@ PerplexityResult perplexity(const LogitsFn& logits_of, std::span<const int32_t> 
 
 PerplexityResult perplexity(const WeightSource& source, std::span<const int32_t> tokens, const PerplexityOptions& opts,
                             const ActivationPlan* act) {
-  const Model outer = source.load_outer();
-  const VocabRows rows = [&](VocabTable t, std::span<const int32_t> ids) { return source.vocab_rows(t, ids); };
-  return block_major(
-      outer, rows, source.n_blocks(), [&](int64_t i, Block& holder) -> const Block& { return holder = source.load_block(i); },
-      largest_block_bytes(source.linears()), source.path(), tokens, opts, act);
+  return block_major(BlockMajorModel(source), tokens, opts, act);
 }
 
 PerplexityResult perplexity(const Model& model, std::span<const int32_t> tokens, const PerplexityOptions& opts,
                             const ActivationPlan* act) {
-  std::vector<LinearShape> linears;
-  for (const Linear* l : const_cast<Model&>(model).linears())
-    linears.push_back({l->name, l->out_features(), l->in_features(), l->bias.size() > 0});
-  return block_major(
-      model, vocab_rows_of(model), static_cast<int64_t>(model.blocks.size()),
-      [&](int64_t i, Block&) -> const Block& { return model.blocks[static_cast<size_t>(i)]; }, largest_block_bytes(linears),
-      model.source, tokens, opts, act);
+  return block_major(BlockMajorModel(model), tokens, opts, act);
 }
 
 }  // namespace qlab

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "model/arch.h"
@@ -80,6 +81,59 @@ void causal_attention(const Matrix& q, const Matrix& k, const Matrix& v, int64_t
   }
 }
 
+int32_t PackedLayout::max_pos() const {
+  int32_t m = 0;
+  for (int32_t p : pos) m = std::max(m, p);
+  return m;
+}
+
+void packed_attention(const Matrix& q, const Matrix& k, const Matrix& v, int64_t n_heads, int64_t n_kv_heads,
+                      int64_t head_dim, const PackedLayout& layout, Matrix& out) {
+  const int64_t n_q = q.rows();
+  const int64_t q_stride = q.cols(), kv_stride = k.cols();
+  const int64_t group = n_heads / n_kv_heads;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+  constexpr int64_t tile = 128;
+  const int64_t n_tiles = (n_q + tile - 1) / tile;
+  out.resize(n_q, n_heads * head_dim);
+#pragma omp parallel
+  {
+    Matrix scores;
+#pragma omp for schedule(dynamic, 1) collapse(2)
+    for (int64_t h = 0; h < n_heads; ++h) {
+      for (int64_t t = 0; t < n_tiles; ++t) {
+        const int64_t r0 = t * tile, r1 = std::min(n_q, r0 + tile), rows = r1 - r0;
+        // Keys before the tile's first tree are seen by none of its rows.
+        const int64_t k0 = layout.tree_start[static_cast<size_t>(r0)], n_keys = r1 - k0;
+        const int64_t kvh = h / group;
+        const int64_t ld = (n_keys + 15) / 16 * 16;
+        if (scores.rows() < rows || scores.cols() < ld) scores.resize(tile, std::max<int64_t>(ld, scores.cols()));
+        const int64_t lds = scores.cols();
+        gemm_nt(rows, n_keys, head_dim, scale, q.data() + r0 * q_stride + h * head_dim, q_stride,
+                k.data() + k0 * kv_stride + kvh * head_dim, kv_stride, 0.0f, scores.data(), lds);
+        for (int64_t i = 0; i < rows; ++i) {
+          const int64_t row = r0 + i;
+          float* s = scores.data() + i * lds;
+          const int64_t first = layout.tree_start[static_cast<size_t>(row)] - k0, last = row - k0;
+          float mx = -std::numeric_limits<float>::infinity();
+          for (int64_t j = first; j <= last; ++j)
+            if (row < layout.subtree_end[static_cast<size_t>(j + k0)]) mx = std::max(mx, s[j]);
+          float sum = 0;
+          for (int64_t j = 0; j < n_keys; ++j) {
+            const bool visible = j >= first && j <= last && row < layout.subtree_end[static_cast<size_t>(j + k0)];
+            s[j] = visible ? std::exp(s[j] - mx) : 0.0f;
+            sum += s[j];
+          }
+          const float inv = 1.0f / sum;
+          for (int64_t j = first; j <= last; ++j) s[j] *= inv;
+        }
+        gemm_nn(rows, head_dim, n_keys, 1.0f, scores.data(), lds, v.data() + k0 * kv_stride + kvh * head_dim,
+                kv_stride, 0.0f, out.data() + r0 * out.cols() + h * head_dim, out.cols());
+      }
+    }
+  }
+}
+
 namespace {
 // What a linear needs besides its weights: the capture hook and the activation plan.
 struct LinearContext {
@@ -109,7 +163,8 @@ void per_head_rms_norm(Matrix& x, const Norm& norm, const ModelConfig& c) {
 }
 
 // q, k, v of h (with RoPE) and attention over [cache rows, new rows]; returns o_proj's output.
-Matrix attention(const Block& b, const ModelConfig& c, const Matrix& h, int64_t pos0, LayerKv* kv, const LinearContext& ctx) {
+Matrix attention(const Block& b, const ModelConfig& c, const Matrix& h, int64_t pos0, LayerKv* kv, const LinearContext& ctx,
+                 const PackedLayout* packed = nullptr) {
   const int64_t n = h.rows();
   Matrix q, k_new, v_new, attn, out;
   run_linear(b.q, h, q, ctx);
@@ -120,12 +175,18 @@ Matrix attention(const Block& b, const ModelConfig& c, const Matrix& h, int64_t 
     per_head_rms_norm(q, b.q_norm, c);
     per_head_rms_norm(k_new, b.k_norm, c);
   }
-  if (arch.position == PositionKind::rope) {
+  if (arch.position == PositionKind::rope && packed) {
+    const std::vector<float> inv_freq = rope_inv_freq(c, packed->max_pos() + 1);
+    apply_rope(q, c.n_heads, c.head_dim, packed->pos, inv_freq);
+    apply_rope(k_new, c.n_kv_heads, c.head_dim, packed->pos, inv_freq);
+  } else if (arch.position == PositionKind::rope) {
     const std::vector<float> inv_freq = rope_inv_freq(c, pos0 + n);
     apply_rope(q, c.n_heads, c.head_dim, pos0, inv_freq);
     apply_rope(k_new, c.n_kv_heads, c.head_dim, pos0, inv_freq);
   }
-  if (kv) {
+  if (packed) {
+    packed_attention(q, k_new, v_new, c.n_heads, c.n_kv_heads, c.head_dim, *packed, attn);
+  } else if (kv) {
     if (kv->n_past != pos0) fail("block {}: kv cache holds {} positions, forward starts at {}", b.index, kv->n_past, pos0);
     if (pos0 + n > kv->k.rows()) fail("block {}: kv cache capacity {} exceeded", b.index, kv->k.rows());
     kv->k.middleRows(pos0, n) = k_new;
@@ -171,13 +232,13 @@ Matrix mlp_output(const Block& b, const ModelConfig& c, const Matrix& h, const L
   return mlp(b, c, h, {hook, nullptr});
 }
 
-void block_forward(const Block& b, const ModelConfig& c, Matrix& x, int64_t pos0, LayerKv* kv,
-                   const LinearInputHook* hook, const ActivationPlan* act) {
-  const LinearContext ctx{hook, act};
+namespace {
+void forward_block(const Block& b, const ModelConfig& c, Matrix& x, int64_t pos0, LayerKv* kv, const LinearContext& ctx,
+                   const PackedLayout* packed) {
   Matrix h;
   // Pre-norm: x += attn(norm(x)); x += mlp(norm(x)). Post-norm (OPT-350M): x = norm(x + attn(x)); x = norm(x + mlp(x)).
   if (c.pre_norm) apply_norm(c, b.attn_norm, x, h); else h = x;
-  x += attention(b, c, h, pos0, kv, ctx);
+  x += attention(b, c, h, pos0, kv, ctx, packed);
   if (!c.pre_norm) {
     apply_norm(c, b.attn_norm, x, h);
     x = h;
@@ -188,6 +249,17 @@ void block_forward(const Block& b, const ModelConfig& c, Matrix& x, int64_t pos0
     apply_norm(c, b.mlp_norm, x, h);
     x = h;
   }
+}
+}  // namespace
+
+void block_forward(const Block& b, const ModelConfig& c, Matrix& x, int64_t pos0, LayerKv* kv,
+                   const LinearInputHook* hook, const ActivationPlan* act) {
+  forward_block(b, c, x, pos0, kv, {hook, act}, nullptr);
+}
+
+void block_forward(const Block& b, const ModelConfig& c, Matrix& x, const PackedLayout& layout, const ActivationPlan* act) {
+  if (layout.rows() != x.rows()) fail("block {}: a packed layout of {} rows for {} rows", b.index, layout.rows(), x.rows());
+  forward_block(b, c, x, 0, nullptr, {nullptr, act}, &layout);
 }
 
 }  // namespace qlab

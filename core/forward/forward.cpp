@@ -14,15 +14,31 @@ VocabRows vocab_rows_of(const Model& m) {
   };
 }
 
-Matrix embed(const Model& m, const VocabRows& rows, std::span<const int32_t> tokens, int64_t pos0) {
+namespace {
+// Token embeddings, projected in where the model has project_in; no positions yet.
+Matrix token_embeddings(const Model& m, const VocabRows& rows, std::span<const int32_t> tokens) {
   Matrix x = rows(VocabTable::embedding, tokens);
   if (m.project_in.weight.size() > 0) {
     Matrix projected;
     linear_forward(x, m.project_in.weight, m.project_in.bias, projected);
     x = std::move(projected);
   }
+  return x;
+}
+}  // namespace
+
+Matrix embed(const Model& m, const VocabRows& rows, std::span<const int32_t> tokens, int64_t pos0) {
+  Matrix x = token_embeddings(m, rows, tokens);
   if (m.embed_positions.size() > 0)
     x += m.embed_positions.middleRows(pos0 + m.config.position_offset, x.rows());
+  return x;
+}
+
+Matrix embed(const Model& m, const VocabRows& rows, std::span<const int32_t> tokens, const std::vector<int32_t>& pos) {
+  if (pos.size() != tokens.size()) fail("embed: {} positions for {} tokens", pos.size(), tokens.size());
+  Matrix x = token_embeddings(m, rows, tokens);
+  if (m.embed_positions.size() > 0)  // RoPE models take their positions in attention
+    for (size_t r = 0; r < pos.size(); ++r) x.row(static_cast<int64_t>(r)) += m.embed_positions.row(pos[r] + m.config.position_offset);
   return x;
 }
 

@@ -18,6 +18,8 @@ VocabRows vocab_rows_of(const Model& model);
 // Throws on an id outside the vocabulary.
 Matrix embed(const Model& outer, const VocabRows& rows, std::span<const int32_t> tokens, int64_t pos0 = 0);
 Matrix embed(const Model& model, std::span<const int32_t> tokens, int64_t pos0 = 0);
+// The same with token r at position pos[r] (packed prefix trees).
+Matrix embed(const Model& outer, const VocabRows& rows, std::span<const int32_t> tokens, const std::vector<int32_t>& pos);
 
 // Logits (T×vocab) of hidden states x leaving the last block: final norm, projection out,
 // lm_head, whose weight is read from `rows` a chunk of the vocabulary at a time.

@@ -47,13 +47,16 @@ std::vector<float> rope_inv_freq(const ModelConfig& c, int64_t seq_len) {
   return std::vector<float>(f.begin(), f.end());
 }
 
-void apply_rope(Matrix& x, int64_t n_heads, int64_t head_dim, int64_t pos0, const std::vector<float>& inv_freq) {
+namespace {
+// Turns every row r by position_of(r).
+template <typename PositionOf>
+void rotate_rows(Matrix& x, int64_t n_heads, int64_t head_dim, const std::vector<float>& inv_freq, PositionOf position_of) {
   const int64_t half = head_dim / 2;
   if (static_cast<int64_t>(inv_freq.size()) != half) fail("apply_rope: {} frequencies for head_dim {}", inv_freq.size(), head_dim);
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < x.rows(); ++r) {
     std::vector<float> cos_t(half), sin_t(half);
-    const float pos = static_cast<float>(pos0 + r);
+    const float pos = static_cast<float>(position_of(r));
     for (int64_t j = 0; j < half; ++j) {
       float angle = pos * inv_freq[j];
       cos_t[j] = static_cast<float>(std::cos(static_cast<double>(angle)));
@@ -69,6 +72,16 @@ void apply_rope(Matrix& x, int64_t n_heads, int64_t head_dim, int64_t pos0, cons
       }
     }
   }
+}
+}  // namespace
+
+void apply_rope(Matrix& x, int64_t n_heads, int64_t head_dim, int64_t pos0, const std::vector<float>& inv_freq) {
+  rotate_rows(x, n_heads, head_dim, inv_freq, [pos0](int64_t r) { return pos0 + r; });
+}
+
+void apply_rope(Matrix& x, int64_t n_heads, int64_t head_dim, const std::vector<int32_t>& pos, const std::vector<float>& inv_freq) {
+  if (static_cast<int64_t>(pos.size()) != x.rows()) fail("apply_rope: {} positions for {} rows", pos.size(), x.rows());
+  rotate_rows(x, n_heads, head_dim, inv_freq, [&pos](int64_t r) { return static_cast<int64_t>(pos[static_cast<size_t>(r)]); });
 }
 
 void apply_rope(Matrix& x, int64_t n_heads, int64_t head_dim, int64_t pos0, float theta) {

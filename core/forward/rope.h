@@ -17,6 +17,8 @@ std::vector<float> rope_inv_freq(const ModelConfig& config, int64_t seq_len);
 // "Rotate half" layout: within each head, element j pairs with j + head_dim/2 and turns by
 // pos · inv_freq[j]. Row r of x is at position pos0 + r; x holds n_heads heads side by side.
 void apply_rope(Matrix& x, int64_t n_heads, int64_t head_dim, int64_t pos0, const std::vector<float>& inv_freq);
+// The same with row r at position pos[r].
+void apply_rope(Matrix& x, int64_t n_heads, int64_t head_dim, const std::vector<int32_t>& pos, const std::vector<float>& inv_freq);
 // Unscaled RoPE with base theta.
 void apply_rope(Matrix& x, int64_t n_heads, int64_t head_dim, int64_t pos0, float theta);
 

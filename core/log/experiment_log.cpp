@@ -202,6 +202,10 @@ void ExperimentLog::write_eval(const std::string& group_path, const EvalRecord& 
   });
 }
 
+bool ExperimentLog::exists(const std::string& object_path) const {
+  return read<bool>([&](hid_t f) { return h5::exists(f, object_path); });
+}
+
 bool ExperimentLog::has_eval(const std::string& group_path, const std::string& dataset) const {
   return read<bool>([&](hid_t f) {
     return h5::exists(f, group_path + "/eval/" + eval_group_name(dataset));

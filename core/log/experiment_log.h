@@ -100,6 +100,7 @@ class ExperimentLog {
                          int64_t seed, const std::vector<int64_t>& documents, const std::vector<int64_t>& starts);
   void write_eval(const std::string& group_path, const EvalRecord& e);  // group_path: "float" or "runs/r0000"
   bool has_eval(const std::string& group_path, const std::string& dataset) const;
+  bool exists(const std::string& object_path) const;  // a group or column at this path
   EvalRecord read_eval(const std::string& group_path, const std::string& dataset) const;
 
   void set_grid_points(int64_t n);  // runs in the whole grid: what `qlab merge` expects

@@ -157,6 +157,15 @@ void copy(hid_t src, const std::string& src_path, hid_t dst, const std::string& 
     fail("HDF5: cannot copy {} into the new log", src_path);
 }
 
+bool is_group(hid_t parent, const std::string& name) {
+  if (H5Lexists(parent, name.c_str(), H5P_DEFAULT) <= 0) return false;
+  const hid_t obj = H5Oopen(parent, name.c_str(), H5P_DEFAULT);
+  if (obj < 0) return false;
+  const bool group = H5Iget_type(obj) == H5I_GROUP;
+  H5Oclose(obj);
+  return group;
+}
+
 std::vector<std::string> children(hid_t group) {
   std::vector<std::string> out;
   H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, nullptr,

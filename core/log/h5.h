@@ -37,6 +37,7 @@ bool exists(hid_t parent, const std::string& path);
 Handle group(hid_t parent, const std::string& path);  // opens, creating it (and parents) if needed
 Handle open_group(hid_t parent, const std::string& path);
 std::vector<std::string> children(hid_t group);
+bool is_group(hid_t parent, const std::string& name);  // a child that is a group (not a column)
 // Copies the object at `src_path` under `src` (a group with everything below it) to `dst_path` under `dst`.
 void copy(hid_t src, const std::string& src_path, hid_t dst, const std::string& dst_path);
 

@@ -15,6 +15,9 @@
 #include "eval/perplexity.h"
 #include "export/export_run.h"
 #include "log/experiment_log.h"
+#include "log/task_log.h"
+#include "eval/block_major_model.h"
+#include "zeroshot/zeroshot_eval.h"
 #include "format/model_loader.h"
 #include "tokenizer/tokenizer_loader.h"
 #include "plan/layer_plan.h"
@@ -64,6 +67,17 @@ EvalRecord evaluate(const WeightSource& model, const Tokenizer& tok, const std::
     fail("{}: {}", d.provenance.path, err.what());
   }
   return e;
+}
+
+// The run's [eval] tasks on `model`, logged under `group`.
+void evaluate_tasks_into(ExperimentLog& log, const std::string& group, const WeightSource& model, const Tokenizer& tok,
+                         const RunConfig& run, const RunOptions& opt, const ActivationPlan* act = nullptr) {
+  if (run.tasks.names.empty()) return;
+  const ZeroShotOptions zo{.tasks = run.tasks.names, .data_dir = run.tasks.data_dir, .version = parse_harness_version(run.tasks.harness),
+                           .limit = run.tasks.limit, .max_length = run.tasks.max_length,
+                           .overlong = kOverlongPolicies.parse(run.tasks.overlong, "eval.overlong"), .max_memory = opt.max_memory,
+                           .progress = opt.progress};
+  write_task_results(log, group, evaluate_tasks(BlockMajorModel(model), tok, zo, act));
 }
 
 int64_t abort_after_block() {  // testing hook: die like a killed process after this block is logged
@@ -136,7 +150,7 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
     validate_pipeline(run, registry);
     if (!std::filesystem::exists(run.model_path)) fail("{}: model.path {} does not exist", ex.path, run.model_path);
     if (run.calibration.data.empty()) fail("{}: [calibration] data is required to quantize", ex.path);
-    if (run.eval_data.empty()) fail("{}: [eval] data is required", ex.path);
+    if (run.eval_data.empty() && run.tasks.names.empty()) fail("{}: [eval] needs data (perplexity) or tasks (zero-shot)", ex.path);
     for (const std::string& id : run.exports.runs)
       if (std::none_of(ex.runs.begin(), ex.runs.end(), [&](const RunConfig& r) { return r.run_id == id; }) && ex.runs.size() == ex.grid_points)
         fail("{}: export.runs names {}, which is not a run of this experiment (r0000 … r{:04})", ex.path, id, ex.grid_points - 1);
@@ -198,6 +212,10 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
         log.write_float_identity(float_group, run.model_path);
       }
     }
+    if (!run.tasks.names.empty() && !has_task_results(log, float_group, run.tasks.names.front())) {
+      evaluate_tasks_into(log, float_group, *source, *tok, run, opt);
+      log.write_float_identity(float_group, run.model_path);
+    }
 
     const int64_t finished = log.begin_run(run.run_id, run.sweep_point);
     log.write_run_identity(run.run_id, {run.model_path, method_name(run, registry), run.format.bits, run.act.enabled() ? run.act.bits : 16, run.format.group_size});
@@ -235,6 +253,7 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
       const PackedBlockSource quantized(*source, checkpoint);
       for (const std::string& spec : run.eval_data)
         log.write_eval("runs/" + run.run_id, evaluate(quantized, *tok, spec, run, opt, &act));
+      evaluate_tasks_into(log, "runs/" + run.run_id, quantized, *tok, run, opt, &act);
     } catch (const Error& e) {
       error = e.what();
     } catch (const std::exception& e) {  // a failure we did not foresee still fails only this run

@@ -1,0 +1,35 @@
+// Scores loglikelihood requests with a model, block-major as perplexity is: documents are
+// packed as prefix trees into segments of the model's context, the segments of a chunk that
+// fits the memory budget are embedded, then all go through block 0, block 1, … (one block's
+// weights at a time), then the head computes logits only at the rows that predict a
+// continuation token. ll = sum of log-softmax over the full output vocabulary (in double),
+// greedy = every continuation token is its row's argmax.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "eval/block_major_model.h"
+#include "forward/activation_quant.h"
+#include "zeroshot/prefix_tree_packing.h"
+#include "zeroshot/task.h"
+
+namespace qlab {
+
+struct ScoringOptions {
+  int64_t capacity = 0;     // rows per packed segment; 0 = the model's context
+  uint64_t max_memory = 0;  // one block plus the chunk's activations; 0 = default_memory_budget()
+  bool progress = true;
+  std::string label = "tasks";  // progress line prefix
+};
+
+struct ScoringStats {
+  int64_t segments = 0, chunks = 0, rows = 0, request_tokens = 0;  // rows packed vs tokens the requests hold unpacked
+  double seconds = 0;
+};
+
+// docs[d][r] = the input of request r of document d; returns one DocScore per document.
+std::vector<DocScore> score_requests(const BlockMajorModel& model, const std::vector<std::vector<RequestInput>>& docs,
+                                     const ScoringOptions& opts, const ActivationPlan* act = nullptr,
+                                     ScoringStats* stats = nullptr);
+
+}  // namespace qlab

@@ -1,0 +1,71 @@
+#include "zeroshot/zeroshot_eval.h"
+
+#include <chrono>
+
+#include "util/error.h"
+#include "zeroshot/request_tokens.h"
+
+namespace qlab {
+
+std::string default_task_data_dir() { return QLAB_TASK_DATA_DIR; }
+
+namespace {
+// Whether encode(…, true) prepends a token: the tokenizer's default BOS (v0.4.10+).
+bool tokenizer_adds_bos(const Tokenizer& tok) { return tok.encode("a", true).size() > tok.encode("a", false).size(); }
+}  // namespace
+
+ZeroShotResult evaluate_tasks(const BlockMajorModel& model, const Tokenizer& tok, const ZeroShotOptions& o,
+                              const ActivationPlan* act) {
+  const auto start = std::chrono::steady_clock::now();
+  if (o.tasks.empty()) fail("no tasks to evaluate (known: {})", fmt::join(known_tasks(), ", "));
+  ZeroShotResult out;
+  out.harness = harness_version_name(o.version);
+  out.bos = o.version == HarnessVersion::v0_4_10 && tokenizer_adds_bos(tok);
+  out.max_length = o.max_length > 0 ? o.max_length : model.config().max_seq_len;
+  out.limit = o.limit;
+  out.overlong_policy = kOverlongPolicies.name(o.overlong);
+  if (out.max_length > model.config().max_seq_len)
+    fail("--max-length {} is above the context of {} ({} positions)", out.max_length, model.name(), model.config().max_seq_len);
+  const std::string dir = o.data_dir.empty() ? default_task_data_dir() : o.data_dir;
+
+  // Every task's documents, read and tokenized first: a bad file fails before any scoring.
+  std::vector<TaskData> tasks;
+  std::vector<std::vector<RequestInput>> inputs;
+  for (const std::string& name : o.tasks) {
+    TaskData t = load_task(name, dir, o.version);
+    if (o.limit > 0 && static_cast<int64_t>(t.docs.size()) > o.limit) t.docs.resize(static_cast<size_t>(o.limit));
+    TaskEvaluation e{t.name, t.files, t.checksum_notes, {}, {}, {}, 0, 0};
+    for (const TaskDoc& doc : t.docs) {
+      std::vector<RequestInput> doc_inputs;
+      bool truncated = false, overlong = false;
+      for (const LoglikelihoodRequest& r : doc.requests) {
+        const RequestTokens tokens = encode_request(tok, r, o.version);
+        RequestInput in = request_input(tokens, out.max_length, o.overlong, fmt::format("{}: {}", name, doc.where));
+        truncated = truncated || in.input.size() < tokens.context.size() + tokens.continuation.size() - 1;
+        overlong = overlong || in.continuation.size() < tokens.continuation.size();
+        doc_inputs.push_back(std::move(in));
+      }
+      e.truncated += truncated ? 1 : 0;
+      e.overlong += overlong ? 1 : 0;
+      e.gold.push_back(doc.gold);
+      inputs.push_back(std::move(doc_inputs));
+    }
+    out.tasks.push_back(std::move(e));
+    tasks.push_back(std::move(t));
+  }
+
+  const ScoringOptions so{.capacity = out.max_length, .max_memory = o.max_memory, .progress = o.progress, .label = "tasks"};
+  std::vector<DocScore> scores = score_requests(model, inputs, so, act, &out.scoring);
+  size_t next = 0;
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    TaskEvaluation& e = out.tasks[i];
+    e.scores.assign(scores.begin() + static_cast<std::ptrdiff_t>(next),
+                    scores.begin() + static_cast<std::ptrdiff_t>(next + tasks[i].docs.size()));
+    next += tasks[i].docs.size();
+    e.results = task_metrics(tasks[i], e.scores);
+  }
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return out;
+}
+
+}  // namespace qlab
