@@ -9,10 +9,12 @@
 
 #include "cli/commands.h"
 #include "util/error.h"
+#include "util/allocator_tuning.h"
 #include "util/omp_wait_policy.h"
 
 int main(int argc, char** argv) {
   qlab::reexec_with_passive_omp_wait(argv);
+  qlab::keep_freed_activations_for_reuse();
   CLI::App app{"qlab: post-training quantization research framework"};
   app.set_version_flag("--version", QLAB_VERSION);
   app.require_subcommand(1);

@@ -114,18 +114,17 @@ void packed_attention(const Matrix& q, const Matrix& k, const Matrix& v, int64_t
         for (int64_t i = 0; i < rows; ++i) {
           const int64_t row = r0 + i;
           float* s = scores.data() + i * lds;
-          const int64_t first = layout.tree_start[static_cast<size_t>(row)] - k0, last = row - k0;
-          float mx = -std::numeric_limits<float>::infinity();
-          for (int64_t j = first; j <= last; ++j)
-            if (row < layout.subtree_end[static_cast<size_t>(j + k0)]) mx = std::max(mx, s[j]);
-          float sum = 0;
-          for (int64_t j = 0; j < n_keys; ++j) {
-            const bool visible = j >= first && j <= last && row < layout.subtree_end[static_cast<size_t>(j + k0)];
-            s[j] = visible ? std::exp(s[j] - mx) : 0.0f;
-            sum += s[j];
-          }
-          const float inv = 1.0f / sum;
-          for (int64_t j = first; j <= last; ++j) s[j] *= inv;
+          const int64_t first = layout.tree_start[static_cast<size_t>(row)] - k0, n_seen = row - k0 + 1 - first;
+          // Keys of the row's tree off its path (their subtree ended before the row) get −inf,
+          // branch-free so it vectorises; exp then zeroes them.
+          const int32_t* end = layout.subtree_end.data() + k0 + first;
+          float* seen = s + first;
+          for (int64_t j = 0; j < n_seen; ++j) seen[j] = row < end[j] ? seen[j] : -std::numeric_limits<float>::infinity();
+          Eigen::Map<Eigen::ArrayXf> visible(seen, n_seen);
+          visible = (visible - visible.maxCoeff()).exp();
+          visible *= 1.0f / visible.sum();
+          std::fill(s, seen, 0.0f);
+          std::fill(seen + n_seen, s + n_keys, 0.0f);
         }
         gemm_nn(rows, head_dim, n_keys, 1.0f, scores.data(), lds, v.data() + k0 * kv_stride + kvh * head_dim,
                 kv_stride, 0.0f, out.data() + r0 * out.cols() + h * head_dim, out.cols());

@@ -15,18 +15,19 @@ namespace {
 std::string mib(double bytes) { return fmt::format("{:.1f} MiB", bytes / (1024.0 * 1024.0)); }
 
 // Segments [begin, end) of one chunk: as many as fit `bytes` of float32 activations, and at
-// most `max_segments` so progress advances on a model whose activations all fit.
+// most `max_rows` rows so progress advances on a model whose activations all fit.
 std::vector<std::pair<size_t, size_t>> plan_chunks(const std::vector<PackedSegment>& segments, int64_t dim, double bytes,
-                                                   size_t max_segments) {
+                                                   size_t max_rows) {
   std::vector<std::pair<size_t, size_t>> chunks;
   size_t begin = 0;
   while (begin < segments.size()) {
-    size_t end = begin;
+    size_t end = begin, rows = 0;
     double used = 0;
-    while (end < segments.size() && end - begin < max_segments) {
+    while (end < segments.size()) {
       const double need = static_cast<double>(segments[end].tokens.size()) * static_cast<double>(dim) * 4.0;
-      if (end > begin && used + need > bytes) break;
+      if (end > begin && (used + need > bytes || rows + segments[end].tokens.size() > max_rows)) break;
       used += need;
+      rows += segments[end].tokens.size();
       ++end;
     }
     chunks.push_back({begin, end});
@@ -86,7 +87,10 @@ std::vector<DocScore> score_requests(const BlockMajorModel& model, const std::ve
                                      const ScoringOptions& opts, const ActivationPlan* act, ScoringStats* stats) {
   const auto start = std::chrono::steady_clock::now();
   const ModelConfig& c = model.config();
-  const int64_t capacity = opts.capacity > 0 ? opts.capacity : c.max_seq_len;
+  // Segments hold many documents (attention keeps each to its own tree): for a narrow model,
+  // rows enough for 1 Mi floats: each linear one GEMM worth threading, each activation below
+  // glibc's mmap threshold (freed and reused, not faulted in afresh).
+  const int64_t capacity = opts.capacity > 0 ? opts.capacity : std::max(c.max_seq_len, (int64_t{1} << 20) / c.dim);
   std::vector<DocScore> out(docs.size());
   int64_t request_tokens = 0;
   for (size_t d = 0; d < docs.size(); ++d) {
@@ -110,7 +114,7 @@ std::vector<DocScore> score_requests(const BlockMajorModel& model, const std::ve
     fail("--max-memory {} is too small to score tasks with {}: at least {} is needed (one block, {}, plus a segment of {} rows)",
          mib(static_cast<double>(budget)), model.name(), mib(model.block_bytes() + working + one_segment),
          mib(model.block_bytes()), largest);
-  const auto chunks = plan_chunks(segments, c.dim, static_cast<double>(budget) - model.block_bytes() - working, 64);
+  const auto chunks = plan_chunks(segments, c.dim, static_cast<double>(budget) - model.block_bytes() - working, size_t{1} << 20);
 
   Progress progress(opts.label, static_cast<long long>(docs.size()), "documents", opts.progress);
   for (const auto& [begin, end] : chunks) {

@@ -16,7 +16,7 @@
 namespace qlab {
 
 struct ScoringOptions {
-  int64_t capacity = 0;     // rows per packed segment; 0 = the model's context
+  int64_t capacity = 0;     // rows per packed segment; 0 = the model's context, or 4 Mi floats' worth for a narrow model
   uint64_t max_memory = 0;  // one block plus the chunk's activations; 0 = default_memory_budget()
   bool progress = true;
   std::string label = "tasks";  // progress line prefix

@@ -54,7 +54,7 @@ ZeroShotResult evaluate_tasks(const BlockMajorModel& model, const Tokenizer& tok
     tasks.push_back(std::move(t));
   }
 
-  const ScoringOptions so{.capacity = out.max_length, .max_memory = o.max_memory, .progress = o.progress, .label = "tasks"};
+  const ScoringOptions so{.capacity = 0, .max_memory = o.max_memory, .progress = o.progress, .label = "tasks"};
   std::vector<DocScore> scores = score_requests(model, inputs, so, act, &out.scoring);
   size_t next = 0;
   for (size_t i = 0; i < tasks.size(); ++i) {
