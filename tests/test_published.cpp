@@ -1,5 +1,6 @@
-// Published tables: reading the CSVs (every file in results/published parses), matching a
-// log's runs by model, method, bits, group and dataset, and the errors for a broken table.
+// Published tables: reading the CSVs (every file in results/published parses, perplexity and
+// zero-shot forms), matching a log's runs by model, method, bits, group and dataset, and the
+// errors for a broken table. Task-metric matching is in test_task_report.cpp.
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
@@ -21,18 +22,31 @@ TEST_CASE("every published table parses, with a citation and the papers' values"
     PublishedTable t = read_published(e.path().string());
     INFO(e.path());
     CHECK(t.citation.size() >= 3);
-    CHECK(t.rows.size() >= 18);
+    CHECK(t.rows.size() >= 9);
   }
-  CHECK(files == 7);
+  CHECK(files == 10);
   PublishedTable g = read_published((source_dir() / "results/published/gptq_table3_opt_wikitext2.csv").string());
   auto find = [&](const std::string& model, const std::string& method, int64_t bits) {
     for (const PublishedRow& r : g.rows)
-      if (r.model == model && r.method == method && r.w_bits == bits) return r.ppl;
+      if (r.model == model && r.method == method && r.w_bits == bits) return r.value;
     return -1.0;
   };
   CHECK(find("facebook/opt-125m", "gptq", 4) == 31.12);
   CHECK(find("facebook/opt-66b", "rtn", 4) == 110);
   CHECK(find("facebook/opt-175b", "rtn", 3) == 7300);  // printed as 7.3e3
+  // The zero-shot tables: percentages stored as fractions, each task with the metric its source reports.
+  PublishedTable q = read_published((source_dir() / "results/published/quarot_table2_llama2_zeroshot.csv").string());
+  CHECK(q.form == PublishedForm::task);
+  auto value = [&](const std::string& model, const std::string& method, const std::string& task) {
+    for (const PublishedRow& r : q.rows)
+      if (r.model == model && r.method == method && r.task == task) return std::pair(r.metric, r.value);
+    return std::pair(std::string(), -1.0);
+  };
+  CHECK(value("meta-llama/Llama-2-7b-hf", "quarot", "arc_challenge") == std::pair(std::string("acc_norm"), 0.4087));
+  CHECK(value("meta-llama/Llama-2-70b-hf", "fp16", "winogrande") == std::pair(std::string("acc"), 0.7798));
+  PublishedTable h = read_published((source_dir() / "results/published/harness_opt125m_zeroshot.csv").string());
+  CHECK(h.rows.front().task == "lambada_openai");
+  CHECK(h.rows.front().value == 0.3790025228022511);
 }
 
 TEST_CASE("models match by directory name, methods by pipeline", "[published]") {

@@ -1,8 +1,10 @@
-// `qlab report`: the tables of an experiment log, from the log alone; with --against, the
-// published values beside ours; with --plot, a PNG drawn by gnuplot; with --plan RUN, the
-// plan that run executed.
+// `qlab report`: the tables of an experiment log (zero-shot task results among them), from
+// the log alone; with --against, the published values (perplexities or task metrics) beside
+// ours; with --plot, a PNG drawn by gnuplot; with --plan RUN, the plan that run executed.
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -18,12 +20,68 @@ namespace {
 
 std::string number(double v) { return v >= 1000 ? fmt::format("{:.4g}", v) : fmt::format("{:.2f}", v); }
 
-Table comparison_table(const std::vector<Comparison>& rows) {
-  Table t({"run", "model", "method", "W bits", "A bits", "group", "dataset", "published", "qlab", "qlab − published"});
-  for (const Comparison& c : rows)
-    t.add_row({c.run, std::filesystem::path(c.model).filename().string(), c.method, std::to_string(c.w_bits), std::to_string(c.a_bits),
-               c.group_size > 0 ? std::to_string(c.group_size) : "-", c.dataset, c.published ? number(*c.published) : "no published row",
-               fmt::format("{:.4f}", c.ours), c.published ? fmt::format("{:+.2f}", c.ours - *c.published) : "-"});
+Table comparison_table(const PublishedTable& table, const std::vector<Comparison>& rows) {
+  const bool tasks = table.form == PublishedForm::task;
+  std::vector<std::string> header = {"run", "model", "method", "W bits", "A bits", "group"};
+  if (tasks) header.insert(header.end(), {"task", "metric"});
+  else header.push_back("dataset");
+  header.insert(header.end(), {"published", "qlab", "qlab − published"});
+  Table t(header);
+  for (const Comparison& c : rows) {
+    std::vector<std::string> row = {c.run, std::filesystem::path(c.model).filename().string(), c.method, std::to_string(c.w_bits),
+                                    std::to_string(c.a_bits), c.group_size > 0 ? std::to_string(c.group_size) : "-"};
+    if (tasks) row.insert(row.end(), {c.task, c.metric});
+    else row.push_back(c.dataset);
+    // Task metrics are fractions: four decimals are a hundredth of a percentage point, as papers print.
+    row.push_back(!c.published ? "no published row" : tasks ? fmt::format("{:.4f}", *c.published) : number(*c.published));
+    row.push_back(fmt::format("{:.4f}", c.ours));
+    row.push_back(!c.published ? "-" : tasks ? fmt::format("{:+.4f}", c.ours - *c.published) : fmt::format("{:+.2f}", c.ours - *c.published));
+    t.add_row(row);
+  }
+  return t;
+}
+
+// A run's (or float model's) zero-shot results: the harness protocol and every task's metrics,
+// MMLU's subjects included ("mmlu/anatomy").
+nlohmann::json tasks_json(const LoggedTasks& logged) {
+  nlohmann::json results = nlohmann::json::object();
+  for (const TaskResult& r : logged.tasks) {
+    nlohmann::json task = {{"n", r.n}};
+    for (const MetricValue& m : r.metrics) {
+      task[m.name] = m.value;
+      if (std::isfinite(m.stderr_)) task[m.name + "_stderr"] = m.stderr_;
+    }
+    results[r.task] = task;
+  }
+  return {{"harness", logged.harness}, {"bos", logged.bos}, {"max_length", logged.max_length}, {"limit", logged.limit}, {"results", results}};
+}
+
+// The runs table with the task columns beside each row (CSV is one table): rows match by run,
+// and a float model the runs table has no row for (float_m1…) gets its own.
+Table with_task_columns(const Table& runs, const Table& tasks) {
+  std::vector<std::string> header = runs.header();
+  header.insert(header.end(), tasks.header().begin() + 1, tasks.header().end());
+  Table t(header);
+  const std::vector<std::string> no_tasks(tasks.header().size() - 1, "-");
+  std::vector<bool> used(tasks.rows().size(), false);
+  for (const std::vector<std::string>& row : runs.rows()) {
+    std::vector<std::string> joined = row;
+    auto it = std::find_if(tasks.rows().begin(), tasks.rows().end(), [&](const auto& r) { return !row[0].empty() && r[0] == row[0]; });
+    if (it != tasks.rows().end()) {
+      used[it - tasks.rows().begin()] = true;
+      joined.insert(joined.end(), it->begin() + 1, it->end());
+    } else {
+      joined.insert(joined.end(), no_tasks.begin(), no_tasks.end());
+    }
+    t.add_row(joined);
+  }
+  for (size_t i = 0; i < tasks.rows().size(); ++i) {
+    if (used[i]) continue;
+    std::vector<std::string> joined(runs.header().size(), "-");
+    joined[0] = tasks.rows()[i][0];
+    joined.insert(joined.end(), tasks.rows()[i].begin() + 1, tasks.rows()[i].end());
+    t.add_row(joined);
+  }
   return t;
 }
 
@@ -39,14 +97,23 @@ nlohmann::json summary_json(const ExperimentSummary& s) {
       for (const auto& [k, v] : e.ppl) eppl[k] = v;
       exports.push_back({{"format", e.format}, {"path", e.path}, {"status", e.status}, {"error", e.error}, {"ppl", eppl}});
     }
-    runs.push_back({{"run", r.run_id}, {"status", r.status}, {"error", r.error}, {"sweep", sweep}, {"identity", r.identity},
-                    {"bits_per_weight", r.bits_per_weight}, {"mean_rel_output_error", r.mean_rel_output_error},
-                    {"ppl", ppl}, {"block_rel_output_error", r.block_error}, {"linear_rel_output_error", r.linear_kind_error},
-                    {"exports", exports}});
+    nlohmann::json run = {{"run", r.run_id}, {"status", r.status}, {"error", r.error}, {"sweep", sweep}, {"identity", r.identity},
+                          {"bits_per_weight", r.bits_per_weight}, {"mean_rel_output_error", r.mean_rel_output_error},
+                          {"ppl", ppl}, {"block_rel_output_error", r.block_error}, {"linear_rel_output_error", r.linear_kind_error},
+                          {"exports", exports}};
+    if (!r.tasks.tasks.empty()) run["tasks"] = tasks_json(r.tasks);
+    runs.push_back(run);
   }
   nlohmann::json float_ppl = nlohmann::json::object();
   for (const auto& [k, v] : s.float_ppl) float_ppl[k] = v;
-  return {{"experiment", s.experiment}, {"float_ppl", float_ppl}, {"runs", runs}};
+  nlohmann::json j = {{"experiment", s.experiment}, {"float_ppl", float_ppl}, {"runs", runs}};
+  // Logs without task results keep the keys they always had.
+  if (!s.float_tasks.empty()) {
+    nlohmann::json float_tasks = nlohmann::json::object();
+    for (const FloatTasks& f : s.float_tasks) float_tasks[f.group] = tasks_json(f.tasks);
+    j["float_tasks"] = float_tasks;
+  }
+  return j;
 }
 
 }  // namespace
@@ -81,26 +148,38 @@ Command add_report(CLI::App& app) {
       nlohmann::json j = summary_json(s);
       if (published) {
         nlohmann::json rows = nlohmann::json::array();
-        for (const Comparison& c : compared)
-          rows.push_back({{"run", c.run}, {"model", c.model}, {"method", c.method}, {"w_bits", c.w_bits}, {"a_bits", c.a_bits},
-                          {"group_size", c.group_size}, {"dataset", c.dataset}, {"qlab", c.ours},
-                          {"published", c.published ? nlohmann::json(*c.published) : nlohmann::json(nullptr)}});
+        for (const Comparison& c : compared) {
+          nlohmann::json row = {{"run", c.run}, {"model", c.model}, {"method", c.method}, {"w_bits", c.w_bits}, {"a_bits", c.a_bits},
+                                {"group_size", c.group_size}, {"qlab", c.ours},
+                                {"published", c.published ? nlohmann::json(*c.published) : nlohmann::json(nullptr)}};
+          if (published->form == PublishedForm::task) {
+            row["task"] = c.task;
+            row["metric"] = c.metric;
+          } else {
+            row["dataset"] = c.dataset;
+          }
+          rows.push_back(row);
+        }
         j["against"] = {{"table", published->path}, {"citation", published->citation}, {"rows", rows}};
       }
       fmt::print("{}\n", j.dump(2));
       return 0;
     }
-    Table runs = runs_table(s), blocks = block_error_table(s);
+    Table runs = runs_table(s), blocks = block_error_table(s), tasks = task_results_table(s);
+    const bool has_tasks = !tasks.rows().empty();
     if (a->format == "csv") {
-      fmt::print("{}", published ? comparison_table(compared).render_csv() : runs.render_csv());
+      fmt::print("{}", published ? comparison_table(*published, compared).render_csv()
+                       : has_tasks ? with_task_columns(runs, tasks).render_csv()
+                                   : runs.render_csv());
       return 0;
     }
     fmt::print("# {}\n\n{}\n## Relative block output error by block\n\n{}", s.experiment, runs.render_markdown(), blocks.render_markdown());
     fmt::print("\n## Relative output error by linear (mean over blocks)\n\n{}", linear_kind_error_table(s).render_markdown());
+    if (has_tasks) fmt::print("\n## Zero-shot tasks\n\n{}", tasks.render_markdown());
     if (published) {
       fmt::print("\n## Against {}\n\n", published->path);
       for (const std::string& c : published->citation) fmt::print("> {}\n", c);
-      fmt::print("\n{}", comparison_table(compared).render_markdown());
+      fmt::print("\n{}", comparison_table(*published, compared).render_markdown());
     }
     if (!a->plot.empty()) fmt::print("\n![{}]({})\n", s.experiment, a->plot);
     for (const RunSummary& r : s.runs)

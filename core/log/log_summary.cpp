@@ -20,6 +20,31 @@ std::vector<std::pair<std::string, double>> read_ppl(hid_t file, const std::stri
   return out;
 }
 const std::set<std::string> kRunAttrs = {"status", "error", "started_utc", "finished_utc", "plan"};
+
+bool is_float_group(const std::string& name) { return name == "float" || name.rfind("float_m", 0) == 0; }
+
+// The columns of task_results_table: (task, metric) in the order the log first shows them.
+std::vector<std::pair<std::string, std::string>> task_metric_columns(const ExperimentSummary& s) {
+  std::vector<std::pair<std::string, std::string>> columns;
+  auto add = [&](const LoggedTasks& logged) {
+    for (const TaskResult& t : logged.tasks) {
+      if (t.task.find('/') != std::string::npos) continue;  // an MMLU subject: "mmlu" stands for them
+      for (const MetricValue& m : t.metrics)
+        if (std::find(columns.begin(), columns.end(), std::pair(t.task, m.name)) == columns.end()) columns.emplace_back(t.task, m.name);
+    }
+  };
+  for (const FloatTasks& f : s.float_tasks) add(f.tasks);
+  for (const RunSummary& r : s.runs) add(r.tasks);
+  return columns;
+}
+
+// "v0.4", "v0.4.10 BOS limit 100": what decides whether two task results are comparable.
+std::string harness_protocol(const LoggedTasks& t) {
+  std::string text = t.harness + (t.bos ? " BOS" : "");
+  if (t.limit > 0) text += fmt::format(" limit {}", t.limit);
+  if (t.max_length > 0) text += fmt::format(" max_length {}", t.max_length);
+  return text;
+}
 }  // namespace
 
 ExperimentSummary read_summary(const ExperimentLog& log) {
@@ -30,6 +55,13 @@ ExperimentSummary read_summary(const ExperimentLog& log) {
   if (h5::exists(f, "float")) {
     h5::Handle fg = h5::open_group(f, "float");
     if (h5::has_attr(fg.id(), "identity.model")) s.float_model = h5::attr_string(fg.id(), "identity.model");
+  }
+  for (const std::string& group : h5::children(f)) {
+    if (!is_float_group(group) || !h5::is_group(f, group)) continue;
+    LoggedTasks tasks = read_task_results(f, group);
+    if (tasks.tasks.empty()) continue;
+    h5::Handle g = h5::open_group(f, group);
+    s.float_tasks.push_back({group, h5::has_attr(g.id(), "identity.model") ? h5::attr_string(g.id(), "identity.model") : "", std::move(tasks)});
   }
   if (!h5::exists(f, "runs")) return s;
   h5::Handle runs = h5::open_group(f, "runs");
@@ -84,6 +116,7 @@ ExperimentSummary read_summary(const ExperimentLog& log) {
       r.block_error = h5::read_numbers(b.id(), "rel_block_output_error");
     }
     r.ppl = read_ppl(f, "runs/" + id);
+    r.tasks = read_task_results(f, "runs/" + id);
     if (h5::exists(g.id(), "exports")) {
       h5::Handle ex = h5::open_group(g.id(), "exports");
       for (const std::string& format : h5::children(ex.id())) {
@@ -160,6 +193,33 @@ cli::Table linear_kind_error_table(const ExperimentSummary& s) {
     }
     t.add_row(row);
   }
+  return t;
+}
+
+std::optional<double> task_metric(const LoggedTasks& logged, const std::string& task, const std::string& metric) {
+  for (const TaskResult& r : logged.tasks)
+    if (r.task == task)
+      for (const MetricValue& m : r.metrics)
+        if (m.name == metric) return m.value;
+  return std::nullopt;
+}
+
+cli::Table task_results_table(const ExperimentSummary& s) {
+  const std::vector<std::pair<std::string, std::string>> columns = task_metric_columns(s);
+  std::vector<std::string> header = {"run", "harness"};
+  for (const auto& [task, metric] : columns) header.push_back(task + " " + metric);
+  cli::Table t(header);
+  if (columns.empty()) return t;
+  auto add_row = [&](const std::string& name, const LoggedTasks& logged) {
+    std::vector<std::string> row = {name, logged.tasks.empty() ? "-" : harness_protocol(logged)};
+    for (const auto& [task, metric] : columns) {
+      const std::optional<double> v = task_metric(logged, task, metric);
+      row.push_back(v ? fmt::format("{:.4f}", *v) : "-");
+    }
+    t.add_row(row);
+  };
+  for (const FloatTasks& f : s.float_tasks) add_row(f.group, f.tasks);
+  for (const RunSummary& r : s.runs) add_row(r.run_id, r.tasks);
   return t;
 }
 

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "util/error.h"
+#include "zeroshot/task.h"
 
 namespace qlab {
 
@@ -18,6 +19,30 @@ std::string lower(std::string s) {
 std::string strip_hf(std::string s) {
   if (s.size() > 3 && s.compare(s.size() - 3, 3, "-hf") == 0) s.resize(s.size() - 3);
   return s;
+}
+const char* const kPerplexityHeader = "model,method,w_bits,a_bits,group_size,dataset,ppl";
+const char* const kTaskHeader = "model,method,w_bits,a_bits,group_size,task,metric,value";
+const char* const kTaskMetrics[] = {"acc", "acc_norm", "ppl"};  // what the log records per task (log/task_log.h)
+
+// What a run is, as published tables name it; nullopt for a log written before runs recorded it.
+std::optional<Comparison> run_identity(const RunSummary& r) {
+  if (r.identity.empty()) return std::nullopt;
+  Comparison c;
+  c.run = r.run_id;
+  c.model = r.identity.at("model");
+  c.method = r.identity.at("method");
+  c.w_bits = std::stoll(r.identity.at("w_bits"));
+  c.a_bits = std::stoll(r.identity.at("a_bits"));
+  c.group_size = std::stoll(r.identity.at("group_size"));
+  return c;
+}
+
+Comparison float_identity(const std::string& group, const std::string& model) {
+  Comparison c;
+  c.run = group;
+  c.model = model;
+  c.method = "fp16";
+  return c;
 }
 }  // namespace
 
@@ -40,13 +65,18 @@ PublishedTable read_published(const std::string& path) {
     std::stringstream ss(line);
     for (std::string c; std::getline(ss, c, ',');) cells.push_back(c);
     if (!header_seen) {
-      if (line != "model,method,w_bits,a_bits,group_size,dataset,ppl")
-        fail("{}:{}: expected the header model,method,w_bits,a_bits,group_size,dataset,ppl", path, n);
+      if (line == kPerplexityHeader) t.form = PublishedForm::perplexity;
+      else if (line == kTaskHeader) t.form = PublishedForm::task;
+      else fail("{}:{}: expected the header {} (perplexities) or {} (zero-shot task metrics)", path, n, kPerplexityHeader, kTaskHeader);
       header_seen = true;
       continue;
     }
-    if (cells.size() != 7) fail("{}:{}: expected 7 columns, got {}", path, n, cells.size());
-    PublishedRow r{cells[0], cells[1], cells[5]};
+    const bool task_row = t.form == PublishedForm::task;
+    const size_t columns = task_row ? 8 : 7;
+    if (cells.size() != columns) fail("{}:{}: expected {} columns, got {}", path, n, columns, cells.size());
+    PublishedRow r;
+    r.model = cells[0];
+    r.method = cells[1];
     auto integer = [&](const std::string& c, const char* what) {
       int64_t v = 0;
       auto [end, ec] = std::from_chars(c.data(), c.data() + c.size(), v);
@@ -56,16 +86,31 @@ PublishedTable read_published(const std::string& path) {
     r.w_bits = integer(cells[2], "w_bits");
     r.a_bits = integer(cells[3], "a_bits");
     r.group_size = integer(cells[4], "group_size");
+    const char* value_column = task_row ? "value" : "ppl";
     try {
       size_t used = 0;
-      r.ppl = std::stod(cells[6], &used);
-      if (used != cells[6].size()) throw std::invalid_argument("trailing");
+      r.value = std::stod(cells.back(), &used);
+      if (used != cells.back().size()) throw std::invalid_argument("trailing");
     } catch (const std::exception&) {
-      fail("{}:{}: ppl '{}' is not a number", path, n, cells[6]);
+      fail("{}:{}: {} '{}' is not a number", path, n, value_column, cells.back());
+    }
+    if (task_row) {
+      r.task = cells[5];
+      r.metric = cells[6];
+      const std::vector<std::string>& tasks = known_tasks();
+      if (std::find(tasks.begin(), tasks.end(), r.task) == tasks.end())
+        fail("{}:{}: unknown task '{}'; known: {}", path, n, r.task, fmt::join(tasks, ", "));
+      if (std::find(std::begin(kTaskMetrics), std::end(kTaskMetrics), r.metric) == std::end(kTaskMetrics))
+        fail("{}:{}: unknown metric '{}'; known: {}", path, n, r.metric, fmt::join(kTaskMetrics, ", "));
+      // Papers print accuracies in percent; the log holds fractions, so a percentage here would never compare.
+      if (r.metric != "ppl" && !(r.value >= 0 && r.value <= 1))
+        fail("{}:{}: {} {} is not a fraction in [0, 1] (write a percentage divided by 100)", path, n, r.metric, cells.back());
+    } else {
+      r.dataset = cells[5];
     }
     t.rows.push_back(r);
   }
-  if (!header_seen) fail("{}: no header row; expected model,method,w_bits,a_bits,group_size,dataset,ppl", path);
+  if (!header_seen) fail("{}: no header row; expected {} or {}", path, kPerplexityHeader, kTaskHeader);
   return t;
 }
 
@@ -84,26 +129,49 @@ std::string dataset_protocol(const std::string& eval_group) { return eval_group.
 
 std::vector<Comparison> compare_with_published(const ExperimentSummary& s, const PublishedTable& t) {
   std::vector<Comparison> out;
-  auto match = [&](Comparison& c) {
+  auto add = [&](Comparison c) {
     for (const PublishedRow& r : t.rows)
       if (same_model(c.model, r.model) && r.method == c.method && r.w_bits == c.w_bits && r.a_bits == c.a_bits &&
-          r.group_size == c.group_size && r.dataset == c.dataset)
-        c.published = r.ppl;
-  };
-  for (const auto& [ds, ppl] : s.float_ppl) {
-    Comparison c{"float", s.float_model, "fp16", dataset_protocol(ds), 16, 16, 0, ppl, std::nullopt};
-    match(c);
+          r.group_size == c.group_size && r.dataset == c.dataset && r.task == c.task && r.metric == c.metric)
+        c.published = r.value;
     out.push_back(c);
-  }
-  for (const RunSummary& r : s.runs) {
-    if (r.identity.empty()) continue;  // a log written before runs recorded what they are
-    for (const auto& [ds, ppl] : r.ppl) {
-      Comparison c{r.run_id, r.identity.at("model"), r.identity.at("method"), dataset_protocol(ds),
-                   std::stoll(r.identity.at("w_bits")), std::stoll(r.identity.at("a_bits")), std::stoll(r.identity.at("group_size")), ppl, std::nullopt};
-      match(c);
-      out.push_back(c);
+  };
+  if (t.form == PublishedForm::perplexity) {
+    for (const auto& [ds, ppl] : s.float_ppl) {
+      Comparison c = float_identity("float", s.float_model);
+      c.dataset = dataset_protocol(ds);
+      c.ours = ppl;
+      add(c);
     }
+    for (const RunSummary& r : s.runs) {
+      const std::optional<Comparison> id = run_identity(r);
+      if (!id) continue;
+      for (const auto& [ds, ppl] : r.ppl) {
+        Comparison c = *id;
+        c.dataset = dataset_protocol(ds);
+        c.ours = ppl;
+        add(c);
+      }
+    }
+    return out;
   }
+  // Only the metrics the table publishes: a paper citing acc_norm leaves the log's acc unpaired.
+  std::vector<std::pair<std::string, std::string>> published;
+  for (const PublishedRow& r : t.rows)
+    if (std::find(published.begin(), published.end(), std::pair(r.task, r.metric)) == published.end()) published.emplace_back(r.task, r.metric);
+  auto add_tasks = [&](const Comparison& id, const LoggedTasks& logged) {
+    for (const auto& [task, metric] : published)
+      if (const std::optional<double> v = task_metric(logged, task, metric)) {
+        Comparison c = id;
+        c.task = task;
+        c.metric = metric;
+        c.ours = *v;
+        add(c);
+      }
+  };
+  for (const FloatTasks& f : s.float_tasks) add_tasks(float_identity(f.group, f.model), f.tasks);
+  for (const RunSummary& r : s.runs)
+    if (const std::optional<Comparison> id = run_identity(r)) add_tasks(*id, r.tasks);
   return out;
 }
 
