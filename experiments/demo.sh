@@ -19,5 +19,9 @@ echo
 echo "== qlab run experiments/export.toml: a GPTQ run exported as GPTQ, AWQ and GGUF, each read back =="
 "$qlab" run experiments/export.toml --out results/runs/export.h5 --overwrite
 echo
+echo "== qlab run experiments/zeroshot.toml: RTN and GPTQ at 4 and 3 bits, every zero-shot task (first 200 documents each) =="
+"$qlab" run experiments/zeroshot.toml --out results/runs/zeroshot.h5 --overwrite
+"$qlab" report results/runs/zeroshot.h5 | sed -n '/^## Zero-shot tasks/,$p'
+echo
 echo "== a greedy sample from the float model =="
 "$qlab" generate --model datasets/stories260K/stories260K.bin --prompt "Once upon a time" --max-tokens 60
