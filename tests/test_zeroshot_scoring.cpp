@@ -122,23 +122,47 @@ TEST_CASE("prefix trees: two requests sharing a context, hand layout", "[zerosho
   CHECK(pack_prefix_trees(docs, 5).size() == 2);
 }
 
-TEST_CASE("packed attention over one chain is causal attention", "[zeroshot]") {
-  std::mt19937 rng(1);
-  std::normal_distribution<float> n(0, 1);
-  const int64_t T = 150, heads = 4, kv_heads = 2, hd = 8;
-  Matrix q(T, heads * hd), k(T, kv_heads * hd), v(T, kv_heads * hd);
-  for (Matrix* m : {&q, &k, &v})
-    for (int64_t i = 0; i < m->size(); ++i) m->data()[i] = n(rng);
-  PackedLayout one;
-  for (int64_t i = 0; i < T; ++i) {
-    one.pos.push_back(static_cast<int32_t>(i));
-    one.tree_start.push_back(0);
-    one.subtree_end.push_back(static_cast<int32_t>(T));
+TEST_CASE("packed attention over one chain is causal attention, narrow heads and wide", "[zeroshot]") {
+  for (const int64_t hd : {int64_t{8}, int64_t{64}}) {
+    std::mt19937 rng(1);
+    std::normal_distribution<float> n(0, 1);
+    const int64_t T = 300, heads = 4, kv_heads = 2;
+    Matrix q(T, heads * hd), k(T, kv_heads * hd), v(T, kv_heads * hd);
+    for (Matrix* m : {&q, &k, &v})
+      for (int64_t i = 0; i < m->size(); ++i) m->data()[i] = n(rng);
+    PackedLayout one;
+    for (int64_t i = 0; i < T; ++i) {
+      one.pos.push_back(static_cast<int32_t>(i));
+      one.tree_start.push_back(0);
+      one.subtree_end.push_back(static_cast<int32_t>(T));
+    }
+    Matrix causal, packed;
+    causal_attention(q, k, v, heads, kv_heads, hd, 0, causal);
+    packed_attention(q, k, v, heads, kv_heads, hd, one, packed);
+    INFO("head width " << hd);
+    CHECK((causal - packed).cwiseAbs().maxCoeff() < 1e-5f);
   }
-  Matrix causal, packed;
-  causal_attention(q, k, v, heads, kv_heads, hd, 0, causal);
-  packed_attention(q, k, v, heads, kv_heads, hd, one, packed);
-  CHECK((causal - packed).cwiseAbs().maxCoeff() < 1e-5f);
+}
+
+TEST_CASE("packed attention: a branch sees its root's path, not its sibling", "[zeroshot]") {
+  // Rows 0 1 | 2 (child of 1) | 3 (child of 1): row 3 must equal causal attention over rows 0 1 3.
+  for (const int64_t hd : {int64_t{8}, int64_t{64}}) {
+    std::mt19937 rng(2);
+    std::normal_distribution<float> n(0, 1);
+    Matrix q(4, hd), k(4, hd), v(4, hd);
+    for (Matrix* m : {&q, &k, &v})
+      for (int64_t i = 0; i < m->size(); ++i) m->data()[i] = n(rng);
+    const PackedLayout tree{{0, 1, 2, 2}, {0, 0, 0, 0}, {4, 4, 3, 4}};
+    Matrix packed, chain;
+    packed_attention(q, k, v, 1, 1, hd, tree, packed);
+    const std::vector<int> path = {0, 1, 3};
+    Matrix q3(3, hd), k3(3, hd), v3(3, hd);
+    for (int i = 0; i < 3; ++i) q3.row(i) = q.row(path[i]), k3.row(i) = k.row(path[i]), v3.row(i) = v.row(path[i]);
+    causal_attention(q3, k3, v3, 1, 1, hd, 0, chain);
+    INFO("head width " << hd);
+    CHECK((packed.row(3) - chain.row(2)).cwiseAbs().maxCoeff() < 1e-5f);
+    CHECK((packed.row(1) - chain.row(1)).cwiseAbs().maxCoeff() < 1e-5f);
+  }
 }
 
 TEST_CASE("harness tokenization on the bundled SentencePiece-style tokenizer", "[zeroshot]") {

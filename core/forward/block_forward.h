@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "forward/activation_quant.h"
+#include "forward/packed_attention.h"
 #include "forward/rope.h"
 #include "model/model.h"
 
@@ -22,21 +23,6 @@ void apply_norm(const ModelConfig& config, const Norm& norm, const Matrix& x, Ma
 // (pos0+T)×(n_kv_heads·hd) holding every earlier position too. out: T×(n_heads·hd).
 void causal_attention(const Matrix& q, const Matrix& k, const Matrix& v, int64_t n_heads,
                       int64_t n_kv_heads, int64_t head_dim, int64_t pos0, Matrix& out);
-
-// Several sequences packed into one segment as prefix trees, in depth-first order (zero-shot
-// scoring: a question's context once, each choice branching off it). Row i sits at position
-// pos[i] and attends to row j exactly when j lies on its path from the root:
-// tree_start[i] <= j <= i and i < subtree_end[j].
-struct PackedLayout {
-  std::vector<int32_t> pos, tree_start, subtree_end;
-  int64_t rows() const { return static_cast<int64_t>(pos.size()); }
-  int32_t max_pos() const;  // the deepest position, for the RoPE frequencies
-};
-
-// Attention of packed prefix trees: as causal_attention without a cache, keys restricted as
-// `layout` says.
-void packed_attention(const Matrix& q, const Matrix& k, const Matrix& v, int64_t n_heads, int64_t n_kv_heads,
-                      int64_t head_dim, const PackedLayout& layout, Matrix& out);
 
 // Keys and values of one block for incremental decoding.
 struct LayerKv {

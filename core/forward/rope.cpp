@@ -1,5 +1,6 @@
 #include "forward/rope.h"
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 
@@ -48,40 +49,57 @@ std::vector<float> rope_inv_freq(const ModelConfig& c, int64_t seq_len) {
 }
 
 namespace {
-// Turns every row r by position_of(r).
-template <typename PositionOf>
-void rotate_rows(Matrix& x, int64_t n_heads, int64_t head_dim, const std::vector<float>& inv_freq, PositionOf position_of) {
+// cos and sin of pos · inv_freq[j] as the reference rounds them: the angle in float, cos and
+// sin in double.
+void angles_at(float pos, const std::vector<float>& inv_freq, float* cos_t, float* sin_t) {
+  for (size_t j = 0; j < inv_freq.size(); ++j) {
+    const float angle = pos * inv_freq[j];
+    cos_t[j] = static_cast<float>(std::cos(static_cast<double>(angle)));
+    sin_t[j] = static_cast<float>(std::sin(static_cast<double>(angle)));
+  }
+}
+
+void rotate_row(float* row, int64_t n_heads, int64_t head_dim, const float* cos_t, const float* sin_t) {
   const int64_t half = head_dim / 2;
-  if (static_cast<int64_t>(inv_freq.size()) != half) fail("apply_rope: {} frequencies for head_dim {}", inv_freq.size(), head_dim);
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < x.rows(); ++r) {
-    std::vector<float> cos_t(half), sin_t(half);
-    const float pos = static_cast<float>(position_of(r));
+  for (int64_t h = 0; h < n_heads; ++h) {
+    float* head = row + h * head_dim;
     for (int64_t j = 0; j < half; ++j) {
-      float angle = pos * inv_freq[j];
-      cos_t[j] = static_cast<float>(std::cos(static_cast<double>(angle)));
-      sin_t[j] = static_cast<float>(std::sin(static_cast<double>(angle)));
-    }
-    float* row = x.row(r).data();
-    for (int64_t h = 0; h < n_heads; ++h) {
-      float* head = row + h * head_dim;
-      for (int64_t j = 0; j < half; ++j) {
-        float a = head[j], b = head[j + half];
-        head[j] = a * cos_t[j] - b * sin_t[j];
-        head[j + half] = b * cos_t[j] + a * sin_t[j];
-      }
+      float a = head[j], b = head[j + half];
+      head[j] = a * cos_t[j] - b * sin_t[j];
+      head[j + half] = b * cos_t[j] + a * sin_t[j];
     }
   }
+}
+
+void check_frequencies(const std::vector<float>& inv_freq, int64_t head_dim) {
+  if (static_cast<int64_t>(inv_freq.size()) != head_dim / 2) fail("apply_rope: {} frequencies for head_dim {}", inv_freq.size(), head_dim);
 }
 }  // namespace
 
 void apply_rope(Matrix& x, int64_t n_heads, int64_t head_dim, int64_t pos0, const std::vector<float>& inv_freq) {
-  rotate_rows(x, n_heads, head_dim, inv_freq, [pos0](int64_t r) { return pos0 + r; });
+  check_frequencies(inv_freq, head_dim);
+  const size_t half = inv_freq.size();
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < x.rows(); ++r) {
+    std::vector<float> cos_t(half), sin_t(half);
+    angles_at(static_cast<float>(pos0 + r), inv_freq, cos_t.data(), sin_t.data());
+    rotate_row(x.row(r).data(), n_heads, head_dim, cos_t.data(), sin_t.data());
+  }
 }
 
 void apply_rope(Matrix& x, int64_t n_heads, int64_t head_dim, const std::vector<int32_t>& pos, const std::vector<float>& inv_freq) {
+  check_frequencies(inv_freq, head_dim);
   if (static_cast<int64_t>(pos.size()) != x.rows()) fail("apply_rope: {} positions for {} rows", pos.size(), x.rows());
-  rotate_rows(x, n_heads, head_dim, inv_freq, [&pos](int64_t r) { return static_cast<int64_t>(pos[static_cast<size_t>(r)]); });
+  // Packed rows repeat the same few hundred positions: their angles once, in a table.
+  const size_t half = inv_freq.size();
+  const int32_t max_pos = pos.empty() ? 0 : *std::max_element(pos.begin(), pos.end());
+  std::vector<float> cos_t(static_cast<size_t>(max_pos + 1) * half), sin_t(cos_t.size());
+  for (int32_t p = 0; p <= max_pos; ++p) angles_at(static_cast<float>(p), inv_freq, &cos_t[static_cast<size_t>(p) * half], &sin_t[static_cast<size_t>(p) * half]);
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < x.rows(); ++r) {
+    const size_t at = static_cast<size_t>(pos[static_cast<size_t>(r)]) * half;
+    rotate_row(x.row(r).data(), n_heads, head_dim, &cos_t[at], &sin_t[at]);
+  }
 }
 
 void apply_rope(Matrix& x, int64_t n_heads, int64_t head_dim, int64_t pos0, float theta) {
