@@ -166,22 +166,27 @@ std::unique_ptr<ByteLevelBpeTokenizer> ByteLevelBpeTokenizer::from_tokenizer_jso
 
 void ByteLevelBpeTokenizer::encode_word(std::string_view word, std::vector<int32_t>& out) const {
   std::string key(word);
-  auto hit = cache_.find(key);
-  if (hit == cache_.end()) {
-    std::vector<int32_t> symbols;
-    for (unsigned char b : word) {
-      auto it = ids_.find(byte_table()[b]);
-      if (it == ids_.end()) fail("{}: the vocabulary lacks the byte token for 0x{:02x}", source_, b);
-      symbols.push_back(it->second);
+  {
+    const std::lock_guard<std::mutex> lock(cache_mutex_);
+    if (auto hit = cache_.find(key); hit != cache_.end()) {
+      out.insert(out.end(), hit->second.begin(), hit->second.end());
+      return;
     }
-    bpe_merge(symbols, [this](int32_t a, int32_t b) -> std::optional<MergeRule> {
-      auto it = merges_.find((static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b));
-      if (it == merges_.end()) return std::nullopt;
-      return MergeRule{static_cast<double>(it->second.first), it->second.second};
-    });
-    hit = cache_.emplace(std::move(key), std::move(symbols)).first;
   }
-  out.insert(out.end(), hit->second.begin(), hit->second.end());
+  std::vector<int32_t> symbols;
+  for (unsigned char b : word) {
+    auto it = ids_.find(byte_table()[b]);
+    if (it == ids_.end()) fail("{}: the vocabulary lacks the byte token for 0x{:02x}", source_, b);
+    symbols.push_back(it->second);
+  }
+  bpe_merge(symbols, [this](int32_t a, int32_t b) -> std::optional<MergeRule> {
+    auto it = merges_.find((static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b));
+    if (it == merges_.end()) return std::nullopt;
+    return MergeRule{static_cast<double>(it->second.first), it->second.second};
+  });
+  out.insert(out.end(), symbols.begin(), symbols.end());
+  const std::lock_guard<std::mutex> lock(cache_mutex_);
+  cache_.emplace(std::move(key), std::move(symbols));
 }
 
 std::vector<int32_t> ByteLevelBpeTokenizer::encode(std::string_view text, bool add_bos) const {

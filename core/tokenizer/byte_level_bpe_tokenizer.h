@@ -6,6 +6,7 @@
 #pragma once
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json_fwd.hpp>
 #include <unordered_map>
 
@@ -43,7 +44,8 @@ class ByteLevelBpeTokenizer final : public Tokenizer {
   bool add_bos_ = false;
   struct Regex;
   std::unique_ptr<Regex> regex_;
-  mutable std::unordered_map<std::string, std::vector<int32_t>> cache_;
+  mutable std::unordered_map<std::string, std::vector<int32_t>> cache_;  // word → ids
+  mutable std::mutex cache_mutex_;                                       // encode runs on several threads
 };
 
 // GPT-2's bytes_to_unicode: byte b → the UTF-8 text of the printable character standing for it.

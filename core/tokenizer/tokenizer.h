@@ -11,7 +11,8 @@ namespace qlab {
 class Tokenizer {
  public:
   virtual ~Tokenizer() = default;
-  // Token ids of `text`, with the family's BOS prepended when add_bos.
+  // Token ids of `text`, with the family's BOS prepended when add_bos. Safe to call from
+  // several threads at once.
   virtual std::vector<int32_t> encode(std::string_view text, bool add_bos) const = 0;
   // Text of `token` following `prev` (some families drop a leading space after BOS).
   virtual std::string decode_piece(int32_t prev, int32_t token) const = 0;

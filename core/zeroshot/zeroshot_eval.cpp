@@ -35,20 +35,31 @@ ZeroShotResult evaluate_tasks(const BlockMajorModel& model, const Tokenizer& tok
     TaskData t = load_task(name, dir, o.version);
     if (o.limit > 0 && static_cast<int64_t>(t.docs.size()) > o.limit) t.docs.resize(static_cast<size_t>(o.limit));
     TaskEvaluation e{t.name, t.files, t.checksum_notes, {}, {}, {}, 0, 0};
-    for (const TaskDoc& doc : t.docs) {
-      std::vector<RequestInput> doc_inputs;
-      bool truncated = false, overlong = false;
-      for (const LoglikelihoodRequest& r : doc.requests) {
-        const RequestTokens tokens = encode_request(tok, r, o.version);
-        RequestInput in = request_input(tokens, out.max_length, o.overlong, fmt::format("{}: {}", name, doc.where));
-        truncated = truncated || in.input.size() < tokens.context.size() + tokens.continuation.size() - 1;
-        overlong = overlong || in.continuation.size() < tokens.continuation.size();
-        doc_inputs.push_back(std::move(in));
+    // Documents are tokenized in parallel; the first failure in document order is reported.
+    std::vector<std::vector<RequestInput>> task_inputs(t.docs.size());
+    std::vector<std::string> errors(t.docs.size());
+    std::vector<char> truncated(t.docs.size(), 0), overlong(t.docs.size(), 0);
+#pragma omp parallel for schedule(dynamic, 16)
+    for (size_t d = 0; d < t.docs.size(); ++d) {
+      try {
+        for (const LoglikelihoodRequest& r : t.docs[d].requests) {
+          const RequestTokens tokens = encode_request(tok, r, o.version);
+          RequestInput in = request_input(tokens, out.max_length, o.overlong, fmt::format("{}: {}", name, t.docs[d].where));
+          truncated[d] |= in.input.size() < tokens.context.size() + tokens.continuation.size() - 1;
+          overlong[d] |= in.continuation.size() < tokens.continuation.size();
+          task_inputs[d].push_back(std::move(in));
+        }
+      } catch (const std::exception& err) {
+        errors[d] = err.what();
       }
-      e.truncated += truncated ? 1 : 0;
-      e.overlong += overlong ? 1 : 0;
-      e.gold.push_back(doc.gold);
-      inputs.push_back(std::move(doc_inputs));
+    }
+    for (const std::string& err : errors)
+      if (!err.empty()) fail("{}", err);
+    for (size_t d = 0; d < t.docs.size(); ++d) {
+      e.truncated += truncated[d];
+      e.overlong += overlong[d];
+      e.gold.push_back(t.docs[d].gold);
+      inputs.push_back(std::move(task_inputs[d]));
     }
     out.tasks.push_back(std::move(e));
     tasks.push_back(std::move(t));
