@@ -115,9 +115,11 @@ TEST_CASE("a continuation longer than the context fails naming the document, kee
   CHECK(z.overlong_policy == "keep-tail");
 }
 
-TEST_CASE("eval.tasks: the float model and every run get their accuracies logged", "[zeroshot]") {
+TEST_CASE("eval.tasks: the float model, every run and its export read back get their accuracies logged", "[zeroshot]") {
   TempDir dir;
-  const std::string body = "tasks = [\"arc_easy\", \"winogrande\"]\ntask_limit = 5\n[[pipeline]]\nplugin = \"rtn\"\n";
+  const std::string body =
+      "tasks = [\"arc_easy\", \"winogrande\"]\ntask_limit = 5\n[quant]\nbits = 4\ngroup_size = 32\nscale_dtype = \"f16\"\n"
+      "[[pipeline]]\nplugin = \"rtn\"\n[[override]]\nmatch = \"*.mlp.*\"\nskip = true\n[export]\nformats = [\"gguf\"]\n";
   // [eval] is the header's last table: the keys above land in it.
   std::ofstream(dir / "e.toml") << bundled_header({.name = "zs", .n_segments = 4, .calibration_seq_len = 64, .eval_seq_len = 128, .eval_max_segments = 2})
                                 << body;
@@ -127,7 +129,7 @@ TEST_CASE("eval.tasks: the float model and every run get their accuracies logged
   const ExperimentSummary s = run_experiment(ex, opt);
   REQUIRE(s.runs.at(0).status == "done");
   ExperimentLog log = ExperimentLog::open_read(opt.log_path);
-  for (const std::string group : {"float", "runs/r0000"}) {
+  for (const std::string group : {"float", "runs/r0000", "runs/r0000/exports/gguf"}) {
     const LoggedTasks t = read_task_results(log.file(), group);
     INFO(group);
     REQUIRE(t.tasks.size() == 2);

@@ -45,7 +45,7 @@ inline constexpr NameTable<SweepMode, 2> kSweepModes{{{{SweepMode::grid, "grid"}
 
 // [export]: which done runs are written as which checkpoints (export/export_run.h), into
 // `dir` (default: LOG.exports/ beside the log) as <run>-<format>[.gguf], then evaluated back
-// with the run's evaluation data.
+// with the run's evaluation data and [eval] tasks.
 struct ExportSpec {
   std::vector<std::string> runs;     // run ids; empty = every run
   std::vector<std::string> formats;  // gptq, awq, gguf; empty = no export

@@ -5,7 +5,7 @@
 //                                 (acc, acc_norm, ppl: as the task defines them);
 //                                 columns doc_gold, request_doc, request_ll, request_greedy
 //   <group>/tasks/mmlu/<subject>  attrs n and metrics of one MMLU subject
-// <group> is "float" (its own model), "runs/<id>", or "runs/<id>/exports/<format>".
+// <group> is "float" (its own model), "runs/<id>", or "runs/<id>/exports/<format>" (the export read back).
 #pragma once
 #include <string>
 #include <vector>

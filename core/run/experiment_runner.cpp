@@ -119,8 +119,9 @@ void export_and_evaluate(const RunConfig& run, const Tokenizer& tok, const RunOp
       const ExportResult exported = export_run(request, log);
       if (opt.progress) fmt::print(stderr, "{}: exported {} to {}\n{}", run.run_id, format, exported.path, exported.report.table().render());
       const std::unique_ptr<WeightSource> back = open_weight_source(exported.path);
-      for (const std::string& spec_text : run.eval_data)
-        log.write_eval(fmt::format("runs/{}/exports/{}", run.run_id, format), evaluate(*back, tok, spec_text, run, opt));
+      const std::string group = fmt::format("runs/{}/exports/{}", run.run_id, format);
+      for (const std::string& spec_text : run.eval_data) log.write_eval(group, evaluate(*back, tok, spec_text, run, opt));
+      evaluate_tasks_into(log, group, *back, tok, run, opt);
     } catch (const Error& e) {
       log.write_export(run.run_id, format, {request.out, 0, 0, e.what()});
       fmt::print(stderr, "qlab: run {}: export {} failed: {}\n", run.run_id, format, e.what());
