@@ -83,8 +83,9 @@ void score_segment(const BlockMajorModel& model, const PackedSegment& seg, const
 }
 }  // namespace
 
-std::vector<DocScore> score_requests(const BlockMajorModel& model, const std::vector<std::vector<RequestInput>>& docs,
-                                     const ScoringOptions& opts, const ActivationPlan* act, ScoringStats* stats) {
+namespace {
+std::vector<DocScore> score_packed(const BlockMajorModel& model, const std::vector<std::vector<RequestInput>>& docs,
+                                   const ScoringOptions& opts, const ActivationPlan* act, ScoringStats* stats) {
   const auto start = std::chrono::steady_clock::now();
   const ModelConfig& c = model.config();
   // Segments hold many documents (attention keeps each to its own tree): for a narrow model,
@@ -146,6 +147,32 @@ std::vector<DocScore> score_requests(const BlockMajorModel& model, const std::ve
     stats->request_tokens = request_tokens;
     stats->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
+  return out;
+}
+
+}  // namespace
+
+std::vector<DocScore> score_requests(const BlockMajorModel& model, const std::vector<std::vector<RequestInput>>& docs,
+                                     const ScoringOptions& opts, const ActivationPlan* act, ScoringStats* stats) {
+  // A per-tensor activation range (dynamic per_tensor, LLM.int8()'s outlier columns) depends
+  // on which rows share the tensor; the harness's tensor is one request (batch 1), so each
+  // request then runs alone, unpacked.
+  const bool row_wise = !act || !act->enabled() ||
+                        (act->scheme.scheme != ActScheme::per_tensor && act->scheme.outlier_threshold == 0.0f);
+  if (row_wise) return score_packed(model, docs, opts, act, stats);
+  std::vector<std::vector<RequestInput>> alone;
+  for (const std::vector<RequestInput>& doc : docs)
+    for (const RequestInput& r : doc) alone.push_back({r});
+  ScoringOptions one_per_segment = opts;
+  one_per_segment.capacity = 1;  // every request larger than a segment: a segment each
+  const std::vector<DocScore> scored = score_packed(model, alone, one_per_segment, act, stats);
+  std::vector<DocScore> out(docs.size());
+  size_t next = 0;
+  for (size_t d = 0; d < docs.size(); ++d)
+    for (size_t r = 0; r < docs[d].size(); ++r, ++next) {
+      out[d].ll.push_back(scored[next].ll[0]);
+      out[d].greedy.push_back(scored[next].greedy[0]);
+    }
   return out;
 }
 

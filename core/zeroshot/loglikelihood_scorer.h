@@ -28,6 +28,8 @@ struct ScoringStats {
 };
 
 // docs[d][r] = the input of request r of document d; returns one DocScore per document.
+// Under activation quantization whose range spans the tensor (per_tensor, outlier columns),
+// each request runs alone, as the harness's batch of one does.
 std::vector<DocScore> score_requests(const BlockMajorModel& model, const std::vector<std::vector<RequestInput>>& docs,
                                      const ScoringOptions& opts, const ActivationPlan* act = nullptr,
                                      ScoringStats* stats = nullptr);
