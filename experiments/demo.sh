@@ -19,7 +19,7 @@ echo
 echo "== qlab run experiments/export.toml: a GPTQ run exported as GPTQ, AWQ and GGUF, each read back =="
 "$qlab" run experiments/export.toml --out results/runs/export.h5 --overwrite
 echo
-echo "== qlab run experiments/zeroshot.toml: RTN and GPTQ at 4 and 3 bits, every zero-shot task (first 200 documents each) =="
+echo "== qlab run experiments/zeroshot.toml: RTN and GPTQ at 4 and 3 bits, six zero-shot tasks (first 200 documents each) =="
 "$qlab" run experiments/zeroshot.toml --out results/runs/zeroshot.h5 --overwrite
 "$qlab" report results/runs/zeroshot.h5 | sed -n '/^## Zero-shot tasks/,$p'
 echo

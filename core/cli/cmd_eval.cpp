@@ -94,7 +94,7 @@ Command add_eval(CLI::App& app) {
   cmd->add_option("--tasks", args->tasks, fmt::format("zero-shot tasks, comma-separated: {}", fmt::join(known_tasks(), ", ")));
   cmd->add_option("--task-data", args->task_data, "directory of the task files (default: the bundled datasets/zeroshot)");
   cmd->add_option("--harness", args->harness, "lm-evaluation-harness version whose protocol to follow: v0.3, v0.4, v0.4.10")->capture_default_str();
-  cmd->add_option("--limit", args->limit, "the first N documents of each task (v0.3: after its seed-42 shuffle)")->check(whole_number_at_least(0));
+  cmd->add_option("--limit", args->limit, "the first N documents of each task and MMLU subject (v0.3: after its seed-42 shuffle)")->check(whole_number_at_least(0));
   cmd->add_option("--max-length", args->max_length, "context tokens kept per request (default: the model's context)")->check(whole_number_at_least(1));
   cmd->add_option("--overlong", args->overlong, "a continuation longer than the context: fail (as the harness) or keep-tail (score its last max-length tokens)")->capture_default_str();
   cmd->add_flag("--subjects", args->subjects, "print MMLU's 57 subjects too");

@@ -10,6 +10,19 @@ namespace qlab {
 std::string default_task_data_dir() { return QLAB_TASK_DATA_DIR; }
 
 namespace {
+// --limit N: the first N documents of each task, and each of MMLU's subjects is a task of its
+// own in the harness (v0.3's hendrycksTest-*, v0.4's group members). A group's documents are
+// contiguous.
+void keep_first_of_each_group(TaskData& t, int64_t limit) {
+  std::vector<TaskDoc> kept;
+  int64_t in_group = 0;
+  for (size_t d = 0; d < t.docs.size(); ++d) {
+    in_group = d > 0 && t.docs[d].group == t.docs[d - 1].group ? in_group + 1 : 0;
+    if (in_group < limit) kept.push_back(std::move(t.docs[d]));
+  }
+  t.docs = std::move(kept);
+}
+
 // Whether encode(…, true) prepends a token: the tokenizer's default BOS (v0.4.10+).
 bool tokenizer_adds_bos(const Tokenizer& tok) { return tok.encode("a", true).size() > tok.encode("a", false).size(); }
 }  // namespace
@@ -33,7 +46,7 @@ ZeroShotResult evaluate_tasks(const BlockMajorModel& model, const Tokenizer& tok
   std::vector<std::vector<RequestInput>> inputs;
   for (const std::string& name : o.tasks) {
     TaskData t = load_task(name, dir, o.version);
-    if (o.limit > 0 && static_cast<int64_t>(t.docs.size()) > o.limit) t.docs.resize(static_cast<size_t>(o.limit));
+    if (o.limit > 0) keep_first_of_each_group(t, o.limit);
     TaskEvaluation e{t.name, t.files, t.checksum_notes, {}, {}, {}, 0, 0};
     // Documents are tokenized in parallel; the first failure in document order is reported.
     std::vector<std::vector<RequestInput>> task_inputs(t.docs.size());

@@ -20,7 +20,7 @@ struct ZeroShotOptions {
   std::vector<std::string> tasks;
   std::string data_dir;  // the layout of datasets/zeroshot; "" = default_task_data_dir()
   HarnessVersion version = HarnessVersion::v0_4;
-  int64_t limit = 0;       // the first N documents of each task in harness order (v0.3: after its shuffle); 0 = all
+  int64_t limit = 0;       // the first N documents of each task (each MMLU subject) in harness order (v0.3: after its shuffle); 0 = all
   int64_t max_length = 0;  // the harness's max_length: context tokens kept; 0 = the model's context
   OverlongContinuation overlong = OverlongContinuation::fail;
   uint64_t max_memory = 0;
