@@ -23,7 +23,7 @@ out = subprocess.run([qlab, "eval", "--model", f"{source}/datasets/stories260K/s
 if out.returncode != 0:
     sys.exit(f"FAILED: qlab eval exited {out.returncode}: {out.stderr[-2000:]}")
 result = json.loads(out.stdout)
-assert result["harness"] == "v0.4" and result["max_length"] == 128 and result["bos"] is False, result
+assert result["harness"] == "v0.4" and result["max_length"] == 64 and result["bos"] is False, result
 failures = []
 for task, n in docs.items():
     r = result["tasks"].get(task)
