@@ -40,6 +40,14 @@ void apply_norm(const ModelConfig& config, const Norm& norm, const Matrix& x, Ma
     layer_norm(x, norm.weight, norm.bias, config.norm_eps, out);
 }
 
+void silu_mul(Matrix& up, const Matrix& gate) {
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < up.rows(); ++r) {
+    auto g = gate.row(r).array();
+    up.row(r).array() *= g / (1.0f + (-g).exp());
+  }
+}
+
 void causal_attention(const Matrix& q, const Matrix& k, const Matrix& v, int64_t n_heads,
                       int64_t n_kv_heads, int64_t head_dim, int64_t pos0, Matrix& out) {
   const int64_t n_q = q.rows();
@@ -157,11 +165,7 @@ Matrix mlp(const Block& b, const ModelConfig& c, const Matrix& h, const LinearCo
   if (kind == MlpKind::swiglu) {
     Matrix gate;
     run_linear(b.gate, h, gate, ctx);
-#pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < h.rows(); ++r) {
-      auto g = gate.row(r).array();
-      up.row(r).array() *= g / (1.0f + (-g).exp());
-    }
+    silu_mul(up, gate);
   } else {
     up = up.cwiseMax(0.0f);
   }

@@ -19,6 +19,9 @@ void layer_norm(const Matrix& x, const Vector& weight, const Vector& bias, float
 // The family's norm kind (architecture table) with the config's epsilon.
 void apply_norm(const ModelConfig& config, const Norm& norm, const Matrix& x, Matrix& out);
 
+// up *= silu(gate) = gate / (1 + exp(-gate)), the SwiGLU product.
+void silu_mul(Matrix& up, const Matrix& gate);
+
 // Causal grouped-query attention. q: T×(n_heads·hd) at positions pos0.., k and v:
 // (pos0+T)×(n_kv_heads·hd) holding every earlier position too. out: T×(n_heads·hd).
 void causal_attention(const Matrix& q, const Matrix& k, const Matrix& v, int64_t n_heads,

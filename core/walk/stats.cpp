@@ -1,7 +1,6 @@
 #include "walk/stats.h"
 
-#include <cblas.h>
-
+#include "tensor/gemm.h"
 #include "util/error.h"
 
 namespace qlab {
@@ -20,7 +19,7 @@ StatsCollector::StatsCollector(uint32_t mask, int64_t in, int64_t total_tokens, 
 void StatsCollector::add_sequence(const Matrix& x) {
   const int64_t t = x.rows(), in = x.cols();
   if (in != in_) fail("statistics: input has {} features, expected {}", in, in_);
-  if (h_.size() > 0) cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, in, t, 1.0f, x.data(), in, 1.0f, h_.data(), in);
+  if (h_.size() > 0) syrk_upper_tn(in, t, 1.0f, x.data(), in, h_.data(), in);
   symmetric_ = false;
   if (abs_sum_.size() > 0) {
     abs_sum_ += x.cwiseAbs().colwise().sum().transpose();

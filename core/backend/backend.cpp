@@ -1,0 +1,151 @@
+#include "backend/backend.h"
+
+#include <initializer_list>
+
+#include "util/error.h"
+
+namespace qlab {
+
+DeviceBuffer::DeviceBuffer(Backend* owner, int64_t rows, int64_t cols, std::unique_ptr<Storage> storage)
+    : owner_(owner), rows_(rows), cols_(cols), storage_(std::move(storage)) {}
+
+void DeviceBuffer::upload(const Matrix& host) {
+  if (host.rows() != rows_ || host.cols() != cols_)
+    fail("upload: host matrix is {}×{}, buffer is {}×{}", host.rows(), host.cols(), rows_, cols_);
+  if (!empty()) owner_->write(*this, host.data());
+}
+
+Matrix DeviceBuffer::download() const {
+  Matrix host(rows_, cols_);
+  if (!empty()) owner_->read(*this, host.data());
+  return host;
+}
+
+DeviceBuffer Backend::alloc(int64_t rows, int64_t cols) {
+  if (rows < 0 || cols < 0) fail("{}: cannot allocate a {}×{} buffer", name(), rows, cols);
+  return DeviceBuffer(this, rows, cols, allocate(rows, cols));
+}
+
+DeviceBuffer Backend::upload(const Matrix& host) {
+  DeviceBuffer b = alloc(host.rows(), host.cols());
+  b.upload(host);
+  return b;
+}
+
+namespace {
+// A buffer another backend owns would be read as the wrong kind of memory.
+void check_owner(const Backend* backend, const char* op, const DeviceBuffer& b) {
+  if (b.backend() != backend && !(b.empty() && b.backend() == nullptr))
+    fail("{}: a buffer of {} passed to {}", op, b.backend() ? b.backend()->name() : "no backend", backend->name());
+}
+
+void check_shape(const char* op, const char* what, const DeviceBuffer& b, int64_t rows, int64_t cols) {
+  if (b.rows() != rows || b.cols() != cols) fail("{}: {} is {}×{}, expected {}×{}", op, what, b.rows(), b.cols(), rows, cols);
+}
+
+void check_row_vector(const char* op, const char* what, const DeviceBuffer& b, int64_t n) { check_shape(op, what, b, 1, n); }
+
+void check_heads(const char* op, int64_t n_heads, int64_t head_dim) {
+  if (n_heads <= 0 || head_dim <= 0 || head_dim % 2 != 0) fail("{}: {} heads of width {} (positive, even width)", op, n_heads, head_dim);
+}
+}  // namespace
+
+void Backend::gemm(const DeviceBuffer& a, bool trans_a, const DeviceBuffer& b, bool trans_b, float alpha, float beta,
+                   DeviceBuffer& c, Precision precision) {
+  for (const DeviceBuffer* x : std::initializer_list<const DeviceBuffer*>{&a, &b, &c}) check_owner(this, "gemm", *x);
+  const int64_t m = trans_a ? a.cols() : a.rows(), k = trans_a ? a.rows() : a.cols();
+  const int64_t kb = trans_b ? b.cols() : b.rows(), n = trans_b ? b.rows() : b.cols();
+  if (k != kb) fail("gemm: op(a) is {}×{}, op(b) is {}×{}", m, k, kb, n);
+  check_shape("gemm", "c", c, m, n);
+  if (c.empty()) return;
+  gemm_impl(a, trans_a, b, trans_b, alpha, beta, c, precision);
+}
+
+void Backend::syrk_accumulate(const DeviceBuffer& x, float scale, DeviceBuffer& h) {
+  check_owner(this, "syrk_accumulate", x);
+  check_owner(this, "syrk_accumulate", h);
+  check_shape("syrk_accumulate", "h", h, x.cols(), x.cols());
+  if (x.empty()) return;
+  syrk_accumulate_impl(x, scale, h);
+}
+
+void Backend::rms_norm(const DeviceBuffer& x, const DeviceBuffer& weight, float eps, DeviceBuffer& out) {
+  for (const DeviceBuffer* b : std::initializer_list<const DeviceBuffer*>{&x, &weight, &out}) check_owner(this, "rms_norm", *b);
+  check_row_vector("rms_norm", "weight", weight, x.cols());
+  check_shape("rms_norm", "out", out, x.rows(), x.cols());
+  if (x.empty()) return;
+  rms_norm_impl(x, weight, eps, out);
+}
+
+void Backend::layer_norm(const DeviceBuffer& x, const DeviceBuffer& weight, const DeviceBuffer& bias, float eps,
+                         DeviceBuffer& out) {
+  for (const DeviceBuffer* b : std::initializer_list<const DeviceBuffer*>{&x, &weight, &bias, &out}) check_owner(this, "layer_norm", *b);
+  check_row_vector("layer_norm", "weight", weight, x.cols());
+  if (!bias.empty()) check_row_vector("layer_norm", "bias", bias, x.cols());
+  check_shape("layer_norm", "out", out, x.rows(), x.cols());
+  if (x.empty()) return;
+  layer_norm_impl(x, weight, bias, eps, out);
+}
+
+void Backend::rope(DeviceBuffer& x, int64_t n_heads, int64_t head_dim, int64_t pos0, const std::vector<float>& inv_freq) {
+  check_owner(this, "rope", x);
+  check_heads("rope", n_heads, head_dim);
+  if (x.cols() != n_heads * head_dim) fail("rope: x has {} columns, {} heads of {} need {}", x.cols(), n_heads, head_dim, n_heads * head_dim);
+  if (static_cast<int64_t>(inv_freq.size()) != head_dim / 2) fail("rope: {} frequencies for head_dim {}", inv_freq.size(), head_dim);
+  if (pos0 < 0) fail("rope: negative start position {}", pos0);
+  if (x.empty()) return;
+  rope_impl(x, n_heads, head_dim, pos0, inv_freq);
+}
+
+void Backend::causal_attention(const DeviceBuffer& q, const DeviceBuffer& k, const DeviceBuffer& v, int64_t n_heads,
+                               int64_t n_kv_heads, int64_t head_dim, int64_t pos0, DeviceBuffer& out) {
+  for (const DeviceBuffer* b : std::initializer_list<const DeviceBuffer*>{&q, &k, &v, &out}) check_owner(this, "causal_attention", *b);
+  check_heads("causal_attention", n_heads, head_dim);
+  if (n_kv_heads <= 0 || n_heads % n_kv_heads != 0) fail("causal_attention: {} heads do not share {} kv heads evenly", n_heads, n_kv_heads);
+  if (pos0 < 0) fail("causal_attention: negative start position {}", pos0);
+  check_shape("causal_attention", "q", q, q.rows(), n_heads * head_dim);
+  if (k.rows() < pos0 + q.rows()) fail("causal_attention: k holds {} positions, queries reach {}", k.rows(), pos0 + q.rows());
+  check_shape("causal_attention", "k", k, k.rows(), n_kv_heads * head_dim);
+  check_shape("causal_attention", "v", v, k.rows(), n_kv_heads * head_dim);
+  check_shape("causal_attention", "out", out, q.rows(), n_heads * head_dim);
+  if (q.empty()) return;
+  causal_attention_impl(q, k, v, n_heads, n_kv_heads, head_dim, pos0, out);
+}
+
+void Backend::silu_mul(DeviceBuffer& a, const DeviceBuffer& gate) {
+  check_owner(this, "silu_mul", a);
+  check_owner(this, "silu_mul", gate);
+  check_shape("silu_mul", "gate", gate, a.rows(), a.cols());
+  if (a.empty()) return;
+  silu_mul_impl(a, gate);
+}
+
+void Backend::relu(DeviceBuffer& a) {
+  check_owner(this, "relu", a);
+  if (a.empty()) return;
+  relu_impl(a);
+}
+
+int Backend::potrf(DeviceBuffer& a, bool upper) {
+  check_owner(this, "potrf", a);
+  check_shape("potrf", "a", a, a.rows(), a.rows());
+  if (a.empty()) return 0;
+  return potrf_impl(a, upper);
+}
+
+void Backend::cholesky_inverse(DeviceBuffer& a, bool upper) {
+  check_owner(this, "cholesky_inverse", a);
+  check_shape("cholesky_inverse", "a", a, a.rows(), a.rows());
+  if (a.empty()) return;
+  cholesky_inverse_impl(a, upper);
+}
+
+void Backend::trsm(const DeviceBuffer& t, DeviceBuffer& b, bool upper, bool left) {
+  check_owner(this, "trsm", t);
+  check_owner(this, "trsm", b);
+  check_shape("trsm", "t", t, left ? b.rows() : b.cols(), left ? b.rows() : b.cols());
+  if (b.empty()) return;
+  trsm_impl(t, b, upper, left);
+}
+
+}  // namespace qlab

@@ -1,0 +1,137 @@
+// The compute seam (after ggml-backend: a buffer type plus ops). A backend owns buffers in its
+// own memory (host for the CPU, device for CUDA) and runs the forward pass's and the GPTQ
+// solve's ops on them, so data crosses to the host only when asked (upload/download). The
+// CPU backend is today's OpenBLAS/Eigen/LAPACK code and the reference: every other backend
+// matches it within the tolerance tests/test_backend.cpp states per op.
+//
+// Layout is the runtime's: float32, row-major, dense (leading dimension = cols). Shapes are
+// checked here, once for every backend, and a mismatch fails naming the op.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tensor/tensor.h"
+#include "util/name_table.h"
+
+namespace qlab {
+
+enum class DeviceKind { cpu, cuda };
+inline constexpr NameTable<DeviceKind, 2> kDeviceKinds{{{{DeviceKind::cpu, "cpu"}, {DeviceKind::cuda, "cuda"}}}};
+
+// GEMM input precision. fp16/bf16: inputs rounded to that type, products accumulated in
+// fp32 (tensor cores); tf32: inputs rounded to a 10-bit mantissa, fp32 accumulation. Opt-in,
+// because each changes results beyond fp32 rounding: the log must say which was used.
+enum class Precision { fp32, tf32, fp16, bf16 };
+inline constexpr NameTable<Precision, 4> kPrecisions{
+    {{{Precision::fp32, "fp32"}, {Precision::tf32, "tf32"}, {Precision::fp16, "fp16"}, {Precision::bf16, "bf16"}}}};
+
+class Backend;
+
+// A rows × cols float matrix in a backend's memory. Move-only; freed by its backend. data()
+// is a device address on a GPU backend: only that backend's ops may dereference it.
+class DeviceBuffer {
+ public:
+  // Each backend's own memory behind the buffer (a host Matrix, a cudaMalloc'd block).
+  class Storage {
+   public:
+    virtual ~Storage() = default;
+    virtual float* data() = 0;
+  };
+
+  DeviceBuffer() = default;
+  DeviceBuffer(Backend* owner, int64_t rows, int64_t cols, std::unique_ptr<Storage> storage);
+
+  int64_t rows() const { return rows_; }
+  int64_t cols() const { return cols_; }
+  int64_t size() const { return rows_ * cols_; }
+  bool empty() const { return size() == 0; }
+  Backend* backend() const { return owner_; }
+  Storage* storage() const { return storage_.get(); }
+  float* data() const { return storage_ ? storage_->data() : nullptr; }
+
+  // Host ↔ buffer; the host matrix must have the buffer's shape.
+  void upload(const Matrix& host);
+  Matrix download() const;
+
+ private:
+  Backend* owner_ = nullptr;
+  int64_t rows_ = 0, cols_ = 0;
+  std::unique_ptr<Storage> storage_;
+};
+
+struct DeviceMemory {
+  uint64_t total_bytes = 0, free_bytes = 0;
+};
+
+// Public ops check shapes and ownership, then call the backend's *_impl. Vectors (norm
+// weights, biases) are 1 × n buffers; an empty bias means none.
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual DeviceKind kind() const = 0;
+  virtual std::string name() const = 0;         // "cpu", "cuda:0": what --device names
+  virtual std::string description() const = 0;  // the hardware, for the log
+  virtual DeviceMemory memory() const = 0;
+
+  DeviceBuffer alloc(int64_t rows, int64_t cols);  // contents undefined
+  DeviceBuffer upload(const Matrix& host);
+  // Blocks until every op issued so far has finished (asynchronous backends only).
+  virtual void synchronize() {}
+
+  // c = alpha·op(a)·op(b) + beta·c, op = transpose when trans_* is set.
+  void gemm(const DeviceBuffer& a, bool trans_a, const DeviceBuffer& b, bool trans_b, float alpha, float beta,
+            DeviceBuffer& c, Precision precision = Precision::fp32);
+  // The Hessian sum: h += scale·xᵀx for x tokens × n. Only h's upper triangle (j ≥ i) is
+  // written, half the FLOPs per batch; potrf(upper) reads only that triangle.
+  void syrk_accumulate(const DeviceBuffer& x, float scale, DeviceBuffer& h);
+
+  // out = x / rms(x) · weight, row by row.
+  void rms_norm(const DeviceBuffer& x, const DeviceBuffer& weight, float eps, DeviceBuffer& out);
+  // out = (x − mean) / sqrt(var + eps) · weight + bias, row by row.
+  void layer_norm(const DeviceBuffer& x, const DeviceBuffer& weight, const DeviceBuffer& bias, float eps,
+                  DeviceBuffer& out);
+  // Rotate-half RoPE in place, row r at position pos0 + r; inv_freq from rope_inv_freq().
+  void rope(DeviceBuffer& x, int64_t n_heads, int64_t head_dim, int64_t pos0, const std::vector<float>& inv_freq);
+  // Causal grouped-query attention, as causal_attention() in forward/block_forward.h: q holds
+  // T rows at positions pos0.., k and v hold positions 0..pos0+T−1.
+  void causal_attention(const DeviceBuffer& q, const DeviceBuffer& k, const DeviceBuffer& v, int64_t n_heads,
+                        int64_t n_kv_heads, int64_t head_dim, int64_t pos0, DeviceBuffer& out);
+  void silu_mul(DeviceBuffer& a, const DeviceBuffer& gate);  // a *= silu(gate) (SwiGLU)
+  void relu(DeviceBuffer& a);
+
+  // In-place Cholesky factor (upper: a = UᵀU, else LLᵀ), the other triangle zeroed. Returns
+  // 0, or 1 + the failing column when a is not positive definite (as qlab_linalg's potrf), so
+  // callers can dampen and retry.
+  int potrf(DeviceBuffer& a, bool upper);
+  // In place: from a Cholesky factor, the full symmetric inverse of the factored matrix.
+  void cholesky_inverse(DeviceBuffer& a, bool upper);
+  // b ← t⁻¹·b (left) or b·t⁻¹ (right) for triangular t.
+  void trsm(const DeviceBuffer& t, DeviceBuffer& b, bool upper, bool left);
+
+ protected:
+  friend class DeviceBuffer;
+  virtual std::unique_ptr<DeviceBuffer::Storage> allocate(int64_t rows, int64_t cols) = 0;
+  virtual void write(DeviceBuffer& dst, const float* host) = 0;
+  virtual void read(const DeviceBuffer& src, float* host) = 0;
+
+  virtual void gemm_impl(const DeviceBuffer& a, bool trans_a, const DeviceBuffer& b, bool trans_b, float alpha,
+                         float beta, DeviceBuffer& c, Precision precision) = 0;
+  virtual void syrk_accumulate_impl(const DeviceBuffer& x, float scale, DeviceBuffer& h) = 0;
+  virtual void rms_norm_impl(const DeviceBuffer& x, const DeviceBuffer& weight, float eps, DeviceBuffer& out) = 0;
+  virtual void layer_norm_impl(const DeviceBuffer& x, const DeviceBuffer& weight, const DeviceBuffer& bias,
+                               float eps, DeviceBuffer& out) = 0;
+  virtual void rope_impl(DeviceBuffer& x, int64_t n_heads, int64_t head_dim, int64_t pos0,
+                         const std::vector<float>& inv_freq) = 0;
+  virtual void causal_attention_impl(const DeviceBuffer& q, const DeviceBuffer& k, const DeviceBuffer& v,
+                                     int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, int64_t pos0,
+                                     DeviceBuffer& out) = 0;
+  virtual void silu_mul_impl(DeviceBuffer& a, const DeviceBuffer& gate) = 0;
+  virtual void relu_impl(DeviceBuffer& a) = 0;
+  virtual int potrf_impl(DeviceBuffer& a, bool upper) = 0;
+  virtual void cholesky_inverse_impl(DeviceBuffer& a, bool upper) = 0;
+  virtual void trsm_impl(const DeviceBuffer& t, DeviceBuffer& b, bool upper, bool left) = 0;
+};
+
+}  // namespace qlab
