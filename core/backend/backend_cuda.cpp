@@ -1,0 +1,244 @@
+#include "backend/backend_cuda.h"
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <cusolverDn.h>
+
+#include "backend/cuda_kernels.h"
+#include "util/error.h"
+
+// Row-major on a column-major library: a row-major r × c matrix is the column-major c × r
+// transpose with the same leading dimension, so C = op(A)·op(B) is computed as
+// Cᵀ = op(B)ᵀ·op(A)ᵀ, a row-major upper triangle is cuBLAS's lower one, and a left solve
+// becomes a right solve.
+
+namespace qlab {
+
+namespace {
+
+void check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) fail("CUDA {}: {} ({})", what, cudaGetErrorName(e), cudaGetErrorString(e));
+}
+
+void check(cublasStatus_t s, const char* what) {
+  if (s != CUBLAS_STATUS_SUCCESS) fail("cuBLAS {}: {} ({})", what, cublasGetStatusName(s), cublasGetStatusString(s));
+}
+
+const char* cusolver_status_name(cusolverStatus_t s) {
+  switch (s) {
+    case CUSOLVER_STATUS_NOT_INITIALIZED: return "CUSOLVER_STATUS_NOT_INITIALIZED";
+    case CUSOLVER_STATUS_ALLOC_FAILED: return "CUSOLVER_STATUS_ALLOC_FAILED";
+    case CUSOLVER_STATUS_INVALID_VALUE: return "CUSOLVER_STATUS_INVALID_VALUE";
+    case CUSOLVER_STATUS_ARCH_MISMATCH: return "CUSOLVER_STATUS_ARCH_MISMATCH";
+    case CUSOLVER_STATUS_EXECUTION_FAILED: return "CUSOLVER_STATUS_EXECUTION_FAILED";
+    case CUSOLVER_STATUS_INTERNAL_ERROR: return "CUSOLVER_STATUS_INTERNAL_ERROR";
+    case CUSOLVER_STATUS_NOT_SUPPORTED: return "CUSOLVER_STATUS_NOT_SUPPORTED";
+    default: return "cusolverStatus_t (unnamed)";
+  }
+}
+
+void check(cusolverStatus_t s, const char* what) {
+  if (s != CUSOLVER_STATUS_SUCCESS) fail("cuSOLVER {}: {} ({})", what, cusolver_status_name(s), static_cast<int>(s));
+}
+
+struct CudaStorage final : DeviceBuffer::Storage {
+  explicit CudaStorage(int64_t n) {
+    if (n > 0) check(cudaMalloc(&ptr, sizeof(float) * static_cast<size_t>(n)), "cudaMalloc");
+  }
+  ~CudaStorage() override { cudaFree(ptr); }  // no throw from a destructor: a failed free leaks
+  float* data() override { return ptr; }
+  float* ptr = nullptr;
+};
+
+// Device scratch that grows to the largest request (GEMM inputs rounded to 16 bits,
+// cuSOLVER workspaces, RoPE frequencies).
+class Scratch {
+ public:
+  ~Scratch() { cudaFree(ptr_); }
+  void* get(size_t bytes) {
+    if (bytes > size_) {
+      check(cudaFree(ptr_), "cudaFree");
+      ptr_ = nullptr;
+      check(cudaMalloc(&ptr_, bytes), "cudaMalloc (scratch)");
+      size_ = bytes;
+    }
+    return ptr_;
+  }
+
+ private:
+  void* ptr_ = nullptr;
+  size_t size_ = 0;
+};
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(int device) : device_(device) {
+    check(cudaSetDevice(device_), "cudaSetDevice");
+    check(cudaStreamCreate(&stream_), "cudaStreamCreate");
+    check(cublasCreate(&blas_), "cublasCreate");
+    check(cublasSetStream(blas_, stream_), "cublasSetStream");
+    check(cusolverDnCreate(&solver_), "cusolverDnCreate");
+    check(cusolverDnSetStream(solver_, stream_), "cusolverDnSetStream");
+  }
+  ~CudaBackend() override {
+    cusolverDnDestroy(solver_);
+    cublasDestroy(blas_);
+    cudaStreamDestroy(stream_);
+  }
+
+  DeviceKind kind() const override { return DeviceKind::cuda; }
+  std::string name() const override { return fmt::format("cuda:{}", device_); }
+  std::string description() const override {
+    cudaDeviceProp p{};
+    check(cudaGetDeviceProperties(&p, device_), "cudaGetDeviceProperties");
+    return fmt::format("{}, sm_{}{}, {:.0f} GiB", p.name, p.major, p.minor, static_cast<double>(p.totalGlobalMem) / (1u << 30));
+  }
+  DeviceMemory memory() const override {
+    check(cudaSetDevice(device_), "cudaSetDevice");
+    size_t free = 0, total = 0;
+    check(cudaMemGetInfo(&free, &total), "cudaMemGetInfo");
+    return {total, free};
+  }
+  void synchronize() override { check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize"); }
+
+ protected:
+  std::unique_ptr<DeviceBuffer::Storage> allocate(int64_t rows, int64_t cols) override {
+    check(cudaSetDevice(device_), "cudaSetDevice");
+    return std::make_unique<CudaStorage>(rows * cols);
+  }
+  void write(DeviceBuffer& dst, const float* host) override {
+    check(cudaMemcpyAsync(dst.data(), host, bytes(dst), cudaMemcpyHostToDevice, stream_), "cudaMemcpy (upload)");
+    synchronize();  // the host memory may be freed as soon as upload returns
+  }
+  void read(const DeviceBuffer& src, float* host) override {
+    check(cudaMemcpyAsync(host, src.data(), bytes(src), cudaMemcpyDeviceToHost, stream_), "cudaMemcpy (download)");
+    synchronize();
+  }
+
+  void gemm_impl(const DeviceBuffer& a, bool ta, const DeviceBuffer& b, bool tb, float alpha, float beta, DeviceBuffer& c,
+                 Precision p) override {
+    const int m = dim(c.rows()), n = dim(c.cols()), k = dim(ta ? a.rows() : a.cols());
+    const void* ad = a.data();
+    const void* bd = b.data();
+    cudaDataType_t type = CUDA_R_32F;
+    cublasComputeType_t compute = p == Precision::tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+    if (p == Precision::fp16 || p == Precision::bf16) {  // round copies of the inputs; accumulate in fp32
+      type = p == Precision::fp16 ? CUDA_R_16F : CUDA_R_16BF;
+      auto round = p == Precision::fp16 ? cuda::round_to_fp16 : cuda::round_to_bf16;
+      void* a16 = scratch_a_.get(2 * static_cast<size_t>(a.size()));
+      void* b16 = scratch_b_.get(2 * static_cast<size_t>(b.size()));
+      check(round(a.data(), a16, a.size(), stream_), "round_to_16bit");
+      check(round(b.data(), b16, b.size(), stream_), "round_to_16bit");
+      ad = a16;
+      bd = b16;
+    }
+    check(cublasGemmEx(blas_, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &alpha, bd, type,
+                       dim(b.cols()), ad, type, dim(a.cols()), &beta, c.data(), CUDA_R_32F, n, compute, CUBLAS_GEMM_DEFAULT),
+          "cublasGemmEx");
+  }
+  void syrk_accumulate_impl(const DeviceBuffer& x, float scale, DeviceBuffer& h) override {
+    const float one = 1.0f;
+    const int n = dim(x.cols());
+    check(cublasSsyrk(blas_, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N, n, dim(x.rows()), &scale, x.data(), n, &one, h.data(), n),
+          "cublasSsyrk");
+  }
+  void rms_norm_impl(const DeviceBuffer& x, const DeviceBuffer& w, float eps, DeviceBuffer& out) override {
+    check(cuda::rms_norm(x.data(), w.data(), eps, out.data(), x.rows(), x.cols(), stream_), "rms_norm kernel");
+  }
+  void layer_norm_impl(const DeviceBuffer& x, const DeviceBuffer& w, const DeviceBuffer& bias, float eps,
+                       DeviceBuffer& out) override {
+    check(cuda::layer_norm(x.data(), w.data(), bias.empty() ? nullptr : bias.data(), eps, out.data(), x.rows(), x.cols(), stream_),
+          "layer_norm kernel");
+  }
+  void rope_impl(DeviceBuffer& x, int64_t n_heads, int64_t head_dim, int64_t pos0, const std::vector<float>& inv_freq) override {
+    const size_t n = sizeof(float) * inv_freq.size();
+    float* freq = static_cast<float*>(scratch_a_.get(n));
+    check(cudaMemcpyAsync(freq, inv_freq.data(), n, cudaMemcpyHostToDevice, stream_), "cudaMemcpy (rope frequencies)");
+    check(cuda::rope(x.data(), x.rows(), n_heads, head_dim, pos0, freq, stream_), "rope kernel");
+    synchronize();  // inv_freq (host) must outlive the copy
+  }
+  void causal_attention_impl(const DeviceBuffer& q, const DeviceBuffer& k, const DeviceBuffer& v, int64_t n_heads,
+                             int64_t n_kv_heads, int64_t head_dim, int64_t pos0, DeviceBuffer& out) override {
+    check(cuda::causal_attention(q.data(), k.data(), v.data(), out.data(), q.rows(), n_heads, n_kv_heads, head_dim, pos0, stream_),
+          "attention kernel");
+  }
+  void silu_mul_impl(DeviceBuffer& a, const DeviceBuffer& gate) override {
+    check(cuda::silu_mul(a.data(), gate.data(), a.size(), stream_), "silu_mul kernel");
+  }
+  void relu_impl(DeviceBuffer& a) override { check(cuda::relu(a.data(), a.size(), stream_), "relu kernel"); }
+
+  int potrf_impl(DeviceBuffer& a, bool upper) override {
+    const int n = dim(a.rows());
+    const cublasFillMode_t fill = upper ? CUBLAS_FILL_MODE_LOWER : CUBLAS_FILL_MODE_UPPER;
+    int lwork = 0;
+    check(cusolverDnSpotrf_bufferSize(solver_, fill, n, a.data(), n, &lwork), "cusolverDnSpotrf_bufferSize");
+    float* work = static_cast<float*>(scratch_a_.get(sizeof(float) * static_cast<size_t>(lwork)));
+    int* info_d = static_cast<int*>(scratch_info_.get(sizeof(int)));
+    check(cusolverDnSpotrf(solver_, fill, n, a.data(), n, work, lwork, info_d), "cusolverDnSpotrf");
+    const int info = read_info(info_d);
+    if (info < 0) fail("potrf: cuSOLVER rejected argument {} ({}×{})", -info, n, n);
+    if (info == 0) check(cuda::zero_strict_triangle(a.data(), n, upper, stream_), "zero_strict_triangle kernel");
+    return info;  // > 0: the leading minor of that order is not positive definite
+  }
+  void cholesky_inverse_impl(DeviceBuffer& a, bool upper) override {
+    const int n = dim(a.rows());
+    const cublasFillMode_t fill = upper ? CUBLAS_FILL_MODE_LOWER : CUBLAS_FILL_MODE_UPPER;
+    int lwork = 0;
+    check(cusolverDnSpotri_bufferSize(solver_, fill, n, a.data(), n, &lwork), "cusolverDnSpotri_bufferSize");
+    float* work = static_cast<float*>(scratch_a_.get(sizeof(float) * static_cast<size_t>(lwork)));
+    int* info_d = static_cast<int*>(scratch_info_.get(sizeof(int)));
+    check(cusolverDnSpotri(solver_, fill, n, a.data(), n, work, lwork, info_d), "cusolverDnSpotri");
+    if (const int info = read_info(info_d); info != 0) fail("cholesky_inverse: the factor is singular (cuSOLVER spotri info {})", info);
+    check(cuda::mirror_triangle(a.data(), n, upper, stream_), "mirror_triangle kernel");  // spotri fills one triangle
+  }
+  void trsm_impl(const DeviceBuffer& t, DeviceBuffer& b, bool upper, bool left) override {
+    const float one = 1.0f;
+    check(cublasStrsm(blas_, left ? CUBLAS_SIDE_RIGHT : CUBLAS_SIDE_LEFT, upper ? CUBLAS_FILL_MODE_LOWER : CUBLAS_FILL_MODE_UPPER,
+                      CUBLAS_OP_N, CUBLAS_DIAG_NON_UNIT, dim(b.cols()), dim(b.rows()), &one, t.data(), dim(t.cols()), b.data(),
+                      dim(b.cols())),
+          "cublasStrsm");
+  }
+
+ private:
+  static size_t bytes(const DeviceBuffer& b) { return sizeof(float) * static_cast<size_t>(b.size()); }
+  // cuBLAS and cuSOLVER's legacy API take int dimensions.
+  static int dim(int64_t n) {
+    if (n > INT32_MAX) fail("CUDA backend: dimension {} exceeds cuBLAS's int range", n);
+    return static_cast<int>(n);
+  }
+  int read_info(const int* info_d) {
+    int info = 0;
+    check(cudaMemcpyAsync(&info, info_d, sizeof(int), cudaMemcpyDeviceToHost, stream_), "cudaMemcpy (devInfo)");
+    synchronize();
+    return info;
+  }
+
+  int device_;
+  cudaStream_t stream_ = nullptr;
+  cublasHandle_t blas_ = nullptr;
+  cusolverDnHandle_t solver_ = nullptr;
+  Scratch scratch_a_, scratch_b_, scratch_info_;
+};
+
+}  // namespace
+
+int cuda_device_count(std::string* why) {
+  int n = 0;
+  const cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess || n == 0) {
+    if (why) *why = e == cudaSuccess ? std::string("cudaGetDeviceCount found 0 devices")
+                                     : fmt::format("cudaGetDeviceCount found 0 devices: {}", cudaGetErrorString(e));
+    return 0;
+  }
+  return n;
+}
+
+std::unique_ptr<Backend> make_cuda_backend(int device) {
+  std::string why;
+  const int n = cuda_device_count(&why);
+  if (n == 0) fail("--device cuda:{}: no CUDA device visible ({})", device, why);
+  if (device < 0 || device >= n) fail("--device cuda:{}: {} CUDA device(s) visible, cuda:0..cuda:{}", device, n, n - 1);
+  return std::make_unique<CudaBackend>(device);
+}
+
+}  // namespace qlab

@@ -1,0 +1,203 @@
+// Correctness first: one thread per element, one block per row for reductions, and one
+// block per (query, head) for attention. Math mirrors the CPU code (forward/) so the parity
+// tests hold at fp32 rounding: float exp, angles in float with cos/sin in double.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include "backend/cuda_kernels.h"
+
+namespace qlab::cuda {
+
+namespace {
+constexpr int kThreads = 256;
+
+unsigned blocks_for(int64_t n) { return static_cast<unsigned>((n + kThreads - 1) / kThreads); }
+
+// Sum (or max) over the block; every thread gets the result. `red` holds 32 floats.
+template <bool kMax>
+__device__ float block_reduce(float x, float* red) {
+  for (int o = 16; o > 0; o >>= 1) {
+    const float y = __shfl_xor_sync(0xffffffffu, x, o);
+    x = kMax ? fmaxf(x, y) : x + y;
+  }
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, n_warps = (blockDim.x + 31) / 32;
+  __syncthreads();  // red may still be read from a previous reduction
+  if (lane == 0) red[warp] = x;
+  __syncthreads();
+  x = lane < n_warps ? red[lane] : (kMax ? -INFINITY : 0.0f);
+  for (int o = 16; o > 0; o >>= 1) {
+    const float y = __shfl_xor_sync(0xffffffffu, x, o);
+    x = kMax ? fmaxf(x, y) : x + y;
+  }
+  return x;
+}
+
+__global__ void to_fp16_kernel(const float* in, __half* out, int64_t n) {
+  const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (i < n) out[i] = __float2half_rn(in[i]);
+}
+
+__global__ void to_bf16_kernel(const float* in, __nv_bfloat16* out, int64_t n) {
+  const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (i < n) out[i] = __float2bfloat16_rn(in[i]);
+}
+
+__global__ void rms_norm_kernel(const float* x, const float* w, float eps, float* out, int64_t cols) {
+  __shared__ float red[32];
+  const float* row = x + blockIdx.x * cols;
+  float ss = 0.0f;
+  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) ss += row[c] * row[c];
+  const float inv = 1.0f / sqrtf(block_reduce<false>(ss, red) / static_cast<float>(cols) + eps);
+  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) out[blockIdx.x * cols + c] = row[c] * inv * w[c];
+}
+
+__global__ void layer_norm_kernel(const float* x, const float* w, const float* bias, float eps, float* out, int64_t cols) {
+  __shared__ float red[32];
+  const float* row = x + blockIdx.x * cols;
+  float s = 0.0f;
+  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) s += row[c];
+  const float mean = block_reduce<false>(s, red) / static_cast<float>(cols);
+  float ss = 0.0f;  // two passes, as the CPU: the variance of centered values
+  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) ss += (row[c] - mean) * (row[c] - mean);
+  const float inv = 1.0f / sqrtf(block_reduce<false>(ss, red) / static_cast<float>(cols) + eps);
+  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x)
+    out[blockIdx.x * cols + c] = (row[c] - mean) * inv * w[c] + (bias ? bias[c] : 0.0f);
+}
+
+// One thread per (row, head, j < head_dim/2): the rotate-half pair (j, j + half).
+__global__ void rope_kernel(float* x, int64_t rows, int64_t n_heads, int64_t head_dim, int64_t pos0, const float* inv_freq) {
+  const int64_t half = head_dim / 2, i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (i >= rows * n_heads * half) return;
+  const int64_t j = i % half, h = (i / half) % n_heads, r = i / (half * n_heads);
+  const float angle = static_cast<float>(pos0 + r) * inv_freq[j];
+  const float c = static_cast<float>(cos(static_cast<double>(angle))), s = static_cast<float>(sin(static_cast<double>(angle)));
+  float* head = x + r * n_heads * head_dim + h * head_dim;
+  const float a = head[j], b = head[j + half];
+  head[j] = a * c - b * s;
+  head[j + half] = b * c + a * s;
+}
+
+// Block (query r, head h). Shared memory: the query, 32 floats for reductions, the scores.
+__global__ void attention_kernel(const float* q, const float* k, const float* v, float* out, int64_t n_heads,
+                                 int64_t group, int64_t head_dim, int64_t pos0, float scale) {
+  extern __shared__ float smem[];
+  float* qs = smem;
+  float* red = qs + head_dim;
+  float* s = red + 32;
+  const int64_t r = blockIdx.x, h = blockIdx.y, kvh = h / group;
+  const int64_t q_stride = n_heads * head_dim, kv_stride = n_heads / group * head_dim;
+  const int64_t n_keys = pos0 + r + 1;  // causal: keys after the query are cut
+  for (int64_t d = threadIdx.x; d < head_dim; d += blockDim.x) qs[d] = q[r * q_stride + h * head_dim + d];
+  __syncthreads();
+  float m = -INFINITY;
+  for (int64_t j = threadIdx.x; j < n_keys; j += blockDim.x) {
+    const float* kj = k + j * kv_stride + kvh * head_dim;
+    float dot = 0.0f;
+    for (int64_t d = 0; d < head_dim; ++d) dot += qs[d] * kj[d];
+    s[j] = scale * dot;
+    m = fmaxf(m, s[j]);
+  }
+  m = block_reduce<true>(m, red);
+  float sum = 0.0f;
+  for (int64_t j = threadIdx.x; j < n_keys; j += blockDim.x) {
+    s[j] = expf(s[j] - m);
+    sum += s[j];
+  }
+  const float inv = 1.0f / block_reduce<false>(sum, red);
+  for (int64_t j = threadIdx.x; j < n_keys; j += blockDim.x) s[j] *= inv;
+  __syncthreads();
+  for (int64_t d = threadIdx.x; d < head_dim; d += blockDim.x) {
+    const float* vd = v + kvh * head_dim + d;
+    float acc = 0.0f;
+    for (int64_t j = 0; j < n_keys; ++j) acc += s[j] * vd[j * kv_stride];
+    out[r * q_stride + h * head_dim + d] = acc;
+  }
+}
+
+__global__ void silu_mul_kernel(float* a, const float* g, int64_t n) {
+  const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (i < n) a[i] *= g[i] / (1.0f + expf(-g[i]));
+}
+
+__global__ void relu_kernel(float* a, int64_t n) {
+  const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (i < n) a[i] = fmaxf(a[i], 0.0f);
+}
+
+__global__ void zero_triangle_kernel(float* a, int64_t n, bool lower) {
+  const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (i >= n * n) return;
+  const int64_t r = i / n, c = i % n;
+  if (lower ? c < r : c > r) a[i] = 0.0f;
+}
+
+__global__ void mirror_kernel(float* a, int64_t n, bool from_upper) {
+  const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (i >= n * n) return;
+  const int64_t r = i / n, c = i % n;
+  if (from_upper ? c < r : c > r) a[i] = a[c * n + r];
+}
+}  // namespace
+
+cudaError_t round_to_fp16(const float* in, void* out, int64_t n, cudaStream_t stream) {
+  to_fp16_kernel<<<blocks_for(n), kThreads, 0, stream>>>(in, static_cast<__half*>(out), n);
+  return cudaGetLastError();
+}
+
+cudaError_t round_to_bf16(const float* in, void* out, int64_t n, cudaStream_t stream) {
+  to_bf16_kernel<<<blocks_for(n), kThreads, 0, stream>>>(in, static_cast<__nv_bfloat16*>(out), n);
+  return cudaGetLastError();
+}
+
+cudaError_t rms_norm(const float* x, const float* weight, float eps, float* out, int64_t rows, int64_t cols,
+                     cudaStream_t stream) {
+  rms_norm_kernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(x, weight, eps, out, cols);
+  return cudaGetLastError();
+}
+
+cudaError_t layer_norm(const float* x, const float* weight, const float* bias, float eps, float* out, int64_t rows,
+                       int64_t cols, cudaStream_t stream) {
+  layer_norm_kernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(x, weight, bias, eps, out, cols);
+  return cudaGetLastError();
+}
+
+cudaError_t rope(float* x, int64_t rows, int64_t n_heads, int64_t head_dim, int64_t pos0, const float* inv_freq,
+                 cudaStream_t stream) {
+  rope_kernel<<<blocks_for(rows * n_heads * (head_dim / 2)), kThreads, 0, stream>>>(x, rows, n_heads, head_dim, pos0, inv_freq);
+  return cudaGetLastError();
+}
+
+cudaError_t causal_attention(const float* q, const float* k, const float* v, float* out, int64_t n_q, int64_t n_heads,
+                             int64_t n_kv_heads, int64_t head_dim, int64_t pos0, cudaStream_t stream) {
+  const size_t smem = sizeof(float) * static_cast<size_t>(head_dim + 32 + pos0 + n_q);
+  if (smem > 48 * 1024) {  // long contexts: opt in to more shared memory (the launch fails beyond the device's limit)
+    const cudaError_t e = cudaFuncSetAttribute(attention_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+    if (e != cudaSuccess) return e;
+  }
+  const float scale = 1.0f / sqrtf(static_cast<float>(head_dim));
+  const dim3 grid(static_cast<unsigned>(n_q), static_cast<unsigned>(n_heads));
+  attention_kernel<<<grid, 128, smem, stream>>>(q, k, v, out, n_heads, n_heads / n_kv_heads, head_dim, pos0, scale);
+  return cudaGetLastError();
+}
+
+cudaError_t silu_mul(float* a, const float* gate, int64_t n, cudaStream_t stream) {
+  silu_mul_kernel<<<blocks_for(n), kThreads, 0, stream>>>(a, gate, n);
+  return cudaGetLastError();
+}
+
+cudaError_t relu(float* a, int64_t n, cudaStream_t stream) {
+  relu_kernel<<<blocks_for(n), kThreads, 0, stream>>>(a, n);
+  return cudaGetLastError();
+}
+
+cudaError_t zero_strict_triangle(float* a, int64_t n, bool lower, cudaStream_t stream) {
+  zero_triangle_kernel<<<blocks_for(n * n), kThreads, 0, stream>>>(a, n, lower);
+  return cudaGetLastError();
+}
+
+cudaError_t mirror_triangle(float* a, int64_t n, bool from_upper, cudaStream_t stream) {
+  mirror_kernel<<<blocks_for(n * n), kThreads, 0, stream>>>(a, n, from_upper);
+  return cudaGetLastError();
+}
+
+}  // namespace qlab::cuda

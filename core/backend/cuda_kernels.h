@@ -1,0 +1,31 @@
+// The CUDA backend's own kernels (what cuBLAS and cuSOLVER do not offer), behind plain
+// launchers so only cuda_kernels.cu goes through nvcc. Pointers are device memory, matrices
+// row-major and dense; each launcher enqueues on `stream` and returns the launch's error.
+#pragma once
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+namespace qlab::cuda {
+
+cudaError_t round_to_fp16(const float* in, void* out, int64_t n, cudaStream_t stream);  // out: __half[n]
+cudaError_t round_to_bf16(const float* in, void* out, int64_t n, cudaStream_t stream);  // out: __nv_bfloat16[n]
+
+cudaError_t rms_norm(const float* x, const float* weight, float eps, float* out, int64_t rows, int64_t cols,
+                     cudaStream_t stream);
+// bias may be null.
+cudaError_t layer_norm(const float* x, const float* weight, const float* bias, float eps, float* out, int64_t rows,
+                       int64_t cols, cudaStream_t stream);
+cudaError_t rope(float* x, int64_t rows, int64_t n_heads, int64_t head_dim, int64_t pos0, const float* inv_freq,
+                 cudaStream_t stream);
+cudaError_t causal_attention(const float* q, const float* k, const float* v, float* out, int64_t n_q, int64_t n_heads,
+                             int64_t n_kv_heads, int64_t head_dim, int64_t pos0, cudaStream_t stream);
+cudaError_t silu_mul(float* a, const float* gate, int64_t n, cudaStream_t stream);
+cudaError_t relu(float* a, int64_t n, cudaStream_t stream);
+
+// n × n: zero the strict lower (lower = true) or strict upper triangle.
+cudaError_t zero_strict_triangle(float* a, int64_t n, bool lower, cudaStream_t stream);
+// n × n: copy the upper triangle onto the lower (from_upper = true), or the lower onto the upper.
+cudaError_t mirror_triangle(float* a, int64_t n, bool from_upper, cudaStream_t stream);
+
+}  // namespace qlab::cuda
