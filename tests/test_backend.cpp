@@ -242,12 +242,6 @@ TEST_CASE("make_backend: --device cuda fails clearly without a CUDA build or a v
 
 // ---- CUDA against the CPU reference ----
 
-#define QLAB_NEED_CUDA()                                                 \
-  std::string cuda_why;                                                  \
-  if (visible_cuda_devices(&cuda_why) == 0)                              \
-    QLAB_SKIP(("no CUDA device visible: " + cuda_why).c_str());          \
-  auto cpu = make_backend("cpu");                                        \
-  auto gpu = make_backend("cuda")
 
 TEST_CASE("cuda parity: GEMM fp32 in every transpose form, and reduced precisions", "[backend][cuda]") {
   QLAB_NEED_CUDA();

@@ -15,6 +15,13 @@ void DeviceBuffer::upload(const Matrix& host) {
   if (!empty()) owner_->write(*this, host.data());
 }
 
+void DeviceBuffer::reshape(int64_t rows, int64_t cols) {
+  if (rows * cols != size()) fail("reshape: a {}×{} buffer cannot be read as {}×{}", rows_, cols_, rows, cols);
+  rows_ = rows;
+  cols_ = cols;
+  if (storage_) storage_->reshape(rows, cols);
+}
+
 Matrix DeviceBuffer::download() const {
   Matrix host(rows_, cols_);
   if (!empty()) owner_->read(*this, host.data());
@@ -124,6 +131,36 @@ void Backend::relu(DeviceBuffer& a) {
   check_owner(this, "relu", a);
   if (a.empty()) return;
   relu_impl(a);
+}
+
+void Backend::add(DeviceBuffer& x, const DeviceBuffer& y) {
+  check_owner(this, "add", x);
+  check_owner(this, "add", y);
+  check_shape("add", "y", y, x.rows(), x.cols());
+  if (x.empty()) return;
+  add_impl(x, y);
+}
+
+void Backend::add_row(DeviceBuffer& x, const DeviceBuffer& v) {
+  check_owner(this, "add_row", x);
+  check_owner(this, "add_row", v);
+  check_row_vector("add_row", "v", v, x.cols());
+  if (x.empty()) return;
+  add_row_impl(x, v);
+}
+
+void Backend::copy(const DeviceBuffer& src, DeviceBuffer& dst) {
+  check_owner(this, "copy", src);
+  check_owner(this, "copy", dst);
+  check_shape("copy", "dst", dst, src.rows(), src.cols());
+  if (src.empty()) return;
+  copy_impl(src, dst);
+}
+
+void Backend::round_to_storage(DeviceBuffer& x, StoragePrecision p) {
+  check_owner(this, "round_to_storage", x);
+  if (x.empty() || p == StoragePrecision::f32) return;
+  round_to_storage_impl(x, p);
 }
 
 int Backend::potrf(DeviceBuffer& a, bool upper) {

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "tensor/half.h"
 #include "tensor/tensor.h"
 #include "util/name_table.h"
 
@@ -38,6 +39,7 @@ class DeviceBuffer {
    public:
     virtual ~Storage() = default;
     virtual float* data() = 0;
+    virtual void reshape(int64_t /*rows*/, int64_t /*cols*/) {}
   };
 
   DeviceBuffer() = default;
@@ -50,6 +52,8 @@ class DeviceBuffer {
   Backend* backend() const { return owner_; }
   Storage* storage() const { return storage_.get(); }
   float* data() const { return storage_ ? storage_->data() : nullptr; }
+  // The same elements read as rows × cols (row-major, so nothing moves): per-head views.
+  void reshape(int64_t rows, int64_t cols);
 
   // Host ↔ buffer; the host matrix must have the buffer's shape.
   void upload(const Matrix& host);
@@ -100,6 +104,11 @@ class Backend {
                         int64_t n_kv_heads, int64_t head_dim, int64_t pos0, DeviceBuffer& out);
   void silu_mul(DeviceBuffer& a, const DeviceBuffer& gate);  // a *= silu(gate) (SwiGLU)
   void relu(DeviceBuffer& a);
+  void add(DeviceBuffer& x, const DeviceBuffer& y);            // x += y (the residual)
+  void add_row(DeviceBuffer& x, const DeviceBuffer& v);        // every row of x += v (a bias)
+  void copy(const DeviceBuffer& src, DeviceBuffer& dst);       // same shape
+  // Every value rounded to p and back (nearest even), as a host ActivationStore stores it.
+  void round_to_storage(DeviceBuffer& x, StoragePrecision p);
 
   // In-place Cholesky factor (upper: a = UᵀU, else LLᵀ), the other triangle zeroed. Returns
   // 0, or 1 + the failing column when a is not positive definite (as qlab_linalg's potrf), so
@@ -129,6 +138,10 @@ class Backend {
                                      DeviceBuffer& out) = 0;
   virtual void silu_mul_impl(DeviceBuffer& a, const DeviceBuffer& gate) = 0;
   virtual void relu_impl(DeviceBuffer& a) = 0;
+  virtual void add_impl(DeviceBuffer& x, const DeviceBuffer& y) = 0;
+  virtual void add_row_impl(DeviceBuffer& x, const DeviceBuffer& v) = 0;
+  virtual void copy_impl(const DeviceBuffer& src, DeviceBuffer& dst) = 0;
+  virtual void round_to_storage_impl(DeviceBuffer& x, StoragePrecision p) = 0;
   virtual int potrf_impl(DeviceBuffer& a, bool upper) = 0;
   virtual void cholesky_inverse_impl(DeviceBuffer& a, bool upper) = 0;
   virtual void trsm_impl(const DeviceBuffer& t, DeviceBuffer& b, bool upper, bool left) = 0;

@@ -20,6 +20,8 @@ namespace {
 struct HostStorage final : DeviceBuffer::Storage {
   HostStorage(int64_t rows, int64_t cols) : m(rows, cols) {}
   float* data() override { return m.data(); }
+  // Same element count: Eigen keeps the allocation, and row-major order keeps every value.
+  void reshape(int64_t rows, int64_t cols) override { m.resize(rows, cols); }
   // A Matrix, so the forward kernels (which take Matrix&) run on it in place, with the
   // alignment, hence the summation order, they have everywhere else.
   Matrix m;
@@ -99,6 +101,14 @@ class CpuBackend final : public Backend {
   }
   void silu_mul_impl(DeviceBuffer& a, const DeviceBuffer& gate) override { qlab::silu_mul(mat(a), mat(gate)); }
   void relu_impl(DeviceBuffer& a) override { mat(a) = mat(a).cwiseMax(0.0f); }
+  void add_impl(DeviceBuffer& x, const DeviceBuffer& y) override { mat(x) += mat(y); }
+  void add_row_impl(DeviceBuffer& x, const DeviceBuffer& v) override { mat(x).rowwise() += mat(v).row(0); }
+  void copy_impl(const DeviceBuffer& src, DeviceBuffer& dst) override { mat(dst) = mat(src); }
+  void round_to_storage_impl(DeviceBuffer& x, StoragePrecision p) override {
+    float* v = x.data();
+    for (int64_t i = 0; i < x.size(); ++i)
+      v[i] = p == StoragePrecision::f16 ? f16_to_f32(f32_to_f16(v[i])) : bf16_to_f32(f32_to_bf16(v[i]));
+  }
 
   int potrf_impl(DeviceBuffer& a, bool upper) override {
     const int32_t info = cpu_linalg()->potrf(nullptr, view(a), upper ? 1 : 0);

@@ -166,6 +166,18 @@ class CudaBackend final : public Backend {
     check(cuda::silu_mul(a.data(), gate.data(), a.size(), stream_), "silu_mul kernel");
   }
   void relu_impl(DeviceBuffer& a) override { check(cuda::relu(a.data(), a.size(), stream_), "relu kernel"); }
+  void add_impl(DeviceBuffer& x, const DeviceBuffer& y) override {
+    check(cuda::add(x.data(), y.data(), x.size(), stream_), "add kernel");
+  }
+  void add_row_impl(DeviceBuffer& x, const DeviceBuffer& v) override {
+    check(cuda::add_row(x.data(), v.data(), x.rows(), x.cols(), stream_), "add_row kernel");
+  }
+  void round_to_storage_impl(DeviceBuffer& x, StoragePrecision p) override {
+    check(cuda::round_in_place(x.data(), x.size(), p == StoragePrecision::f16, stream_), "round_in_place kernel");
+  }
+  void copy_impl(const DeviceBuffer& src, DeviceBuffer& dst) override {
+    check(cudaMemcpyAsync(dst.data(), src.data(), bytes(src), cudaMemcpyDeviceToDevice, stream_), "cudaMemcpy (copy)");
+  }
 
   int potrf_impl(DeviceBuffer& a, bool upper) override {
     const int n = dim(a.rows());

@@ -124,6 +124,21 @@ __global__ void relu_kernel(float* a, int64_t n) {
   if (i < n) a[i] = fmaxf(a[i], 0.0f);
 }
 
+__global__ void round_in_place_kernel(float* x, int64_t n, bool to_fp16) {
+  const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (i < n) x[i] = to_fp16 ? __half2float(__float2half_rn(x[i])) : __bfloat162float(__float2bfloat16_rn(x[i]));
+}
+
+__global__ void add_kernel(float* x, const float* y, int64_t n) {
+  const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (i < n) x[i] += y[i];
+}
+
+__global__ void add_row_kernel(float* x, const float* v, int64_t n, int64_t cols) {
+  const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (i < n) x[i] += v[i % cols];
+}
+
 __global__ void zero_triangle_kernel(float* a, int64_t n, bool lower) {
   const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
   if (i >= n * n) return;
@@ -187,6 +202,21 @@ cudaError_t silu_mul(float* a, const float* gate, int64_t n, cudaStream_t stream
 
 cudaError_t relu(float* a, int64_t n, cudaStream_t stream) {
   relu_kernel<<<blocks_for(n), kThreads, 0, stream>>>(a, n);
+  return cudaGetLastError();
+}
+
+cudaError_t round_in_place(float* x, int64_t n, bool to_fp16, cudaStream_t stream) {
+  round_in_place_kernel<<<blocks_for(n), kThreads, 0, stream>>>(x, n, to_fp16);
+  return cudaGetLastError();
+}
+
+cudaError_t add(float* x, const float* y, int64_t n, cudaStream_t stream) {
+  add_kernel<<<blocks_for(n), kThreads, 0, stream>>>(x, y, n);
+  return cudaGetLastError();
+}
+
+cudaError_t add_row(float* x, const float* v, int64_t rows, int64_t cols, cudaStream_t stream) {
+  add_row_kernel<<<blocks_for(rows * cols), kThreads, 0, stream>>>(x, v, rows * cols, cols);
   return cudaGetLastError();
 }
 

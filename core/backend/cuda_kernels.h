@@ -22,6 +22,10 @@ cudaError_t causal_attention(const float* q, const float* k, const float* v, flo
                              int64_t n_kv_heads, int64_t head_dim, int64_t pos0, cudaStream_t stream);
 cudaError_t silu_mul(float* a, const float* gate, int64_t n, cudaStream_t stream);
 cudaError_t relu(float* a, int64_t n, cudaStream_t stream);
+// x ← fp16(x) (to_fp16) or bf16(x), nearest even, back in float.
+cudaError_t round_in_place(float* x, int64_t n, bool to_fp16, cudaStream_t stream);
+cudaError_t add(float* x, const float* y, int64_t n, cudaStream_t stream);                       // x += y
+cudaError_t add_row(float* x, const float* v, int64_t rows, int64_t cols, cudaStream_t stream);  // x[r] += v
 
 // n × n: zero the strict lower (lower = true) or strict upper triangle.
 cudaError_t zero_strict_triangle(float* a, int64_t n, bool lower, cudaStream_t stream);

@@ -2,9 +2,12 @@
 
 #include <chrono>
 #include <cmath>
+#include <memory>
 
 #include "data/memory_budget.h"
+#include "backend/device_activation_store.h"
 #include "eval/block_major_model.h"
+#include "forward/device_block.h"
 #include "forward/forward.h"
 #include "tensor/activation_store.h"
 #include "util/error.h"
@@ -79,32 +82,51 @@ PerplexityResult block_major(const BlockMajorModel& model, std::span<const int32
     fail("--max-memory {} is too small to evaluate {}: at least {} is needed (one block in float32, {}, plus one "
          "segment of {}×{} activations)",
          mib(static_cast<double>(budget)), name, mib(minimum), mib(block_bytes), opts.seq_len, dim);
-  ActivationStore hidden(opts.activations, r.n_segments, opts.seq_len, dim,
-                            budget - static_cast<uint64_t>(block_bytes + working), opts.spill_dir);
+  std::unique_ptr<ActivationStore> hidden;
+  DeviceActivationStore* on_device = nullptr;
+  const uint64_t host_bytes = budget - static_cast<uint64_t>(block_bytes + working);
+  if (opts.device) {
+    const double device_block = block_bytes, device_work = device_forward_work_bytes(c, opts.seq_len) + working;
+    const uint64_t device_bytes = device_memory_budget(*opts.device, opts.max_device_memory, device_block + device_work,
+                                                       fmt::format("evaluating {}", name));
+    auto store = std::make_unique<DeviceActivationStore>(*opts.device, device_bytes - static_cast<uint64_t>(device_block + device_work),
+                                                         opts.activations, r.n_segments, opts.seq_len, dim, host_bytes, opts.spill_dir);
+    on_device = store.get();
+    hidden = std::move(store);
+  } else {
+    hidden = std::make_unique<ActivationStore>(opts.activations, r.n_segments, opts.seq_len, dim, host_bytes, opts.spill_dir);
+  }
 
   const auto start = std::chrono::steady_clock::now();
   Progress progress("eval", n_blocks + 1, "blocks", opts.progress);
-  for (int64_t s = 0; s < r.n_segments; ++s) hidden.set(s, embed(outer, rows, segment(tokens, s, opts.seq_len), 0));
+  for (int64_t s = 0; s < r.n_segments; ++s) hidden->set(s, embed(outer, rows, segment(tokens, s, opts.seq_len), 0));
   for (int64_t b = 0; b < n_blocks; ++b) {
     Block holder;
     const Block& block = model.block(b, holder);
-    for (int64_t s = 0; s < r.n_segments; ++s) {
-      Matrix x = hidden.get(s);
-      block_forward(block, c, x, 0, nullptr, nullptr, act);
-      hidden.set(s, x);
+    if (on_device) {
+      const DeviceBlock resident(*opts.device, block);
+      for (int64_t s = 0; s < r.n_segments; ++s)
+        on_device->on_device(s, [&](DeviceBuffer& x) { device_block_forward(resident, c, x, nullptr, act); }, true);
+    } else {
+      for (int64_t s = 0; s < r.n_segments; ++s) {
+        Matrix x = hidden->get(s);
+        block_forward(block, c, x, 0, nullptr, nullptr, act);
+        hidden->set(s, x);
+      }
     }
     progress.advance();
   }
   double total = 0;
   for (int64_t s = 0; s < r.n_segments; ++s) {
-    const double nll = segment_nll_sum(head_logits(outer, rows, hidden.get(s)), segment(tokens, s, opts.seq_len));
+    const double nll = segment_nll_sum(head_logits(outer, rows, hidden->get(s)), segment(tokens, s, opts.seq_len));
     r.segment_nll.push_back(nll / static_cast<double>(opts.seq_len - 1));
     total += nll;
   }
   progress.advance();
   progress.finish();
   finish(r, total, start);
-  r.spilled = hidden.spilled();
+  r.spilled = hidden->spilled();
+  if (on_device) r.device_resident_segments = on_device->resident_segments();
   // Finite weights can still overflow float in the forward pass; a NaN perplexity is an
   // error, never a result.
   if (!std::isfinite(r.ppl))

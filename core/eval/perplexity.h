@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/backend.h"
 #include "forward/activation_quant.h"
 #include "model/model.h"
 #include "model/weight_source.h"
@@ -28,6 +29,11 @@ struct PerplexityOptions {
   StoragePrecision activations = StoragePrecision::f32;
   uint64_t max_memory = 0;  // bytes for one block plus the held activations; 0 = default_memory_budget()
   std::string spill_dir;    // where activations beyond max_memory are spilled; empty = $TMPDIR
+  // Where the blocks run: null = the host's own kernels; a backend (--device cuda) runs them
+  // through the seam with one block's weights and the hidden states that fit
+  // max_device_memory (0 = 90% of the free device memory) resident.
+  Backend* device = nullptr;
+  uint64_t max_device_memory = 0;
 };
 
 struct PerplexityResult {
@@ -39,6 +45,7 @@ struct PerplexityResult {
   std::vector<double> segment_nll;  // mean NLL of each segment's scored tokens
   double seconds = 0;
   bool spilled = false;  // the hidden states between blocks went to a spill file (--max-memory)
+  int64_t device_resident_segments = 0;  // with a device: segments held in its memory
 };
 
 // Logits (T×vocab) of one segment.

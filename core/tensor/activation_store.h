@@ -20,14 +20,16 @@ class ActivationStore {
   // the space, naming the space needed.
   ActivationStore(StoragePrecision precision, int64_t n_segments, int64_t max_rows, int64_t cols, uint64_t memory_bytes,
                   const std::string& spill_parent);
-  ~ActivationStore();
+  virtual ~ActivationStore();
   ActivationStore(const ActivationStore&) = delete;
   ActivationStore& operator=(const ActivationStore&) = delete;
 
   static uint64_t segment_bytes(StoragePrecision precision, int64_t rows, int64_t cols);
   size_t size() const { return rows_of_.size(); }
-  void set(size_t i, const Matrix& x);
-  Matrix get(size_t i) const;
+  // Virtual: a device store (backend/device_activation_store.h) keeps some segments on a GPU.
+  virtual void set(size_t i, const Matrix& x);
+  virtual Matrix get(size_t i) const;
+  StoragePrecision precision() const { return precision_; }
   bool spilled() const { return fd_ >= 0; }
   const std::string& spill_path() const { return spill_path_; }  // empty while in memory
 

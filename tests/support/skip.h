@@ -15,3 +15,12 @@
     WARN("skipped: " << reason);                                       \
     return;                                                            \
   } while (0)
+
+// A [cuda] parity case: skipped, saying why, when no CUDA device is visible; else `cpu` (the
+// reference) and `gpu` backends. Needs backend/backend_select.h and <string>.
+#define QLAB_NEED_CUDA()                                                 \
+  std::string cuda_why;                                                  \
+  if (qlab::visible_cuda_devices(&cuda_why) == 0)                        \
+    QLAB_SKIP(("no CUDA device visible: " + cuda_why).c_str());          \
+  auto cpu = qlab::make_backend("cpu");                                  \
+  auto gpu = qlab::make_backend("cuda")
