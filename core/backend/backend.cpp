@@ -157,6 +157,18 @@ void Backend::copy(const DeviceBuffer& src, DeviceBuffer& dst) {
   copy_impl(src, dst);
 }
 
+double Backend::squared_distance(const DeviceBuffer& a, const DeviceBuffer& b) {
+  check_owner(this, "squared_distance", a);
+  check_owner(this, "squared_distance", b);
+  check_shape("squared_distance", "b", b, a.rows(), a.cols());
+  return a.empty() ? 0.0 : squared_distance_impl(a, &b);
+}
+
+double Backend::squared_norm(const DeviceBuffer& a) {
+  check_owner(this, "squared_norm", a);
+  return a.empty() ? 0.0 : squared_distance_impl(a, nullptr);
+}
+
 void Backend::round_to_storage(DeviceBuffer& x, StoragePrecision p) {
   check_owner(this, "round_to_storage", x);
   if (x.empty() || p == StoragePrecision::f32) return;

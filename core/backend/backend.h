@@ -107,6 +107,10 @@ class Backend {
   void add(DeviceBuffer& x, const DeviceBuffer& y);            // x += y (the residual)
   void add_row(DeviceBuffer& x, const DeviceBuffer& v);        // every row of x += v (a bias)
   void copy(const DeviceBuffer& src, DeviceBuffer& dst);       // same shape
+  // Σ (a − b)² (the difference in float, the sum in double) and Σ a²: the walker's
+  // block-output error; a non-finite value anywhere makes the sum non-finite.
+  double squared_distance(const DeviceBuffer& a, const DeviceBuffer& b);
+  double squared_norm(const DeviceBuffer& a);
   // Every value rounded to p and back (nearest even), as a host ActivationStore stores it.
   void round_to_storage(DeviceBuffer& x, StoragePrecision p);
 
@@ -141,6 +145,7 @@ class Backend {
   virtual void add_impl(DeviceBuffer& x, const DeviceBuffer& y) = 0;
   virtual void add_row_impl(DeviceBuffer& x, const DeviceBuffer& v) = 0;
   virtual void copy_impl(const DeviceBuffer& src, DeviceBuffer& dst) = 0;
+  virtual double squared_distance_impl(const DeviceBuffer& a, const DeviceBuffer* b) = 0;  // b null: Σ a²
   virtual void round_to_storage_impl(DeviceBuffer& x, StoragePrecision p) = 0;
   virtual int potrf_impl(DeviceBuffer& a, bool upper) = 0;
   virtual void cholesky_inverse_impl(DeviceBuffer& a, bool upper) = 0;

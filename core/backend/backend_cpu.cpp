@@ -104,6 +104,10 @@ class CpuBackend final : public Backend {
   void add_impl(DeviceBuffer& x, const DeviceBuffer& y) override { mat(x) += mat(y); }
   void add_row_impl(DeviceBuffer& x, const DeviceBuffer& v) override { mat(x).rowwise() += mat(v).row(0); }
   void copy_impl(const DeviceBuffer& src, DeviceBuffer& dst) override { mat(dst) = mat(src); }
+  double squared_distance_impl(const DeviceBuffer& a, const DeviceBuffer* b) override {
+    if (!b) return mat(a).cast<double>().squaredNorm();
+    return Matrix(mat(a) - mat(*b)).cast<double>().squaredNorm();
+  }
   void round_to_storage_impl(DeviceBuffer& x, StoragePrecision p) override {
     float* v = x.data();
     for (int64_t i = 0; i < x.size(); ++i)

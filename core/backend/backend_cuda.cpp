@@ -172,6 +172,14 @@ class CudaBackend final : public Backend {
   void add_row_impl(DeviceBuffer& x, const DeviceBuffer& v) override {
     check(cuda::add_row(x.data(), v.data(), x.rows(), x.cols(), stream_), "add_row kernel");
   }
+  double squared_distance_impl(const DeviceBuffer& a, const DeviceBuffer* b) override {
+    double* sum_d = static_cast<double*>(scratch_info_.get(sizeof(double)));
+    check(cuda::squared_distance(a.data(), b ? b->data() : nullptr, a.size(), sum_d, stream_), "squared_distance kernel");
+    double sum = 0;
+    check(cudaMemcpyAsync(&sum, sum_d, sizeof(double), cudaMemcpyDeviceToHost, stream_), "cudaMemcpy (sum)");
+    synchronize();
+    return sum;
+  }
   void round_to_storage_impl(DeviceBuffer& x, StoragePrecision p) override {
     check(cuda::round_in_place(x.data(), x.size(), p == StoragePrecision::f16, stream_), "round_in_place kernel");
   }

@@ -1,6 +1,7 @@
 // Correctness first: one thread per element, one block per row for reductions, and one
 // block per (query, head) for attention. Math mirrors the CPU code (forward/) so the parity
 // tests hold at fp32 rounding: float exp, angles in float with cos/sin in double.
+#include <algorithm>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -124,6 +125,24 @@ __global__ void relu_kernel(float* a, int64_t n) {
   if (i < n) a[i] = fmaxf(a[i], 0.0f);
 }
 
+// One double partial per thread over a grid-stride loop, reduced in shared memory, one
+// atomicAdd (double: sm_60+) per thread block.
+__global__ void squared_distance_kernel(const float* a, const float* b, int64_t n, double* sum) {
+  __shared__ double part[kThreads];
+  double acc = 0;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    const float d = b ? a[i] - b[i] : a[i];
+    acc += double(d) * double(d);
+  }
+  part[threadIdx.x] = acc;
+  __syncthreads();
+  for (int s = blockDim.x / 2; s > 0; s /= 2) {
+    if (threadIdx.x < s) part[threadIdx.x] += part[threadIdx.x + s];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) atomicAdd(sum, part[0]);
+}
+
 __global__ void round_in_place_kernel(float* x, int64_t n, bool to_fp16) {
   const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
   if (i < n) x[i] = to_fp16 ? __half2float(__float2half_rn(x[i])) : __bfloat162float(__float2bfloat16_rn(x[i]));
@@ -202,6 +221,12 @@ cudaError_t silu_mul(float* a, const float* gate, int64_t n, cudaStream_t stream
 
 cudaError_t relu(float* a, int64_t n, cudaStream_t stream) {
   relu_kernel<<<blocks_for(n), kThreads, 0, stream>>>(a, n);
+  return cudaGetLastError();
+}
+
+cudaError_t squared_distance(const float* a, const float* b, int64_t n, double* sum, cudaStream_t stream) {
+  if (cudaError_t e = cudaMemsetAsync(sum, 0, sizeof(double), stream); e != cudaSuccess) return e;
+  squared_distance_kernel<<<std::min<int64_t>(blocks_for(n), 1024), kThreads, 0, stream>>>(a, b, n, sum);
   return cudaGetLastError();
 }
 

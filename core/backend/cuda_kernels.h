@@ -22,6 +22,8 @@ cudaError_t causal_attention(const float* q, const float* k, const float* v, flo
                              int64_t n_kv_heads, int64_t head_dim, int64_t pos0, cudaStream_t stream);
 cudaError_t silu_mul(float* a, const float* gate, int64_t n, cudaStream_t stream);
 cudaError_t relu(float* a, int64_t n, cudaStream_t stream);
+// *sum ← Σ (a − b)² over n values (b null: Σ a²), the differences in float, the sum in double.
+cudaError_t squared_distance(const float* a, const float* b, int64_t n, double* sum, cudaStream_t stream);
 // x ← fp16(x) (to_fp16) or bf16(x), nearest even, back in float.
 cudaError_t round_in_place(float* x, int64_t n, bool to_fp16, cudaStream_t stream);
 cudaError_t add(float* x, const float* y, int64_t n, cudaStream_t stream);                       // x += y

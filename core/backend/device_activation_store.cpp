@@ -62,3 +62,12 @@ void DeviceActivationStore::on_device(size_t i, const std::function<void(DeviceB
 }
 
 }  // namespace qlab
+
+namespace qlab {
+
+void DeviceActivationStore::read_on_device(size_t i, const std::function<void(const DeviceBuffer&)>& fn) const {
+  if (i < device_.size()) return fn(device_[i]);
+  fn(backend_->upload(ActivationStore::get(i)));
+}
+
+}  // namespace qlab

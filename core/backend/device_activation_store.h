@@ -29,6 +29,8 @@ class DeviceActivationStore final : public ActivationStore {
   Matrix get(size_t i) const override;
   // fn on segment i in the backend's memory; with write_back, what fn leaves is stored.
   void on_device(size_t i, const std::function<void(DeviceBuffer&)>& fn, bool write_back);
+  // fn on segment i in the backend's memory, read only.
+  void read_on_device(size_t i, const std::function<void(const DeviceBuffer&)>& fn) const;
   int64_t resident_segments() const { return static_cast<int64_t>(device_.size()); }
   Backend& backend() const { return *backend_; }
 

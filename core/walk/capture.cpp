@@ -2,7 +2,9 @@
 
 #include <algorithm>
 
+#include "backend/device_activation_store.h"
 #include "forward/block_forward.h"
+#include "forward/device_block.h"
 #include "walk/stats_cache.h"
 
 namespace qlab {
@@ -31,17 +33,32 @@ BlockStats capture(Block& block, const ModelConfig& config, const ActivationStor
       s.collectors[g] = std::make_shared<StatsCollector>(mask | QLAB_STAT_HESSIAN, groups[g][0]->in_features(), total_tokens);
   }
   std::vector<bool> seen(groups.size());
-  LinearInputHook hook = [&](const Linear& l, const Matrix& input) {
+  const auto add = [&](const Linear& l, const auto& input) {
     const size_t g = s.group_of.at(l.name);
     if (s.collectors[g] && !seen[g]) {
       seen[g] = true;
       s.collectors[g]->add_sequence(input);
     }
   };
-  for (size_t i = 0; i < x.size(); ++i) {
-    std::fill(seen.begin(), seen.end(), false);
-    Matrix h = x.get(i);
-    block_forward(block, config, h, 0, nullptr, &hook);
+  if (const auto* dx = dynamic_cast<const DeviceActivationStore*>(&x)) {  // activations on a device: the block runs there
+    Backend& be = dx->backend();
+    const DeviceBlock resident(be, block);
+    const DeviceInputHook hook = [&](const Linear& l, const DeviceBuffer& input) { add(l, input); };
+    for (size_t i = 0; i < x.size(); ++i) {
+      std::fill(seen.begin(), seen.end(), false);
+      dx->read_on_device(i, [&](const DeviceBuffer& in) {
+        DeviceBuffer h = be.alloc(in.rows(), in.cols());
+        be.copy(in, h);
+        device_block_forward(resident, config, h, &hook);
+      });
+    }
+  } else {
+    const LinearInputHook hook = [&](const Linear& l, const Matrix& input) { add(l, input); };
+    for (size_t i = 0; i < x.size(); ++i) {
+      std::fill(seen.begin(), seen.end(), false);
+      Matrix h = x.get(i);
+      block_forward(block, config, h, 0, nullptr, &hook);
+    }
   }
   if (cache) cache->insert(key, {s.collectors, s.group_of});
   return s;

@@ -4,11 +4,15 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <memory>
 #include <map>
 #include <optional>
 
+#include "backend/device_activation_store.h"
 #include "data/memory_budget.h"
 #include "forward/block_forward.h"
+#include "forward/device_block.h"
 #include "forward/forward.h"
 #include "util/error.h"
 #include "util/progress.h"
@@ -143,6 +147,26 @@ void calibrate_input_ranges(const Block& block, const Block& reference, const Ac
 // propagate: X_{b+1}, and the block's output error (quantized against float) on the way.
 double propagate(const Block& block, const Block& float_block, ActivationStore& x, Walk& w) {
   double err_num = 0, err_den = 0;
+  if (auto* dx = dynamic_cast<DeviceActivationStore*>(&x)) {  // on the device: only two sums come back
+    Backend& be = dx->backend();
+    const DeviceBlock quantized(be, block), reference(be, float_block);
+    for (size_t i = 0; i < x.size(); ++i)
+      dx->on_device(i, [&](DeviceBuffer& input) {
+        DeviceBuffer yq = be.alloc(input.rows(), input.cols()), yf = be.alloc(input.rows(), input.cols());
+        be.copy(input, yq);
+        be.copy(input, yf);
+        device_block_forward(quantized, w.config, yq, nullptr, &w.act);
+        device_block_forward(reference, w.config, yf);
+        const double num = be.squared_distance(yq, yf), den = be.squared_norm(yf);
+        // A sum over a non-finite value is non-finite: the host check, without copying back.
+        if (!std::isfinite(den)) fail("block {}: the float block's output has a non-finite value (activations overflow)", block.index);
+        if (!std::isfinite(num)) fail("block {}: the quantized block's output has a non-finite value (activations overflow)", block.index);
+        err_num += num;
+        err_den += den;
+        be.copy(w.plan.float_propagation ? yf : yq, input);
+      }, true);
+    return err_den > 0 ? err_num / err_den : 0.0;
+  }
   for (size_t i = 0; i < x.size(); ++i) {
     Matrix input = x.get(i);
     Matrix yq = input, yf = input;
@@ -155,6 +179,21 @@ double propagate(const Block& block, const Block& float_block, ActivationStore& 
     x.set(i, w.plan.float_propagation ? yf : yq);
   }
   return err_den > 0 ? err_num / err_den : 0.0;
+}
+
+// x ← through(x) for every segment, where the activations are (a resumed run's finished blocks).
+void forward_all(const Block& through, ActivationStore& x, const ModelConfig& config, const ActivationPlan* act) {
+  if (auto* dx = dynamic_cast<DeviceActivationStore*>(&x)) {
+    const DeviceBlock resident(dx->backend(), through);
+    for (size_t i = 0; i < x.size(); ++i)
+      dx->on_device(i, [&](DeviceBuffer& h) { device_block_forward(resident, config, h, nullptr, act); }, true);
+    return;
+  }
+  for (size_t i = 0; i < x.size(); ++i) {
+    Matrix h = x.get(i);
+    block_forward(through, config, h, 0, nullptr, nullptr, act);
+    x.set(i, h);
+  }
 }
 
 // One block through every stage; `block` starts as the float block and leaves quantized.
@@ -217,9 +256,11 @@ BlockResult walk_block(Block& block, const Block& float_block, const BlockPlan& 
 
 // The calibration activations between blocks: what is left of the memory budget after the
 // float block, the block being quantized and the reference a walk holds (3 blocks in
-// float32), in the plan's precision; beyond it they spill to a file.
-ActivationStore calibration_store(const WeightSource& source, const LayerPlan& plan,
-                                  const std::vector<std::vector<int32_t>>& calibration, const WalkMemory& memory) {
+// float32), in the plan's precision; beyond it they spill to a file. With a device, the
+// segments that fit its budget beside two blocks, one stage's Hessians and a forward's work
+// space stay there.
+std::unique_ptr<ActivationStore> calibration_store(const WeightSource& source, const LayerPlan& plan,
+                                                   const std::vector<std::vector<int32_t>>& calibration, const WalkMemory& memory) {
   const ModelConfig& c = source.config();
   int64_t longest = 0;
   for (const auto& segment : calibration) longest = std::max(longest, static_cast<int64_t>(segment.size()));
@@ -230,8 +271,16 @@ ActivationStore calibration_store(const WeightSource& source, const LayerPlan& p
     fail("--max-memory {:.1f} MiB is too small to quantize {}: at least {:.1f} MiB is needed (3 blocks in float32, "
          "{:.1f} MiB, plus one calibration segment of {}×{} activations)",
          static_cast<double>(budget) / (1 << 20), source.path(), (held + one) / (1 << 20), held / (1 << 20), longest, c.dim);
-  return ActivationStore(plan.activations, static_cast<int64_t>(calibration.size()), longest, c.dim,
-                         budget - static_cast<uint64_t>(held), memory.spill_dir);
+  const auto n = static_cast<int64_t>(calibration.size());
+  const uint64_t host_bytes = budget - static_cast<uint64_t>(held);
+  if (!memory.device) return std::make_unique<ActivationStore>(plan.activations, n, longest, c.dim, host_bytes, memory.spill_dir);
+  const double attn = static_cast<double>(c.n_heads * c.head_dim), d = static_cast<double>(c.dim), f = static_cast<double>(c.hidden_dim);
+  const double hessians = 4.0 * (2 * d * d + attn * attn + f * f);
+  const double pinned = 2 * block_bytes + hessians + device_forward_work_bytes(c, longest) + 3.0 * 4 * static_cast<double>(longest) * d;
+  const uint64_t device_bytes = device_memory_budget(*memory.device, memory.max_device_memory, pinned + 4.0 * longest * d,
+                                                     fmt::format("quantizing {}", source.path()));
+  return std::make_unique<DeviceActivationStore>(*memory.device, device_bytes - static_cast<uint64_t>(pinned), plan.activations, n,
+                                                 longest, c.dim, host_bytes, memory.spill_dir);
 }
 
 }  // namespace
@@ -244,7 +293,8 @@ LayerPlan walk_layers(const WeightSource& source, const LayerPlan& plan, const s
     fail("{}: the plan has {} block(s), the model {}", source.path(), plan.blocks.size(), n_blocks);
   const ModelConfig& config = source.config();
   Walk w{config, plan, pipeline, act, cache};
-  ActivationStore x = calibration_store(source, plan, calibration, memory);
+  const std::unique_ptr<ActivationStore> store = calibration_store(source, plan, calibration, memory);
+  ActivationStore& x = *store;
   {
     const Model outer = source.load_outer();
     const VocabRows rows = [&](VocabTable t, std::span<const int32_t> ids) { return source.vocab_rows(t, ids); };
@@ -257,11 +307,7 @@ LayerPlan walk_layers(const WeightSource& source, const LayerPlan& plan, const s
   for (int64_t b = 0; b < start_block; ++b) {
     const Block walked = finished.block(b, act);
     const Block through = plan.float_propagation ? source.load_block(b) : walked;
-    for (size_t i = 0; i < x.size(); ++i) {
-      Matrix h = x.get(i);
-      block_forward(through, config, h, 0, nullptr, nullptr, plan.float_propagation ? nullptr : &act);
-      x.set(i, h);
-    }
+    forward_all(through, x, config, plan.float_propagation ? nullptr : &act);
   }
   // Checked once here; every later block's input is an output checked at propagation.
   for (size_t i = 0; i < x.size(); ++i) check_finite(x.get(i), start_block, "the calibration input");

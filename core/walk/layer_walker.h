@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/backend.h"
 #include "model/weight_source.h"
 #include "plan/layer_plan.h"
 #include "walk/block_sink.h"
@@ -45,6 +46,10 @@ struct FinishedBlocks {
 struct WalkMemory {
   uint64_t memory_bytes = 0;
   std::string spill_dir;
+  // --device: capture and propagation run there, the calibration activations that fit
+  // max_device_memory (0 = 90% of its free memory) resident; null = the host's kernels.
+  Backend* device = nullptr;
+  uint64_t max_device_memory = 0;
 };
 LayerPlan walk_layers(const WeightSource& source, const LayerPlan& plan, const std::vector<std::vector<int32_t>>& calibration,
                       Pipeline& pipeline, ActivationPlan& act, BlockSink& sink, bool show_progress = true,

@@ -20,6 +20,26 @@ void StatsCollector::add_sequence(const Matrix& x) {
   const int64_t t = x.rows(), in = x.cols();
   if (in != in_) fail("statistics: input has {} features, expected {}", in, in_);
   if (h_.size() > 0) syrk_upper_tn(in, t, 1.0f, x.data(), in, h_.data(), in);
+  add_host_statistics(x);
+}
+
+void StatsCollector::add_sequence(const DeviceBuffer& x) {
+  if (x.cols() != in_) fail("statistics: input has {} features, expected {}", x.cols(), in_);
+  Backend& be = *x.backend();
+  if (mask_ & QLAB_STAT_HESSIAN) {
+    if (device_h_.empty()) device_h_ = be.upload(h_);  // h_ is zero until the first sequence
+    be.syrk_accumulate(x, 1.0f, device_h_);
+  }
+  if (mask_ & (QLAB_STAT_ABS_MEAN | QLAB_STAT_ABS_MAX | QLAB_STAT_ROWS)) {
+    add_host_statistics(x.download());
+  } else {
+    n_tokens_ += x.rows();
+    n_sequences_ += 1;
+  }
+}
+
+void StatsCollector::add_host_statistics(const Matrix& x) {
+  const int64_t t = x.rows();
   symmetric_ = false;
   if (abs_sum_.size() > 0) {
     abs_sum_ += x.cwiseAbs().colwise().sum().transpose();
@@ -33,6 +53,11 @@ void StatsCollector::add_sequence(const Matrix& x) {
 }
 
 const Matrix& StatsCollector::hessian_sum() const {
+  if (!device_h_.empty()) {
+    h_ = device_h_.download();
+    device_h_ = DeviceBuffer();
+    symmetric_ = false;
+  }
   if (!symmetric_) {
     h_.triangularView<Eigen::StrictlyLower>() = h_.transpose();
     symmetric_ = true;

@@ -6,6 +6,7 @@
 #pragma once
 #include <cstdint>
 
+#include "backend/backend.h"
 #include "qlab/plugin.h"
 #include "tensor/tensor.h"
 
@@ -16,6 +17,9 @@ class StatsCollector {
   // mask: qlab_stat bits; total_tokens: all calibration tokens, for the row stride.
   StatsCollector(uint32_t mask, int64_t in_features, int64_t total_tokens, int64_t rows_wanted = 512);
   void add_sequence(const Matrix& x);  // tokens × in, one calibration sequence
+  // The same for x in a backend's memory: Σ x xᵀ accumulates there (SYRK on the device, the
+  // sum read back once, on first use); only the other statistics, when asked for, copy x back.
+  void add_sequence(const DeviceBuffer& x);
 
   const Matrix& hessian_sum() const;   // symmetric, Σ x xᵀ
   Matrix hessian() const;              // 2/S · Σ x xᵀ
@@ -30,7 +34,10 @@ class StatsCollector {
  private:
   uint32_t mask_;
   int64_t in_ = 0, stride_, n_tokens_ = 0, n_sequences_ = 0;
+  void add_host_statistics(const Matrix& x);  // abs_mean/abs_max/rows and the counts
+
   mutable Matrix h_;         // upper triangle accumulated; symmetrised on first read
+  mutable DeviceBuffer device_h_;  // the same sum while it accumulates on a device
   mutable bool symmetric_ = false;
   Vector abs_sum_, abs_max_;
   mutable Vector abs_mean_;
