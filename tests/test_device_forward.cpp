@@ -23,7 +23,9 @@
 #include "support/llama2c_file.h"
 #include "support/llama_family_ref.h"
 #include "support/skip.h"
+#include "tokenizer/tokenizer_loader.h"
 #include "util/error.h"
+#include "zeroshot/zeroshot_eval.h"
 
 using namespace qlab;
 using namespace qlab::test;
@@ -125,6 +127,26 @@ TEST_CASE("a device budget below one block and one segment is refused naming the
   CHECK_THROWS_WITH(perplexity(*source, corpus_ids(256, 512), opts),
                     Catch::Contains("evaluating") && Catch::Contains("of device memory is needed") &&
                         Catch::Contains("--max-device-memory gives 0.0 MiB"));
+}
+
+TEST_CASE("zero-shot scoring through the seam (RoPE at packed positions, prefix-tree attention) equals the host's", "[device][zeroshot]") {
+  const Model m = load_model(kStories);
+  const auto tok = load_tokenizer(source_dir() / "datasets/stories260K/tok512.bin");
+  auto be = make_backend("cpu");
+  ZeroShotOptions o{.tasks = {"arc_easy", "winogrande", "lambada_openai"}, .limit = 8, .progress = false};
+  const ZeroShotResult want = evaluate_tasks(BlockMajorModel(m), *tok, o);
+  o.device = be.get();
+  const ZeroShotResult got = evaluate_tasks(BlockMajorModel(m), *tok, o);
+  REQUIRE(got.tasks.size() == 3);
+  for (size_t t = 0; t < got.tasks.size(); ++t)
+    for (size_t d = 0; d < got.tasks[t].scores.size(); ++d) {
+      const DocScore& a = got.tasks[t].scores[d];
+      const DocScore& b = want.tasks[t].scores[d];
+      INFO(got.tasks[t].task << " document " << d);
+      REQUIRE(a.ll.size() == b.ll.size());
+      for (size_t r = 0; r < a.ll.size(); ++r) CHECK(a.ll[r] == Approx(b.ll[r]).epsilon(1e-5));
+      CHECK(a.greedy == b.greedy);
+    }
 }
 
 TEST_CASE("cuda parity: whole-model perplexity of the bundled model within 1e-4", "[device][cuda]") {

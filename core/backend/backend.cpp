@@ -104,6 +104,33 @@ void Backend::rope(DeviceBuffer& x, int64_t n_heads, int64_t head_dim, int64_t p
   rope_impl(x, n_heads, head_dim, pos0, inv_freq);
 }
 
+void Backend::rope(DeviceBuffer& x, int64_t n_heads, int64_t head_dim, const std::vector<int32_t>& pos,
+                   const std::vector<float>& inv_freq) {
+  check_owner(this, "rope", x);
+  check_heads("rope", n_heads, head_dim);
+  if (x.cols() != n_heads * head_dim) fail("rope: x has {} columns, {} heads of {} need {}", x.cols(), n_heads, head_dim, n_heads * head_dim);
+  if (static_cast<int64_t>(inv_freq.size()) != head_dim / 2) fail("rope: {} frequencies for head_dim {}", inv_freq.size(), head_dim);
+  if (static_cast<int64_t>(pos.size()) != x.rows()) fail("rope: {} positions for {} rows", pos.size(), x.rows());
+  if (x.empty()) return;
+  rope_at_impl(x, n_heads, head_dim, pos, inv_freq);
+}
+
+void Backend::packed_attention(const DeviceBuffer& q, const DeviceBuffer& k, const DeviceBuffer& v, int64_t n_heads,
+                               int64_t n_kv_heads, int64_t head_dim, const PackedLayout& layout, DeviceBuffer& out) {
+  for (const DeviceBuffer* b : std::initializer_list<const DeviceBuffer*>{&q, &k, &v, &out}) check_owner(this, "packed_attention", *b);
+  check_heads("packed_attention", n_heads, head_dim);
+  if (n_kv_heads <= 0 || n_heads % n_kv_heads != 0) fail("packed_attention: {} heads do not share {} kv heads evenly", n_heads, n_kv_heads);
+  const int64_t t = layout.rows();
+  if (static_cast<int64_t>(layout.tree_start.size()) != t || static_cast<int64_t>(layout.subtree_end.size()) != t)
+    fail("packed_attention: a layout of {} positions, {} tree starts and {} subtree ends", t, layout.tree_start.size(), layout.subtree_end.size());
+  check_shape("packed_attention", "q", q, t, n_heads * head_dim);
+  check_shape("packed_attention", "k", k, t, n_kv_heads * head_dim);
+  check_shape("packed_attention", "v", v, t, n_kv_heads * head_dim);
+  check_shape("packed_attention", "out", out, t, n_heads * head_dim);
+  if (q.empty()) return;
+  packed_attention_impl(q, k, v, n_heads, n_kv_heads, head_dim, layout, out);
+}
+
 void Backend::causal_attention(const DeviceBuffer& q, const DeviceBuffer& k, const DeviceBuffer& v, int64_t n_heads,
                                int64_t n_kv_heads, int64_t head_dim, int64_t pos0, DeviceBuffer& out) {
   for (const DeviceBuffer* b : std::initializer_list<const DeviceBuffer*>{&q, &k, &v, &out}) check_owner(this, "causal_attention", *b);

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "forward/packed_attention.h"
 #include "tensor/half.h"
 #include "tensor/tensor.h"
 #include "util/name_table.h"
@@ -79,6 +80,11 @@ class Backend {
   virtual std::string description() const = 0;  // the hardware, for the log
   virtual DeviceMemory memory() const = 0;
 
+  // The input precision of the forward pass's linears (--gemm-precision); attention, SYRK and
+  // the GPTQ solve stay fp32.
+  Precision linear_precision() const { return linear_precision_; }
+  void set_linear_precision(Precision p) { linear_precision_ = p; }
+
   DeviceBuffer alloc(int64_t rows, int64_t cols);  // contents undefined
   DeviceBuffer upload(const Matrix& host);
   // Blocks until every op issued so far has finished (asynchronous backends only).
@@ -98,6 +104,11 @@ class Backend {
                   DeviceBuffer& out);
   // Rotate-half RoPE in place, row r at position pos0 + r; inv_freq from rope_inv_freq().
   void rope(DeviceBuffer& x, int64_t n_heads, int64_t head_dim, int64_t pos0, const std::vector<float>& inv_freq);
+  // The same with row r at position pos[r] (packed prefix trees).
+  void rope(DeviceBuffer& x, int64_t n_heads, int64_t head_dim, const std::vector<int32_t>& pos, const std::vector<float>& inv_freq);
+  // Attention of rows packed as prefix trees, as packed_attention() in forward/packed_attention.h.
+  void packed_attention(const DeviceBuffer& q, const DeviceBuffer& k, const DeviceBuffer& v, int64_t n_heads, int64_t n_kv_heads,
+                        int64_t head_dim, const PackedLayout& layout, DeviceBuffer& out);
   // Causal grouped-query attention, as causal_attention() in forward/block_forward.h: q holds
   // T rows at positions pos0.., k and v hold positions 0..pos0+T−1.
   void causal_attention(const DeviceBuffer& q, const DeviceBuffer& k, const DeviceBuffer& v, int64_t n_heads,
@@ -125,6 +136,7 @@ class Backend {
 
  protected:
   friend class DeviceBuffer;
+  Precision linear_precision_ = Precision::fp32;
   virtual std::unique_ptr<DeviceBuffer::Storage> allocate(int64_t rows, int64_t cols) = 0;
   virtual void write(DeviceBuffer& dst, const float* host) = 0;
   virtual void read(const DeviceBuffer& src, float* host) = 0;
@@ -137,6 +149,10 @@ class Backend {
                                float eps, DeviceBuffer& out) = 0;
   virtual void rope_impl(DeviceBuffer& x, int64_t n_heads, int64_t head_dim, int64_t pos0,
                          const std::vector<float>& inv_freq) = 0;
+  virtual void rope_at_impl(DeviceBuffer& x, int64_t n_heads, int64_t head_dim, const std::vector<int32_t>& pos,
+                            const std::vector<float>& inv_freq) = 0;
+  virtual void packed_attention_impl(const DeviceBuffer& q, const DeviceBuffer& k, const DeviceBuffer& v, int64_t n_heads,
+                                     int64_t n_kv_heads, int64_t head_dim, const PackedLayout& layout, DeviceBuffer& out) = 0;
   virtual void causal_attention_impl(const DeviceBuffer& q, const DeviceBuffer& k, const DeviceBuffer& v,
                                      int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, int64_t pos0,
                                      DeviceBuffer& out) = 0;

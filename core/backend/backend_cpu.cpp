@@ -95,6 +95,14 @@ class CpuBackend final : public Backend {
   void rope_impl(DeviceBuffer& x, int64_t n_heads, int64_t head_dim, int64_t pos0, const std::vector<float>& inv_freq) override {
     apply_rope(mat(x), n_heads, head_dim, pos0, inv_freq);
   }
+  void rope_at_impl(DeviceBuffer& x, int64_t n_heads, int64_t head_dim, const std::vector<int32_t>& pos,
+                    const std::vector<float>& inv_freq) override {
+    apply_rope(mat(x), n_heads, head_dim, pos, inv_freq);
+  }
+  void packed_attention_impl(const DeviceBuffer& q, const DeviceBuffer& k, const DeviceBuffer& v, int64_t n_heads,
+                             int64_t n_kv_heads, int64_t head_dim, const PackedLayout& layout, DeviceBuffer& out) override {
+    qlab::packed_attention(mat(q), mat(k), mat(v), n_heads, n_kv_heads, head_dim, layout, mat(out));
+  }
   void causal_attention_impl(const DeviceBuffer& q, const DeviceBuffer& k, const DeviceBuffer& v, int64_t n_heads,
                              int64_t n_kv_heads, int64_t head_dim, int64_t pos0, DeviceBuffer& out) override {
     qlab::causal_attention(mat(q), mat(k), mat(v), n_heads, n_kv_heads, head_dim, pos0, mat(out));

@@ -154,12 +154,32 @@ class CudaBackend final : public Backend {
     const size_t n = sizeof(float) * inv_freq.size();
     float* freq = static_cast<float*>(scratch_a_.get(n));
     check(cudaMemcpyAsync(freq, inv_freq.data(), n, cudaMemcpyHostToDevice, stream_), "cudaMemcpy (rope frequencies)");
-    check(cuda::rope(x.data(), x.rows(), n_heads, head_dim, pos0, freq, stream_), "rope kernel");
+    check(cuda::rope(x.data(), x.rows(), n_heads, head_dim, pos0, nullptr, freq, stream_), "rope kernel");
     synchronize();  // inv_freq (host) must outlive the copy
+  }
+  void rope_at_impl(DeviceBuffer& x, int64_t n_heads, int64_t head_dim, const std::vector<int32_t>& pos,
+                    const std::vector<float>& inv_freq) override {
+    float* freq = static_cast<float*>(scratch_a_.get(sizeof(float) * inv_freq.size()));
+    check(cudaMemcpyAsync(freq, inv_freq.data(), sizeof(float) * inv_freq.size(), cudaMemcpyHostToDevice, stream_), "cudaMemcpy (rope frequencies)");
+    const int32_t* pos_d = upload_ints(pos, static_cast<int32_t*>(scratch_layout_.get(sizeof(int32_t) * pos.size())));
+    check(cuda::rope(x.data(), x.rows(), n_heads, head_dim, 0, pos_d, freq, stream_), "rope kernel");
+    synchronize();  // the host vectors must outlive the copies
+  }
+  void packed_attention_impl(const DeviceBuffer& q, const DeviceBuffer& k, const DeviceBuffer& v, int64_t n_heads,
+                             int64_t n_kv_heads, int64_t head_dim, const PackedLayout& layout, DeviceBuffer& out) override {
+    const size_t t = layout.tree_start.size();
+    auto* ints = static_cast<int32_t*>(scratch_layout_.get(2 * sizeof(int32_t) * t));  // one allocation for both
+    const int32_t* start = upload_ints(layout.tree_start, ints);
+    const int32_t* end = upload_ints(layout.subtree_end, ints + t);
+    check(cuda::causal_attention(q.data(), k.data(), v.data(), out.data(), q.rows(), n_heads, n_kv_heads, head_dim, 0, start, end,
+                                 stream_),
+          "packed attention kernel");
+    synchronize();
   }
   void causal_attention_impl(const DeviceBuffer& q, const DeviceBuffer& k, const DeviceBuffer& v, int64_t n_heads,
                              int64_t n_kv_heads, int64_t head_dim, int64_t pos0, DeviceBuffer& out) override {
-    check(cuda::causal_attention(q.data(), k.data(), v.data(), out.data(), q.rows(), n_heads, n_kv_heads, head_dim, pos0, stream_),
+    check(cuda::causal_attention(q.data(), k.data(), v.data(), out.data(), q.rows(), n_heads, n_kv_heads, head_dim, pos0, nullptr,
+                                 nullptr, stream_),
           "attention kernel");
   }
   void silu_mul_impl(DeviceBuffer& a, const DeviceBuffer& gate) override {
@@ -226,6 +246,11 @@ class CudaBackend final : public Backend {
     if (n > INT32_MAX) fail("CUDA backend: dimension {} exceeds cuBLAS's int range", n);
     return static_cast<int>(n);
   }
+  // Host ints to device memory at dst (the caller keeps v alive until it synchronizes).
+  const int32_t* upload_ints(const std::vector<int32_t>& v, int32_t* dst) {
+    check(cudaMemcpyAsync(dst, v.data(), sizeof(int32_t) * v.size(), cudaMemcpyHostToDevice, stream_), "cudaMemcpy (positions)");
+    return dst;
+  }
   int read_info(const int* info_d) {
     int info = 0;
     check(cudaMemcpyAsync(&info, info_d, sizeof(int), cudaMemcpyDeviceToHost, stream_), "cudaMemcpy (devInfo)");
@@ -237,7 +262,7 @@ class CudaBackend final : public Backend {
   cudaStream_t stream_ = nullptr;
   cublasHandle_t blas_ = nullptr;
   cusolverDnHandle_t solver_ = nullptr;
-  Scratch scratch_a_, scratch_b_, scratch_info_;
+  Scratch scratch_a_, scratch_b_, scratch_info_, scratch_layout_;
 };
 
 }  // namespace

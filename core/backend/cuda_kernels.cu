@@ -65,12 +65,14 @@ __global__ void layer_norm_kernel(const float* x, const float* w, const float* b
     out[blockIdx.x * cols + c] = (row[c] - mean) * inv * w[c] + (bias ? bias[c] : 0.0f);
 }
 
-// One thread per (row, head, j < head_dim/2): the rotate-half pair (j, j + half).
-__global__ void rope_kernel(float* x, int64_t rows, int64_t n_heads, int64_t head_dim, int64_t pos0, const float* inv_freq) {
+// One thread per (row, head, j < head_dim/2): the rotate-half pair (j, j + half). Row r is at
+// position pos[r], or pos0 + r without pos.
+__global__ void rope_kernel(float* x, int64_t rows, int64_t n_heads, int64_t head_dim, int64_t pos0, const int32_t* pos,
+                            const float* inv_freq) {
   const int64_t half = head_dim / 2, i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
   if (i >= rows * n_heads * half) return;
   const int64_t j = i % half, h = (i / half) % n_heads, r = i / (half * n_heads);
-  const float angle = static_cast<float>(pos0 + r) * inv_freq[j];
+  const float angle = static_cast<float>(pos ? pos[r] : pos0 + r) * inv_freq[j];
   const float c = static_cast<float>(cos(static_cast<double>(angle))), s = static_cast<float>(sin(static_cast<double>(angle)));
   float* head = x + r * n_heads * head_dim + h * head_dim;
   const float a = head[j], b = head[j + half];
@@ -79,23 +81,26 @@ __global__ void rope_kernel(float* x, int64_t rows, int64_t n_heads, int64_t hea
 }
 
 // Block (query r, head h). Shared memory: the query, 32 floats for reductions, the scores.
+// Causal: keys [0, pos0 + r]. Packed (tree_start given): keys [tree_start[r], r], those whose
+// subtree ended before r (off the row's path) masked out.
 __global__ void attention_kernel(const float* q, const float* k, const float* v, float* out, int64_t n_heads,
-                                 int64_t group, int64_t head_dim, int64_t pos0, float scale) {
+                                 int64_t group, int64_t head_dim, int64_t pos0, const int32_t* tree_start,
+                                 const int32_t* subtree_end, float scale) {
   extern __shared__ float smem[];
   float* qs = smem;
   float* red = qs + head_dim;
   float* s = red + 32;
   const int64_t r = blockIdx.x, h = blockIdx.y, kvh = h / group;
   const int64_t q_stride = n_heads * head_dim, kv_stride = n_heads / group * head_dim;
-  const int64_t n_keys = pos0 + r + 1;  // causal: keys after the query are cut
+  const int64_t k0 = tree_start ? tree_start[r] : 0, n_keys = (tree_start ? r : pos0 + r) + 1 - k0;
   for (int64_t d = threadIdx.x; d < head_dim; d += blockDim.x) qs[d] = q[r * q_stride + h * head_dim + d];
   __syncthreads();
   float m = -INFINITY;
   for (int64_t j = threadIdx.x; j < n_keys; j += blockDim.x) {
-    const float* kj = k + j * kv_stride + kvh * head_dim;
+    const float* kj = k + (k0 + j) * kv_stride + kvh * head_dim;
     float dot = 0.0f;
     for (int64_t d = 0; d < head_dim; ++d) dot += qs[d] * kj[d];
-    s[j] = scale * dot;
+    s[j] = subtree_end && r >= subtree_end[k0 + j] ? -INFINITY : scale * dot;
     m = fmaxf(m, s[j]);
   }
   m = block_reduce<true>(m, red);
@@ -108,7 +113,7 @@ __global__ void attention_kernel(const float* q, const float* k, const float* v,
   for (int64_t j = threadIdx.x; j < n_keys; j += blockDim.x) s[j] *= inv;
   __syncthreads();
   for (int64_t d = threadIdx.x; d < head_dim; d += blockDim.x) {
-    const float* vd = v + kvh * head_dim + d;
+    const float* vd = v + (k0 * kv_stride) + kvh * head_dim + d;
     float acc = 0.0f;
     for (int64_t j = 0; j < n_keys; ++j) acc += s[j] * vd[j * kv_stride];
     out[r * q_stride + h * head_dim + d] = acc;
@@ -195,14 +200,15 @@ cudaError_t layer_norm(const float* x, const float* weight, const float* bias, f
   return cudaGetLastError();
 }
 
-cudaError_t rope(float* x, int64_t rows, int64_t n_heads, int64_t head_dim, int64_t pos0, const float* inv_freq,
+cudaError_t rope(float* x, int64_t rows, int64_t n_heads, int64_t head_dim, int64_t pos0, const int32_t* pos, const float* inv_freq,
                  cudaStream_t stream) {
-  rope_kernel<<<blocks_for(rows * n_heads * (head_dim / 2)), kThreads, 0, stream>>>(x, rows, n_heads, head_dim, pos0, inv_freq);
+  rope_kernel<<<blocks_for(rows * n_heads * (head_dim / 2)), kThreads, 0, stream>>>(x, rows, n_heads, head_dim, pos0, pos, inv_freq);
   return cudaGetLastError();
 }
 
 cudaError_t causal_attention(const float* q, const float* k, const float* v, float* out, int64_t n_q, int64_t n_heads,
-                             int64_t n_kv_heads, int64_t head_dim, int64_t pos0, cudaStream_t stream) {
+                             int64_t n_kv_heads, int64_t head_dim, int64_t pos0, const int32_t* tree_start,
+                             const int32_t* subtree_end, cudaStream_t stream) {
   const size_t smem = sizeof(float) * static_cast<size_t>(head_dim + 32 + pos0 + n_q);
   if (smem > 48 * 1024) {  // long contexts: opt in to more shared memory (the launch fails beyond the device's limit)
     const cudaError_t e = cudaFuncSetAttribute(attention_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
@@ -210,7 +216,8 @@ cudaError_t causal_attention(const float* q, const float* k, const float* v, flo
   }
   const float scale = 1.0f / sqrtf(static_cast<float>(head_dim));
   const dim3 grid(static_cast<unsigned>(n_q), static_cast<unsigned>(n_heads));
-  attention_kernel<<<grid, 128, smem, stream>>>(q, k, v, out, n_heads, n_heads / n_kv_heads, head_dim, pos0, scale);
+  attention_kernel<<<grid, 128, smem, stream>>>(q, k, v, out, n_heads, n_heads / n_kv_heads, head_dim, pos0, tree_start,
+                                                subtree_end, scale);
   return cudaGetLastError();
 }
 

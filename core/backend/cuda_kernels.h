@@ -16,10 +16,14 @@ cudaError_t rms_norm(const float* x, const float* weight, float eps, float* out,
 // bias may be null.
 cudaError_t layer_norm(const float* x, const float* weight, const float* bias, float eps, float* out, int64_t rows,
                        int64_t cols, cudaStream_t stream);
-cudaError_t rope(float* x, int64_t rows, int64_t n_heads, int64_t head_dim, int64_t pos0, const float* inv_freq,
+// Row r at position pos[r] when pos is given, else pos0 + r.
+cudaError_t rope(float* x, int64_t rows, int64_t n_heads, int64_t head_dim, int64_t pos0, const int32_t* pos, const float* inv_freq,
                  cudaStream_t stream);
+// Causal over keys [0, pos0 + r] for query r; with tree_start/subtree_end (a PackedLayout in
+// device memory), over query r's path in its prefix tree.
 cudaError_t causal_attention(const float* q, const float* k, const float* v, float* out, int64_t n_q, int64_t n_heads,
-                             int64_t n_kv_heads, int64_t head_dim, int64_t pos0, cudaStream_t stream);
+                             int64_t n_kv_heads, int64_t head_dim, int64_t pos0, const int32_t* tree_start,
+                             const int32_t* subtree_end, cudaStream_t stream);
 cudaError_t silu_mul(float* a, const float* gate, int64_t n, cudaStream_t stream);
 cudaError_t relu(float* a, int64_t n, cudaStream_t stream);
 // *sum ← Σ (a − b)² over n values (b null: Σ a²), the differences in float, the sum in double.

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "cli/commands.h"
+#include "cli/device_args.h"
 #include "cli/eval_memory_args.h"
 #include "cli/model_args.h"
 #include "cli/option_checks.h"
@@ -27,6 +28,7 @@ namespace {
 struct EvalArgs {
   ModelArgs model;
   EvalMemoryArgs memory;
+  DeviceArgs device;
   std::string data;
   int64_t seq_len = 0, max_segments = 0;
   std::string tasks, task_data, harness = "v0.4", overlong = "fail", log;
@@ -88,6 +90,7 @@ Command add_eval(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("eval", "perplexity of a model on a text (GPTQ protocol) and zero-shot tasks (lm-evaluation-harness protocol)");
   args->model.add_to(*cmd);
   args->memory.add_to(*cmd);
+  args->device.add_to(*cmd);
   cmd->add_option("--data", args->data, "evaluation data: KIND:PATH with KIND one of text, wikitext2, ptb, ptb-old, c4, c4-old (a bare path is text)");
   cmd->add_option("--seqlen,--seq-len", args->seq_len, "segment length in tokens (with --data)")->check(whole_number_at_least(2));
   cmd->add_option("--max-segments", args->max_segments, "evaluate at most K segments (0 = all)")->check(whole_number_at_least(0));
@@ -104,15 +107,18 @@ Command add_eval(CLI::App& app) {
     if (args->data.empty() && args->tasks.empty()) fail("qlab eval needs --data (perplexity), --tasks (zero-shot), or both");
     if (!args->data.empty() && args->seq_len == 0) fail("--data needs --seqlen");
     const HarnessVersion harness = parse_harness_version(args->harness);
+    const std::unique_ptr<Backend> device = args->device.open();
     auto [model, tok] = args->model.open();  // weights read one block at a time, as evaluated
     std::optional<ExperimentLog> log;
     if (!args->log.empty()) log.emplace(ExperimentLog::create(args->log, "eval", ""));
+    if (log && device) log->write_backend(device->name(), device->description(), args->device.gemm_precision);
     if (!args->data.empty()) {
       if (args->seq_len > model->config().max_seq_len)
         fail("--seqlen {} is above the context of {} ({} positions)", args->seq_len, model->path(), model->config().max_seq_len);
       TokenData data = load_eval_tokens(args->data, *tok, args->seq_len);
       PerplexityOptions opts{.seq_len = args->seq_len, .max_segments = args->max_segments, .progress = true,
-                             .activations = args->memory.precision(), .max_memory = args->memory.max_memory, .spill_dir = ""};
+                             .activations = args->memory.precision(), .max_memory = args->memory.max_memory, .spill_dir = "",
+                             .device = device.get(), .max_device_memory = args->device.max_device_memory};
       PerplexityResult r;
       try {
         r = perplexity(*model, data.tokens, opts);
@@ -125,7 +131,8 @@ Command add_eval(CLI::App& app) {
     if (!args->tasks.empty()) {
       ZeroShotOptions zo{.tasks = split(args->tasks, ',', EmptyParts::skip), .data_dir = args->task_data, .version = harness, .limit = args->limit,
                          .max_length = args->max_length,
-                         .overlong = kOverlongPolicies.parse(args->overlong, "--overlong"), .max_memory = args->memory.max_memory, .progress = true};
+                         .overlong = kOverlongPolicies.parse(args->overlong, "--overlong"), .max_memory = args->memory.max_memory, .progress = true,
+                         .device = device.get(), .max_device_memory = args->device.max_device_memory};
       const ZeroShotResult z = evaluate_tasks(BlockMajorModel(*model), *tok, zo);
       print_tasks(*args, *model, z);
       if (log) write_task_results(*log, "float", z);

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/device_args.h"
 #include "config/experiment.h"
 #include "config/format_rules.h"
 #include "format/safetensors.h"
@@ -27,6 +28,7 @@ struct LayerArgs {
   std::string weights, pipeline, out;
   std::vector<std::string> sets, plugin_dirs;
   bool json = false;
+  DeviceArgs device;
 };
 
 void check_finite(const Matrix& m, const std::string& file, const char* tensor) {
@@ -58,6 +60,7 @@ Command add_layer(CLI::App& app) {
   cmd->add_option("--out", a->out, "output .safetensors")->required();
   cmd->add_option("--plugin-path", a->plugin_dirs, "extra plugin directories");
   cmd->add_flag("--json", a->json, "print the metrics as one JSON object");
+  a->device.add_to(*cmd);
   return [a]() {
     RunConfig run;
     run.format = {4, 0, 0, QLAB_RANGE_GPTQ};
@@ -74,6 +77,7 @@ Command add_layer(CLI::App& app) {
         it->params[key.substr(dot + 1)] = v;
       }
     }
+    const std::unique_ptr<Backend> device = a->device.open();
     PluginRegistry registry = PluginRegistry::discover(a->plugin_dirs);
     Pipeline pipeline = build_pipeline(run, registry);  // validates names, params and order
 
@@ -89,7 +93,10 @@ Command add_layer(CLI::App& app) {
       if (x.cols() != in) fail("{}: 'inputs' has {} columns, 'weight' has {} inputs", a->weights, x.cols(), in);
       check_finite(x, a->weights, "inputs");
       collector = std::make_unique<StatsCollector>(mask | QLAB_STAT_HESSIAN, in, x.rows());
-      collector->add_sequence(x);
+      if (device)
+        collector->add_sequence(device->upload(x));  // Σ x xᵀ by SYRK on the device
+      else
+        collector->add_sequence(x);
       hessian = collector->hessian();
       hessian_sum = collector->hessian_sum();
     } else if (file->has("hessian")) {

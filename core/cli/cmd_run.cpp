@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "cli/commands.h"
+#include "cli/device_args.h"
 #include "cli/eval_memory_args.h"
 #include "cli/option_checks.h"
 #include "util/table.h"
@@ -32,6 +33,7 @@ struct RunArgs {
   int threads = 0;
   double hook_timeout_s = 0;
   EvalMemoryArgs memory;
+  DeviceArgs device;
 };
 
 std::string format_text(const RunConfig& r) {
@@ -113,6 +115,7 @@ Command add_run(CLI::App& app) {
   cmd->add_option("--shard", args->shard, "run shard i of n (0-based, points with index ≡ i mod n); default from a Slurm array job");
   cmd->add_option("--threads", args->threads, "threads (default: all cores)")->check(whole_number_in(0, kMaxThreads));
   args->memory.add_to(*cmd);
+  args->device.add_to(*cmd);
   return [args]() {
     set_threads(args->threads);
     Experiment ex = load_experiment(args->experiment, args->sets);
@@ -132,6 +135,9 @@ Command add_run(CLI::App& app) {
     opt.plugin_dirs = args->plugin_dirs;
     opt.eval_activations = args->memory.precision();
     opt.max_memory = args->memory.max_memory;
+    const std::unique_ptr<Backend> device = args->device.open();
+    opt.device = device.get();
+    opt.max_device_memory = args->device.max_device_memory;
     if (shard) fmt::print(stderr, "shard {}/{} ({}): {} of {} grid points\n", shard->index, shard->count, shard->source, ex.runs.size(), ex.grid_points);
     ExperimentSummary s = run_experiment(ex, opt);
     std::fflush(stderr);

@@ -58,6 +58,7 @@ struct Context {
   const ModelConfig& c;
   const DeviceInputHook* hook;
   const ActivationPlan* act;
+  const PackedLayout* packed;
 };
 
 DeviceBuffer run_linear(const DeviceLinear& l, const DeviceBuffer& x, const Context& ctx) {
@@ -68,9 +69,9 @@ DeviceBuffer run_linear(const DeviceLinear& l, const DeviceBuffer& x, const Cont
     // T×in per linear, which the log's device line states).
     Matrix xq = x.download();
     fake_quantize_input(ctx.act->scheme, ctx.act->absmax_of(l.host->name), l.host->name, xq);
-    ctx.be.gemm(ctx.be.upload(xq), false, l.weight, true, 1.0f, 0.0f, y);
+    ctx.be.gemm(ctx.be.upload(xq), false, l.weight, true, 1.0f, 0.0f, y, ctx.be.linear_precision());
   } else {
-    ctx.be.gemm(x, false, l.weight, true, 1.0f, 0.0f, y);
+    ctx.be.gemm(x, false, l.weight, true, 1.0f, 0.0f, y, ctx.be.linear_precision());
   }
   if (!l.bias.empty()) ctx.be.add_row(y, l.bias);
   return y;
@@ -103,13 +104,20 @@ DeviceBuffer attention(const DeviceBlock& b, const Context& ctx, const DeviceBuf
     per_head_rms_norm(ctx, b.norm(Slot::q_norm), q);
     per_head_rms_norm(ctx, b.norm(Slot::k_norm), k);
   }
-  if (arch.position == PositionKind::rope) {
+  if (arch.position == PositionKind::rope && ctx.packed) {
+    const std::vector<float> inv_freq = rope_inv_freq(c, ctx.packed->max_pos() + 1);
+    ctx.be.rope(q, c.n_heads, c.head_dim, ctx.packed->pos, inv_freq);
+    ctx.be.rope(k, c.n_kv_heads, c.head_dim, ctx.packed->pos, inv_freq);
+  } else if (arch.position == PositionKind::rope) {
     const std::vector<float> inv_freq = rope_inv_freq(c, h.rows());
     ctx.be.rope(q, c.n_heads, c.head_dim, 0, inv_freq);
     ctx.be.rope(k, c.n_kv_heads, c.head_dim, 0, inv_freq);
   }
   DeviceBuffer attn = ctx.be.alloc(h.rows(), c.n_heads * c.head_dim);
-  ctx.be.causal_attention(q, k, v, c.n_heads, c.n_kv_heads, c.head_dim, 0, attn);
+  if (ctx.packed)
+    ctx.be.packed_attention(q, k, v, c.n_heads, c.n_kv_heads, c.head_dim, *ctx.packed, attn);
+  else
+    ctx.be.causal_attention(q, k, v, c.n_heads, c.n_kv_heads, c.head_dim, 0, attn);
   return run_linear(b.linear(Slot::o), attn, ctx);
 }
 
@@ -124,11 +132,12 @@ DeviceBuffer mlp(const DeviceBlock& b, const Context& ctx, const DeviceBuffer& h
 }  // namespace
 
 void device_block_forward(const DeviceBlock& b, const ModelConfig& c, DeviceBuffer& x, const DeviceInputHook* hook,
-                          const ActivationPlan* act) {
+                          const ActivationPlan* act, const PackedLayout* packed) {
   Backend& be = b.backend();
   if (x.backend() != &be) fail("block {}: its activations are not on {}", b.host().index, be.name());
   if (x.cols() != c.dim) fail("block {}: activations of width {}, the model's is {}", b.host().index, x.cols(), c.dim);
-  const Context ctx{be, c, hook, act};
+  if (packed && packed->rows() != x.rows()) fail("block {}: a packed layout of {} rows for {} rows", b.host().index, packed->rows(), x.rows());
+  const Context ctx{be, c, hook, act, packed};
   DeviceBuffer h = be.alloc(x.rows(), x.cols());
   // Pre-norm: x += attn(norm(x)); x += mlp(norm(x)). Post-norm (OPT-350M): x = norm(x + attn(x)); x = norm(x + mlp(x)).
   const auto sub_block = [&](Slot norm_slot, auto&& body) {

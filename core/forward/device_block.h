@@ -49,8 +49,10 @@ using DeviceInputHook = std::function<void(const Linear& linear, const DeviceBuf
 
 // x (T×dim, on the block's backend) ← block(x) at positions 0..T−1, as block_forward() without
 // a cache: every family's table row (norm kind, pre/post-norm, q/k norms, RoPE or learned
-// positions, SwiGLU or ReLU). With `act`, every linear's input is fake-quantized as it says.
+// positions, SwiGLU or ReLU). With `act`, every linear's input is fake-quantized as it says;
+// with `packed`, rows are prefix trees as that layout says (zero-shot scoring).
 void device_block_forward(const DeviceBlock& block, const ModelConfig& config, DeviceBuffer& x,
-                          const DeviceInputHook* hook = nullptr, const ActivationPlan* act = nullptr);
+                          const DeviceInputHook* hook = nullptr, const ActivationPlan* act = nullptr,
+                          const PackedLayout* packed = nullptr);
 
 }  // namespace qlab

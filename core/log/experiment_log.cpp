@@ -85,7 +85,8 @@ ExperimentLog ExperimentLog::create(const std::string& path, const std::string& 
     char host[256] = {0};
     gethostname(host, sizeof host - 1);
     h5::set_attr(root, "host", std::string(host));
-    h5::set_attr(root, "backend", std::string("cpu"));
+    h5::set_attr(root, "backend", std::string("cpu"));  // write_backend() names a device
+    h5::set_attr(root, "gemm_precision", std::string("fp32"));
     h5::set_attr(root, "experiment", experiment);
     h5::set_attr(root, "config_toml", config_text);
     h5::set_attr(root, "plugin_abi_version", static_cast<int64_t>(QLAB_PLUGIN_ABI_VERSION));
@@ -358,6 +359,18 @@ std::string ExperimentLog::read_plan(const std::string& run_id) const {
     if (!h5::exists(f, "runs/" + run_id)) return std::string();
     h5::Handle g = h5::open_group(f, "runs/" + run_id);
     return h5::has_attr(g.id(), "plan") ? h5::attr_string(g.id(), "plan") : std::string();
+  });
+}
+
+}  // namespace qlab
+
+namespace qlab {
+
+void ExperimentLog::write_backend(const std::string& name, const std::string& device, const std::string& gemm_precision) {
+  update([&](hid_t root) {
+    h5::set_attr(root, "backend", name);
+    h5::set_attr(root, "backend_device", device);
+    h5::set_attr(root, "gemm_precision", gemm_precision);
   });
 }
 

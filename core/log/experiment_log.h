@@ -103,6 +103,9 @@ class ExperimentLog {
   bool exists(const std::string& object_path) const;  // a group or column at this path
   EvalRecord read_eval(const std::string& group_path, const std::string& dataset) const;
 
+  // Where this session computes: "backend" ("cpu", "cuda:0"), "backend_device" (the
+  // hardware) and "gemm_precision" at the root; a resumed log records its latest session.
+  void write_backend(const std::string& name, const std::string& device, const std::string& gemm_precision);
   void set_grid_points(int64_t n);  // runs in the whole grid: what `qlab merge` expects
   // identity.model of a float group ("float", "float_m1": one per model of the grid).
   void write_float_identity(const std::string& float_group, const std::string& model);

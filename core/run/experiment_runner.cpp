@@ -61,7 +61,7 @@ EvalRecord evaluate(const WeightSource& model, const Tokenizer& tok, const std::
   try {
     const PerplexityOptions popt{.seq_len = run.eval_seq_len, .max_segments = run.eval_max_segments, .progress = opt.progress,
                                  .activations = opt.eval_activations, .max_memory = opt.max_memory,
-                                 .spill_dir = spill_dir_of(opt)};
+                                 .spill_dir = spill_dir_of(opt), .device = opt.device, .max_device_memory = opt.max_device_memory};
     e.result = perplexity(model, d.tokens, popt, act);
   } catch (const Error& err) {
     fail("{}: {}", d.provenance.path, err.what());
@@ -76,7 +76,7 @@ void evaluate_tasks_into(ExperimentLog& log, const std::string& group, const Wei
   const ZeroShotOptions zo{.tasks = run.tasks.names, .data_dir = run.tasks.data_dir, .version = parse_harness_version(run.tasks.harness),
                            .limit = run.tasks.limit, .max_length = run.tasks.max_length,
                            .overlong = kOverlongPolicies.parse(run.tasks.overlong, "eval.overlong"), .max_memory = opt.max_memory,
-                           .progress = opt.progress};
+                           .progress = opt.progress, .device = opt.device, .max_device_memory = opt.max_device_memory};
   write_task_results(log, group, evaluate_tasks(BlockMajorModel(model), tok, zo, act));
 }
 
@@ -163,6 +163,8 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
   const RunInputs inputs = collect_run_inputs(ex, registry, thread_count());
   ExperimentLog log = opt.resume ? ExperimentLog::resume(log_path, ex.config_text, inputs)
                                  : ExperimentLog::create(log_path, ex.name, ex.config_text, inputs, opt.overwrite);
+  if (opt.device)
+    log.write_backend(opt.device->name(), opt.device->description(), kPrecisions.name(opt.device->linear_precision()));
   if (!opt.resume) std::filesystem::remove(crash_marker_path(log_path));
   log.set_grid_points(static_cast<int64_t>(ex.grid_points));
   record_crash(log, log_path);
@@ -245,7 +247,7 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
       RunSink sink(log, run.run_id, checkpoint);
       LayerPlan executed = walk_layers(*source, plan, calibration.segments, pipeline, act, sink, opt.progress,
                                        ex.runs.size() > 1 ? &stats_cache : nullptr,  // nothing to share with one run
-                                       restored, {opt.max_memory, spill_dir});
+                                       restored, {opt.max_memory, spill_dir, opt.device, opt.max_device_memory});
       // Blocks restored by --resume were walked by an earlier process under the same
       // configuration (resume refuses any other); they stand as planned.
       executed.blocks.insert(executed.blocks.begin(), plan.blocks.begin(), plan.blocks.begin() + finished);

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "backend/backend.h"
+
 #include "config/experiment.h"
 #include "log/log_summary.h"
 #include "tensor/half.h"
@@ -31,6 +33,10 @@ struct RunOptions {
   // activations spill to a directory beside the log; a quarter of it bounds the statistics
   // shared across a sweep. 0 = default_memory_budget().
   uint64_t max_memory = 0;
+  // --device: quantization and evaluation run on this backend (null: the host's kernels),
+  // within max_device_memory (0 = 90% of its free memory).
+  Backend* device = nullptr;
+  uint64_t max_device_memory = 0;
 };
 
 // Returns the log's summary once every run is done or failed.

@@ -4,7 +4,9 @@
 #include <chrono>
 #include <cmath>
 
+#include "backend/device_activation_store.h"
 #include "data/memory_budget.h"
+#include "forward/device_block.h"
 #include "forward/forward.h"
 #include "util/error.h"
 #include "util/progress.h"
@@ -115,16 +117,34 @@ std::vector<DocScore> score_packed(const BlockMajorModel& model, const std::vect
     fail("--max-memory {} is too small to score tasks with {}: at least {} is needed (one block, {}, plus a segment of {} rows)",
          mib(static_cast<double>(budget)), model.name(), mib(model.block_bytes() + working + one_segment),
          mib(model.block_bytes()), largest);
-  const auto chunks = plan_chunks(segments, c.dim, static_cast<double>(budget) - model.block_bytes() - working, size_t{1} << 20);
+  double chunk_bytes = static_cast<double>(budget) - model.block_bytes() - working;
+  if (opts.device) {  // the chunk's activations are resident on the device: its budget bounds them too
+    const double pinned = model.block_bytes() + device_forward_work_bytes(c, static_cast<int64_t>(largest)) + working;
+    const double device = static_cast<double>(device_memory_budget(*opts.device, opts.max_device_memory, pinned + one_segment,
+                                                                   fmt::format("scoring tasks with {}", model.name())));
+    chunk_bytes = std::min(chunk_bytes, device - pinned);
+  }
+  const auto chunks = plan_chunks(segments, c.dim, chunk_bytes, size_t{1} << 20);
 
   Progress progress(opts.label, static_cast<long long>(docs.size()), "documents", opts.progress);
   for (const auto& [begin, end] : chunks) {
     std::vector<Matrix> hidden;
     for (size_t s = begin; s < end; ++s) hidden.push_back(embed(model.outer(), model.rows(), segments[s].tokens, segments[s].layout.pos));
-    for (int64_t b = 0; b < model.n_blocks(); ++b) {
-      Block holder;
-      const Block& block = model.block(b, holder);
-      for (size_t s = begin; s < end; ++s) block_forward(block, c, hidden[s - begin], segments[s].layout, act);
+    if (opts.device) {
+      std::vector<DeviceBuffer> resident;
+      for (const Matrix& h : hidden) resident.push_back(opts.device->upload(h));
+      for (int64_t b = 0; b < model.n_blocks(); ++b) {
+        Block holder;
+        const DeviceBlock block(*opts.device, model.block(b, holder));
+        for (size_t s = begin; s < end; ++s) device_block_forward(block, c, resident[s - begin], nullptr, act, &segments[s].layout);
+      }
+      for (size_t s = begin; s < end; ++s) hidden[s - begin] = resident[s - begin].download();
+    } else {
+      for (int64_t b = 0; b < model.n_blocks(); ++b) {
+        Block holder;
+        const Block& block = model.block(b, holder);
+        for (size_t s = begin; s < end; ++s) block_forward(block, c, hidden[s - begin], segments[s].layout, act);
+      }
     }
     int64_t docs_done = 0;
     for (size_t s = begin; s < end; ++s) {

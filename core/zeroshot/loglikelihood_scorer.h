@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "backend/backend.h"
 #include "eval/block_major_model.h"
 #include "forward/activation_quant.h"
 #include "zeroshot/prefix_tree_packing.h"
@@ -20,6 +21,10 @@ struct ScoringOptions {
   uint64_t max_memory = 0;  // one block plus the chunk's activations; 0 = default_memory_budget()
   bool progress = true;
   std::string label = "tasks";  // progress line prefix
+  // Where the blocks run; a chunk's packed segments are resident there, chunks sized to fit
+  // max_device_memory (0 = 90% of its free memory) too. Null: the host's kernels.
+  Backend* device = nullptr;
+  uint64_t max_device_memory = 0;
 };
 
 struct ScoringStats {

@@ -78,7 +78,8 @@ ZeroShotResult evaluate_tasks(const BlockMajorModel& model, const Tokenizer& tok
     tasks.push_back(std::move(t));
   }
 
-  const ScoringOptions so{.capacity = 0, .max_memory = o.max_memory, .progress = o.progress, .label = "tasks"};
+  const ScoringOptions so{.capacity = 0, .max_memory = o.max_memory, .progress = o.progress, .label = "tasks",
+                          .device = o.device, .max_device_memory = o.max_device_memory};
   std::vector<DocScore> scores = score_requests(model, inputs, so, act, &out.scoring);
   size_t next = 0;
   for (size_t i = 0; i < tasks.size(); ++i) {

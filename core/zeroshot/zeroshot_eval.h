@@ -25,6 +25,8 @@ struct ZeroShotOptions {
   OverlongContinuation overlong = OverlongContinuation::fail;
   uint64_t max_memory = 0;
   bool progress = true;
+  Backend* device = nullptr;  // where the blocks run (loglikelihood_scorer.h); null = the host's kernels
+  uint64_t max_device_memory = 0;
 };
 
 struct TaskEvaluation {
