@@ -38,6 +38,7 @@ RowMatrix inverse_factor(RowMatrix h, const std::function<RowMatrix()>& rebuild,
     h = rebuild();
   }
 }
+
 // The host's solve on its compute backend; false when it has none for these options.
 bool quantize_by_host(const qlab_linear_in& in, qlab_quantize_out& out, const Options& opt, Result& r) {
   if (in.la->gptq_solve == nullptr) return false;
