@@ -28,7 +28,9 @@ TEST_CASE("plugin ABI layout is pinned (x86-64 Linux)", "[plugin][abi]") {
   CHECK(sizeof(qlab_metric) == 16);
   CHECK(sizeof(qlab_param_decl) == 80);
   CHECK(sizeof(qlab_param) == 40);
-  CHECK(sizeof(qlab_linalg) == 40);
+  CHECK(sizeof(qlab_linalg) == 48);
+  CHECK(sizeof(qlab_gptq_options) == 32);
+  CHECK(sizeof(qlab_gptq_result) == 40);
   CHECK(sizeof(qlab_stats) == 88);
   CHECK(sizeof(qlab_format) == 16);
   CHECK(sizeof(qlab_support) == 12);
@@ -47,6 +49,11 @@ TEST_CASE("plugin ABI layout is pinned (x86-64 Linux)", "[plugin][abi]") {
   CHECK(offsetof(qlab_param, f) == 24);
   CHECK(offsetof(qlab_param, s) == 32);
   CHECK(offsetof(qlab_linalg, trsm) == 32);
+  CHECK(offsetof(qlab_linalg, gptq_solve) == 40);  // appended: the members before it keep their offsets
+  CHECK(offsetof(qlab_gptq_options, block_size) == 8);
+  CHECK(offsetof(qlab_gptq_options, max_damp_retries) == 28);
+  CHECK(offsetof(qlab_gptq_result, damp_retries) == 16);
+  CHECK(offsetof(qlab_gptq_result, time_solve_s) == 32);
   CHECK(offsetof(qlab_stats, rows) == 48);
   CHECK(offsetof(qlab_stats, n_tokens) == 80);
   CHECK(offsetof(qlab_support, group_size_multiple) == 8);

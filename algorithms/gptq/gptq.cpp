@@ -46,6 +46,7 @@ class Gptq {
     add_metric(out.metrics, out.n_metrics, "n_dead", r.n_dead);
     add_metric(out.metrics, out.n_metrics, "time_factor_s", r.time_factor_s);
     add_metric(out.metrics, out.n_metrics, "time_solve_s", r.time_solve_s);
+    add_metric(out.metrics, out.n_metrics, "on_device", r.on_device ? 1.0 : 0.0);
   }
 
  private:

@@ -38,10 +38,31 @@ RowMatrix inverse_factor(RowMatrix h, const std::function<RowMatrix()>& rebuild,
     h = rebuild();
   }
 }
+
+// The host's solve on its compute backend; false when it has none for these options.
+bool quantize_by_host(const qlab_linear_in& in, qlab_quantize_out& out, const Options& opt, Result& r) {
+  if (in.la->gptq_solve == nullptr) return false;
+  const qlab_gptq_options o{opt.damp_frac, opt.block_size, opt.act_order, opt.static_groups, opt.fit_on_updated, opt.mse,
+                            opt.max_damp_retries};
+  qlab_gptq_result res{};
+  qlab_error err{};
+  const int32_t rc = in.la->gptq_solve(in.la->ctx, &in, &o, &out, &res, &err);
+  if (rc == QLAB_LINALG_UNSUPPORTED) return false;
+  if (rc != 0) throw sdk::Failure(err.message);
+  r.loss = res.loss;
+  r.damp = res.damp;
+  r.damp_retries = res.damp_retries;
+  r.n_dead = res.n_dead;
+  r.time_factor_s = res.time_factor_s;
+  r.time_solve_s = res.time_solve_s;
+  r.on_device = true;
+  return true;
+}
 }  // namespace
 
 Result quantize(const qlab_linear_in& in, qlab_quantize_out& out, const Options& opt) {
   Result res;
+  if (quantize_by_host(in, out, opt, res)) return res;
   if (in.stats.hessian.data == nullptr) throw sdk::Failure("gptq needs the Hessian statistic");
   const int64_t rows = in.weight.n_rows, cols = in.weight.n_cols;
   const qlab_format f = in.format;

@@ -25,9 +25,11 @@ struct Result {
   int32_t damp_retries = 0;
   int32_t n_dead = 0;     // columns with H_jj = 0 (zeroed)
   double time_factor_s = 0, time_solve_s = 0;
+  bool on_device = false;  // solved by the host's gptq_solve on its compute backend
 };
 
-// Quantizes in.weight with in.stats.hessian into out (dequant, codes, scales, zeros, g_idx).
+// Quantizes in.weight with in.stats.hessian into out (dequant, codes, scales, zeros, g_idx):
+// through the host's gptq_solve (in.la) when it has one for these options, else on the host.
 // Throws sdk::Failure when H stays not positive definite after the retries.
 Result quantize(const qlab_linear_in& in, qlab_quantize_out& out, const Options& opt);
 

@@ -202,6 +202,55 @@ void Backend::round_to_storage(DeviceBuffer& x, StoragePrecision p) {
   round_to_storage_impl(x, p);
 }
 
+namespace {
+void check_window(const char* op, const char* what, const DeviceBuffer& b, Window w) {
+  if (w.row < 0 || w.col < 0 || w.rows < 0 || w.cols < 0 || w.row + w.rows > b.rows() || w.col + w.cols > b.cols())
+    fail("{}: window {}×{} at ({}, {}) of {} is outside its {}×{}", op, w.rows, w.cols, w.row, w.col, what, b.rows(), b.cols());
+}
+}  // namespace
+
+void Backend::gemm_window(const DeviceBuffer& a, Window wa, bool trans_a, const DeviceBuffer& b, Window wb, bool trans_b,
+                          float alpha, float beta, DeviceBuffer& c, Window wc) {
+  for (const DeviceBuffer* x : std::initializer_list<const DeviceBuffer*>{&a, &b, &c}) check_owner(this, "gemm_window", *x);
+  check_window("gemm_window", "a", a, wa);
+  check_window("gemm_window", "b", b, wb);
+  check_window("gemm_window", "c", c, wc);
+  const int64_t m = trans_a ? wa.cols : wa.rows, k = trans_a ? wa.rows : wa.cols;
+  const int64_t kb = trans_b ? wb.cols : wb.rows, n = trans_b ? wb.rows : wb.cols;
+  if (k != kb) fail("gemm_window: op(a) is {}×{}, op(b) is {}×{}", m, k, kb, n);
+  if (wc.rows != m || wc.cols != n) fail("gemm_window: c's window is {}×{}, expected {}×{}", wc.rows, wc.cols, m, n);
+  if (m == 0 || n == 0) return;
+  gemm_window_impl(a, wa, trans_a, b, wb, trans_b, alpha, beta, c, wc);
+}
+
+void Backend::gptq_block(const DeviceBuffer& w, const DeviceBuffer& hinv, int64_t i1, int64_t i2, const GptqGrid& grid,
+                         const DeviceBuffer& col_group, DeviceBuffer& scales, DeviceBuffer& zeros, DeviceBuffer& dequant,
+                         DeviceBuffer& codes, DeviceBuffer& err1, DeviceBuffer& loss) {
+  for (const DeviceBuffer* x : std::initializer_list<const DeviceBuffer*>{&w, &hinv, &col_group, &scales, &zeros, &dequant, &codes, &err1, &loss})
+    check_owner(this, "gptq_block", *x);
+  const int64_t rows = w.rows(), cols = w.cols();
+  if (i1 < 0 || i2 <= i1 || i2 > cols) fail("gptq_block: block [{}, {}) of {} columns", i1, i2, cols);
+  if (i2 - i1 > kGptqBlockMaxColumns) fail("gptq_block: block of {} columns, at most {}", i2 - i1, kGptqBlockMaxColumns);
+  if (grid.bits < 2 || grid.bits > 8) fail("gptq_block: {} bits (2..8)", grid.bits);
+  if (grid.group_size < 0) fail("gptq_block: group size {}", grid.group_size);
+  check_shape("gptq_block", "hinv", hinv, cols, cols);
+  check_shape("gptq_block", "dequant", dequant, rows, cols);
+  check_shape("gptq_block", "codes", codes, rows, cols);
+  check_shape("gptq_block", "loss", loss, rows, 1);
+  if (err1.rows() != rows || err1.cols() < i2 - i1) fail("gptq_block: err1 is {}×{}, needs {}×{}", err1.rows(), err1.cols(), rows, i2 - i1);
+  if (grid.group_size > 0) {
+    if (!col_group.empty()) fail("gptq_block: column groups given with group size {} (groups fitted in the loop)", grid.group_size);
+    const int64_t n_groups = (cols + grid.group_size - 1) / grid.group_size;
+    check_shape("gptq_block", "scales", scales, rows, n_groups);
+  } else {
+    check_row_vector("gptq_block", "col_group", col_group, cols);
+    if (scales.rows() != rows || scales.cols() < 1) fail("gptq_block: scales is {}×{} for {} rows", scales.rows(), scales.cols(), rows);
+  }
+  check_shape("gptq_block", "zeros", zeros, scales.rows(), scales.cols());
+  if (rows == 0) return;
+  gptq_block_impl(w, hinv, i1, i2, grid, col_group, scales, zeros, dequant, codes, err1, loss);
+}
+
 int Backend::potrf(DeviceBuffer& a, bool upper) {
   check_owner(this, "potrf", a);
   check_shape("potrf", "a", a, a.rows(), a.rows());

@@ -31,6 +31,24 @@ inline constexpr NameTable<Precision, 4> kPrecisions{
 
 class Backend;
 
+// A rows × cols sub-block of a buffer from (row, col); its leading dimension is the buffer's
+// cols, so ops on windows need no copies.
+struct Window {
+  int64_t row = 0, col = 0, rows = 0, cols = 0;
+};
+
+// GPTQ's grid for gptq_block: the format of qlab_format (uniform grid, grid.hpp's math).
+struct GptqGrid {
+  int32_t bits = 4;
+  bool sym = false;
+  int32_t range = 0;       // qlab_range
+  int64_t group_size = 0;  // contiguous groups fitted in the loop; 0: parameters given per column
+};
+
+// gptq_block's columns: at most a warp's 32 lanes × 4 registers on CUDA, where the block's
+// H⁻¹ (64 KiB) sits in shared memory. GPTQ's default block is 128.
+inline constexpr int64_t kGptqBlockMaxColumns = 128;
+
 // A rows × cols float matrix in a backend's memory. Move-only; freed by its backend. data()
 // is a device address on a GPU backend: only that backend's ops may dereference it.
 class DeviceBuffer {
@@ -125,6 +143,28 @@ class Backend {
   // Every value rounded to p and back (nearest even), as a host ActivationStore stores it.
   void round_to_storage(DeviceBuffer& x, StoragePrecision p);
 
+  // c[wc] = alpha·op(a[wa])·op(b[wb]) + beta·c[wc] on windows (fp32): GPTQ's lazy update
+  // W[:, i2:] −= Err1 · Hinv[i1:i2, i2:] in place.
+  void gemm_window(const DeviceBuffer& a, Window wa, bool trans_a, const DeviceBuffer& b, Window wb, bool trans_b,
+                   float alpha, float beta, DeviceBuffer& c, Window wc);
+
+  // GPTQ's column loop over the lazy block [i1, i2) of every row (rows are independent in a
+  // block), as IST-DASLab/gptq's fasterquant: column i is coded with its group's parameters,
+  // its error e = (w − q) / hinv(i, i) goes to err1(r, i − i1) and updates the block's later
+  // columns (w −= e · hinv(i, j)), and Σ (w − q)² / hinv(i, i)² / 2 (in double) is added to
+  // loss(r, 0). w (rows × cols) is read, not written: a group starting in the block is fitted on
+  // w as it stands (the reference: without the block's pending in-block updates), the block's
+  // own columns updated in a copy. hinv: the upper Cholesky factor of H⁻¹ (cols × cols).
+  // Parameters: with grid.group_size > 0, group c / group_size of column c, fitted at its first
+  // column into scales/zeros (rows × groups), read there by later blocks; with 0, column c's
+  // parameters are given at scales/zeros(r, col_group(0, c)) (per-row, static groups).
+  // col_group: 1 × cols group indices as floats (exact below 2²⁴), empty with group_size > 0.
+  // Out: dequant and codes (rows × cols, codes as floats) for the block's columns, err1 (rows ×
+  // at least i2 − i1, columns from 0). i2 − i1 ≤ kGptqBlockMaxColumns.
+  void gptq_block(const DeviceBuffer& w, const DeviceBuffer& hinv, int64_t i1, int64_t i2, const GptqGrid& grid,
+                  const DeviceBuffer& col_group, DeviceBuffer& scales, DeviceBuffer& zeros, DeviceBuffer& dequant,
+                  DeviceBuffer& codes, DeviceBuffer& err1, DeviceBuffer& loss);
+
   // In-place Cholesky factor (upper: a = UᵀU, else LLᵀ), the other triangle zeroed. Returns
   // 0, or 1 + the failing column when a is not positive definite (as qlab_linalg's potrf), so
   // callers can dampen and retry.
@@ -163,6 +203,12 @@ class Backend {
   virtual void copy_impl(const DeviceBuffer& src, DeviceBuffer& dst) = 0;
   virtual double squared_distance_impl(const DeviceBuffer& a, const DeviceBuffer* b) = 0;  // b null: Σ a²
   virtual void round_to_storage_impl(DeviceBuffer& x, StoragePrecision p) = 0;
+  virtual void gemm_window_impl(const DeviceBuffer& a, Window wa, bool trans_a, const DeviceBuffer& b, Window wb,
+                                bool trans_b, float alpha, float beta, DeviceBuffer& c, Window wc) = 0;
+  virtual void gptq_block_impl(const DeviceBuffer& w, const DeviceBuffer& hinv, int64_t i1, int64_t i2,
+                               const GptqGrid& grid, const DeviceBuffer& col_group, DeviceBuffer& scales,
+                               DeviceBuffer& zeros, DeviceBuffer& dequant, DeviceBuffer& codes, DeviceBuffer& err1,
+                               DeviceBuffer& loss) = 0;
   virtual int potrf_impl(DeviceBuffer& a, bool upper) = 0;
   virtual void cholesky_inverse_impl(DeviceBuffer& a, bool upper) = 0;
   virtual void trsm_impl(const DeviceBuffer& t, DeviceBuffer& b, bool upper, bool left) = 0;

@@ -3,12 +3,15 @@
 #include <omp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "backend/linalg.h"
 #include "data/memory_budget.h"
 #include "forward/block_forward.h"
 #include "forward/rope.h"
+#include "qlab/grid.hpp"
 #include "tensor/gemm.h"
 #include "tensor/half.h"
 #include "util/error.h"
@@ -30,6 +33,8 @@ struct HostStorage final : DeviceBuffer::Storage {
 Matrix& mat(const DeviceBuffer& b) { return static_cast<HostStorage*>(b.storage())->m; }
 
 Vector vec(const DeviceBuffer& b) { return b.empty() ? Vector() : Vector(Eigen::Map<const Vector>(b.data(), b.size())); }
+
+float* at(const DeviceBuffer& b, Window w) { return b.data() + w.row * b.cols() + w.col; }
 
 qlab_view view(const DeviceBuffer& b) { return {b.data(), b.rows(), b.cols(), b.cols()}; }
 qlab_cview cview(const DeviceBuffer& b) { return {b.data(), b.rows(), b.cols(), b.cols()}; }
@@ -120,6 +125,54 @@ class CpuBackend final : public Backend {
     float* v = x.data();
     for (int64_t i = 0; i < x.size(); ++i)
       v[i] = p == StoragePrecision::f16 ? f16_to_f32(f32_to_f16(v[i])) : bf16_to_f32(f32_to_bf16(v[i]));
+  }
+
+  void gemm_window_impl(const DeviceBuffer& a, Window wa, bool ta, const DeviceBuffer& b, Window wb, bool tb, float alpha,
+                        float beta, DeviceBuffer& c, Window wc) override {
+    qlab::gemm(ta, tb, wc.rows, wc.cols, ta ? wa.rows : wa.cols, alpha, at(a, wa), a.cols(), at(b, wb), b.cols(), beta,
+               at(c, wc), c.cols());
+  }
+  // The gptq plugin's loop (algorithms/gptq/gptq_solve.cpp) in its operation order, with
+  // grid.hpp's math: on this backend the solve computes what the plugin computes.
+  void gptq_block_impl(const DeviceBuffer& w, const DeviceBuffer& hinv, int64_t i1, int64_t i2, const GptqGrid& g,
+                       const DeviceBuffer& col_group, DeviceBuffer& scales, DeviceBuffer& zeros, DeviceBuffer& dequant,
+                       DeviceBuffer& codes, DeviceBuffer& err1, DeviceBuffer& loss) override {
+    const int64_t cols = w.cols(), count = i2 - i1, gs = g.group_size, n_groups = scales.cols();
+    const int32_t maxq = grid::max_code(g.bits);
+    const float* h = hinv.data();
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < w.rows(); ++r) {
+      const float* wr = w.data() + r * cols;
+      std::vector<float> w1(wr + i1, wr + i2);  // the block's columns with the in-block updates
+      float* s = scales.data() + r * n_groups;
+      float* z = zeros.data() + r * n_groups;
+      grid::GroupParams p;
+      int64_t held = -1;  // the group whose parameters p holds
+      double row_loss = 0.0;
+      for (int64_t i = 0; i < count; ++i) {
+        const int64_t col = i1 + i;
+        const int64_t group = gs > 0 ? col / gs : static_cast<int64_t>(col_group.data()[col]);
+        if (gs > 0 && col % gs == 0) {
+          p = grid::fit(wr + col, std::min(gs, cols - col), 1, g.bits, g.sym, g.range);
+          s[group] = p.scale;
+          z[group] = p.zero;
+        } else if (group != held) {
+          p = {s[group], z[group]};
+        }
+        held = group;
+        const float x = w1[i];
+        const float code = grid::code_of(x, p, maxq);
+        const float q = grid::dequant(code, p);
+        const float d = h[col * cols + col];
+        const float e = (x - q) / d;
+        row_loss += static_cast<double>((x - q) * (x - q)) / (static_cast<double>(d) * d) / 2.0;
+        for (int64_t j = i + 1; j < count; ++j) w1[j] -= e * h[col * cols + i1 + j];
+        err1.data()[r * err1.cols() + i] = e;
+        dequant.data()[r * cols + col] = q;
+        codes.data()[r * cols + col] = code;
+      }
+      loss.data()[r] += static_cast<float>(row_loss);
+    }
   }
 
   int potrf_impl(DeviceBuffer& a, bool upper) override {

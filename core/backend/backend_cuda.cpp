@@ -207,6 +207,39 @@ class CudaBackend final : public Backend {
     check(cudaMemcpyAsync(dst.data(), src.data(), bytes(src), cudaMemcpyDeviceToDevice, stream_), "cudaMemcpy (copy)");
   }
 
+  void gemm_window_impl(const DeviceBuffer& a, Window wa, bool ta, const DeviceBuffer& b, Window wb, bool tb, float alpha,
+                        float beta, DeviceBuffer& c, Window wc) override {
+    check(cublasSgemm(blas_, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, dim(wc.cols), dim(wc.rows),
+                      dim(ta ? wa.rows : wa.cols), &alpha, at(b, wb), dim(b.cols()), at(a, wa), dim(a.cols()), &beta, at(c, wc),
+                      dim(c.cols())),
+          "cublasSgemm (window)");
+  }
+  void gptq_block_impl(const DeviceBuffer& w, const DeviceBuffer& hinv, int64_t i1, int64_t i2, const GptqGrid& g,
+                       const DeviceBuffer& col_group, DeviceBuffer& scales, DeviceBuffer& zeros, DeviceBuffer& dequant,
+                       DeviceBuffer& codes, DeviceBuffer& err1, DeviceBuffer& loss) override {
+    cuda::GptqBlockArgs a{};
+    a.w = w.data();
+    a.hinv = hinv.data();
+    a.col_group = col_group.data();
+    a.scales = scales.data();
+    a.zeros = zeros.data();
+    a.dequant = dequant.data();
+    a.codes = codes.data();
+    a.err1 = err1.data();
+    a.loss = loss.data();
+    a.rows = w.rows();
+    a.cols = w.cols();
+    a.i1 = i1;
+    a.i2 = i2;
+    a.group_size = g.group_size;
+    a.n_groups = scales.cols();
+    a.err1_ld = err1.cols();
+    a.bits = g.bits;
+    a.range = g.range;
+    a.sym = g.sym;
+    check(cuda::gptq_block(a, stream_), "gptq_block kernel");
+  }
+
   int potrf_impl(DeviceBuffer& a, bool upper) override {
     const int n = dim(a.rows());
     const cublasFillMode_t fill = upper ? CUBLAS_FILL_MODE_LOWER : CUBLAS_FILL_MODE_UPPER;
@@ -240,6 +273,7 @@ class CudaBackend final : public Backend {
   }
 
  private:
+  static float* at(const DeviceBuffer& b, Window w) { return b.data() + w.row * b.cols() + w.col; }
   static size_t bytes(const DeviceBuffer& b) { return sizeof(float) * static_cast<size_t>(b.size()); }
   // cuBLAS and cuSOLVER's legacy API take int dimensions.
   static int dim(int64_t n) {

@@ -176,6 +176,141 @@ __global__ void mirror_kernel(float* a, int64_t n, bool from_upper) {
   const int64_t r = i / n, c = i % n;
   if (from_upper ? c < r : c > r) a[i] = a[c * n + r];
 }
+// grid.hpp's uniform grid on the device, reproducing plugins/sdk/include/qlab/grid.hpp
+// exactly (same float operations in the same order, IEEE division, nearbyintf = its
+// round-half-to-even std::nearbyint, std::min/std::max's comparisons), so a code the GPU
+// picks is the code the CPU picks for the same value. Keep the two in step.
+struct GridParams {
+  float scale, zero;
+};
+
+__device__ float min_of(float a, float b) { return b < a ? b : a; }  // std::min
+__device__ float max_of(float a, float b) { return a < b ? b : a; }  // std::max
+
+__device__ float code_of(float x, GridParams p, int maxq) {
+  const float q = nearbyintf(x / p.scale) + p.zero;
+  return min_of(max_of(q, 0.0f), static_cast<float>(maxq));
+}
+
+__device__ float dequant(float code, GridParams p) { return p.scale * (code - p.zero); }
+
+__device__ GridParams params_for_range(float lo, float hi, int bits, bool sym, int range) {
+  const int maxq = (1 << bits) - 1;
+  GridParams p;
+  if (range == 1) {  // QLAB_RANGE_MINMAX
+    if (sym) {
+      const float half = static_cast<float>((1 << (bits - 1)) - 1);
+      p.scale = max_of(max_of(fabsf(lo), fabsf(hi)), 1e-5f) / half;
+      p.zero = static_cast<float>(1 << (bits - 1));
+    } else {
+      p.scale = max_of(hi - lo, 1e-5f) / static_cast<float>(maxq);
+      p.zero = min_of(max_of(-nearbyintf(lo / p.scale), 0.0f), static_cast<float>(maxq));
+    }
+    return p;
+  }
+  p.scale = (hi - lo) / static_cast<float>(maxq);  // QLAB_RANGE_GPTQ
+  p.zero = sym ? static_cast<float>(maxq + 1) / 2.0f : nearbyintf(-lo / p.scale);
+  return p;
+}
+
+// grid::fit of x[0..n) by one warp: min and max are exact in any order, so the lanes'
+// strided partial results reduce to the CPU's sequential ones.
+__device__ GridParams fit_warp(const float* x, int64_t n, int bits, bool sym, int range, int lane) {
+  float lo = INFINITY, hi = -INFINITY;
+  for (int64_t c = lane; c < n; c += 32) {
+    lo = min_of(lo, x[c]);
+    hi = max_of(hi, x[c]);
+  }
+  for (int o = 16; o > 0; o >>= 1) {
+    lo = min_of(lo, __shfl_xor_sync(0xffffffffu, lo, o));
+    hi = max_of(hi, __shfl_xor_sync(0xffffffffu, hi, o));
+  }
+  if (range != 1) {  // GPTQ: the range holds 0; see grid::range_of
+    lo = min_of(lo, 0.0f);
+    hi = max_of(hi, 0.0f);
+    if (sym) {
+      hi = max_of(fabsf(lo), hi);
+      if (lo < 0) lo = -hi;
+    }
+    if (lo == 0.0f && hi == 0.0f) {
+      lo = -1.0f;
+      hi = 1.0f;
+    }
+  }
+  return params_for_range(lo, hi, bits, sym, range);
+}
+
+constexpr int kGptqWarps = 8;  // rows per thread block, sharing one copy of the block's H⁻¹
+constexpr int kGptqSlots = 4;  // columns per lane: lane l holds l, l + 32, l + 64, l + 96
+
+// One warp per row. The row's block columns live in registers (column i in lane i % 32), so
+// the in-block updates never touch memory; column i's value is broadcast by a shuffle and
+// every lane computes the same code, error and loss term. hs: H⁻¹[i1:i2, i1:i2].
+__global__ void gptq_block_kernel(GptqBlockArgs a) {
+  extern __shared__ float hs[];
+  const int count = static_cast<int>(a.i2 - a.i1);
+  for (int t = threadIdx.x; t < count * count; t += blockDim.x) hs[t] = a.hinv[(a.i1 + t / count) * a.cols + a.i1 + t % count];
+  __syncthreads();
+  const int lane = threadIdx.x % 32;
+  const int64_t r = blockIdx.x * int64_t(kGptqWarps) + threadIdx.x / 32;
+  if (r >= a.rows) return;
+  const float* wr = a.w + r * a.cols;
+  float v[kGptqSlots], qv[kGptqSlots], cv[kGptqSlots], ev[kGptqSlots];
+#pragma unroll
+  for (int k = 0; k < kGptqSlots; ++k) {
+    const int j = lane + 32 * k;
+    v[k] = j < count ? wr[a.i1 + j] : 0.0f;
+    qv[k] = cv[k] = ev[k] = 0.0f;
+  }
+  const int maxq = (1 << a.bits) - 1;
+  GridParams p{1.0f, 0.0f};
+  int64_t held = -1;  // the group whose parameters p holds
+  double row_loss = 0.0;
+  for (int i = 0; i < count; ++i) {
+    const int64_t col = a.i1 + i;
+    const int64_t group = a.group_size > 0 ? col / a.group_size : static_cast<int64_t>(a.col_group[col]);
+    if (a.group_size > 0 && col % a.group_size == 0) {  // fitted on W as it stands: the reference
+      const int64_t n = a.cols - col < a.group_size ? a.cols - col : a.group_size;
+      p = fit_warp(wr + col, n, a.bits, a.sym, a.range, lane);
+      if (lane == 0) {
+        a.scales[r * a.n_groups + group] = p.scale;
+        a.zeros[r * a.n_groups + group] = p.zero;
+      }
+    } else if (group != held) {
+      p = {a.scales[r * a.n_groups + group], a.zeros[r * a.n_groups + group]};
+    }
+    held = group;
+    float mine = 0.0f;
+#pragma unroll
+    for (int k = 0; k < kGptqSlots; ++k)
+      if (k == i / 32) mine = v[k];
+    const float x = __shfl_sync(0xffffffffu, mine, i % 32);
+    const float code = code_of(x, p, maxq);
+    const float q = dequant(code, p);
+    const float d = hs[i * count + i];
+    const float e = (x - q) / d;
+    row_loss += static_cast<double>((x - q) * (x - q)) / (static_cast<double>(d) * d) / 2.0;
+#pragma unroll
+    for (int k = 0; k < kGptqSlots; ++k) {
+      const int j = lane + 32 * k;
+      if (j > i && j < count) v[k] -= e * hs[i * count + j];  // one fused multiply-add, as the host compiler's -march=native FMA
+      if (j == i) {
+        qv[k] = q;
+        cv[k] = code;
+        ev[k] = e;
+      }
+    }
+  }
+#pragma unroll
+  for (int k = 0; k < kGptqSlots; ++k) {
+    const int j = lane + 32 * k;
+    if (j >= count) continue;
+    a.dequant[r * a.cols + a.i1 + j] = qv[k];
+    a.codes[r * a.cols + a.i1 + j] = cv[k];
+    a.err1[r * a.err1_ld + j] = ev[k];
+  }
+  if (lane == 0) a.loss[r] += static_cast<float>(row_loss);
+}
 }  // namespace
 
 cudaError_t round_to_fp16(const float* in, void* out, int64_t n, cudaStream_t stream) {
@@ -259,6 +394,18 @@ cudaError_t zero_strict_triangle(float* a, int64_t n, bool lower, cudaStream_t s
 
 cudaError_t mirror_triangle(float* a, int64_t n, bool from_upper, cudaStream_t stream) {
   mirror_kernel<<<blocks_for(n * n), kThreads, 0, stream>>>(a, n, from_upper);
+  return cudaGetLastError();
+}
+
+cudaError_t gptq_block(const GptqBlockArgs& a, cudaStream_t stream) {
+  if (a.i2 - a.i1 > 32 * kGptqSlots) return cudaErrorInvalidValue;
+  const size_t smem = sizeof(float) * static_cast<size_t>((a.i2 - a.i1) * (a.i2 - a.i1));
+  if (smem > 48 * 1024) {  // 128 columns: 64 KiB, above the default limit (sm_80 and sm_90 allow it)
+    const cudaError_t e = cudaFuncSetAttribute(gptq_block_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+    if (e != cudaSuccess) return e;
+  }
+  const unsigned blocks = static_cast<unsigned>((a.rows + kGptqWarps - 1) / kGptqWarps);
+  gptq_block_kernel<<<blocks, 32 * kGptqWarps, smem, stream>>>(a);
   return cudaGetLastError();
 }
 

@@ -38,4 +38,20 @@ cudaError_t zero_strict_triangle(float* a, int64_t n, bool lower, cudaStream_t s
 // n × n: copy the upper triangle onto the lower (from_upper = true), or the lower onto the upper.
 cudaError_t mirror_triangle(float* a, int64_t n, bool from_upper, cudaStream_t stream);
 
+// Backend::gptq_block's operands (backend.h states the semantics), device pointers.
+struct GptqBlockArgs {
+  const float* w;              // rows × cols, read only
+  const float* hinv;           // cols × cols, upper Cholesky factor of H⁻¹
+  const float* col_group;      // 1 × cols, used when group_size == 0
+  float *scales, *zeros;       // rows × n_groups
+  float *dequant, *codes;      // rows × cols
+  float* err1;                 // rows × err1_ld
+  float* loss;                 // rows
+  int64_t rows, cols, i1, i2, group_size, n_groups, err1_ld;
+  int32_t bits, range;
+  bool sym;
+};
+// One warp per row; i2 − i1 ≤ 128 (the block's H⁻¹ in shared memory, four columns per lane).
+cudaError_t gptq_block(const GptqBlockArgs& a, cudaStream_t stream);
+
 }  // namespace qlab::cuda

@@ -58,7 +58,8 @@ int32_t cpu_trsm(void*, qlab_cview t, qlab_view b, int32_t upper, int32_t left) 
   return 0;
 }
 
-const qlab_linalg kCpu = {nullptr, cpu_gemm_nt, cpu_potrf, cpu_potri, cpu_trsm};
+// No gptq_solve: on the host, the plugin's own loop is the solve.
+const qlab_linalg kCpu = {nullptr, cpu_gemm_nt, cpu_potrf, cpu_potri, cpu_trsm, nullptr};
 }  // namespace
 
 const qlab_linalg* cpu_linalg() { return &kCpu; }

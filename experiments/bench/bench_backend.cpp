@@ -1,7 +1,8 @@
 // The compute seam's speed on one device (default cuda): GEMM peaks measured in this run
 // (the backend's own gemm at 8192³, fp32, tf32 and fp16 inputs; fp16 includes rounding the
 // fp32 inputs, as every fp16 call does), then the shapes a LLaMA-7B block puts on it, each
-// as a ratio to the peak of the precision it uses. experiments/bench/gpu_check.sh runs it.
+// as a ratio to the peak of the precision it uses, and the whole GPTQ solve of a 4096×4096
+// and a 4096×11008 linear. experiments/bench/gpu_check.sh runs it.
 //
 //   qlab_bench_backend [cpu|cuda|cuda:N]
 #include <fmt/format.h>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "backend/backend_select.h"
+#include "backend/gptq_on_backend.h"
 #include "bench_common.h"
 #include "util/error.h"
 
@@ -97,6 +99,35 @@ int main(int argc, char** argv) try {
       }));
     }
     rows.push_back({"potrf + inverse fp32", fmt::format("{}²", n), best, static_cast<double>(n) * n * n, fp32, "fp32"});
+  }
+
+  // The whole GPTQ solve through gptq_on_backend (4-bit, groups of 128, blocks of 128), as a
+  // run's gptq_solve calls it: uploads, the factor of H⁻¹, the column loop, the lazy updates
+  // and the downloads. Useful FLOPs: 4n³/3 for potrf, potri, potrf and rows·n² for the lazy
+  // updates (n = in columns); the column loop's rows·n·128 is left out.
+  for (int64_t n : {d, ffn}) {
+    const Matrix w = random_matrix(d, n, 0.02f, 10);
+    Matrix hm = random_matrix(n, n, 1.0f, 11);
+    hm = hm * hm.transpose() / static_cast<float>(n);
+    Matrix dq(d, n);
+    std::vector<uint8_t> codes(static_cast<size_t>(d * n));
+    std::vector<float> scales(static_cast<size_t>(d * (n / 128))), zeros(scales.size());
+    std::vector<int32_t> g_idx(static_cast<size_t>(n));
+    qlab_linear_in in{};
+    in.weight = {w.data(), d, n, n};
+    in.stats.hessian = {hm.data(), n, n, n};
+    in.format = {4, 128, 0, QLAB_RANGE_GPTQ};
+    qlab_quantize_out out{};
+    out.dequant = {dq.data(), d, n, n};
+    out.codes = codes.data();
+    out.scales = scales.data();
+    out.zeros = zeros.data();
+    out.g_idx = g_idx.data();
+    out.n_groups = n / 128;
+    const qlab_gptq_options opt{0.01, 128, 0, 0, 0, 0, 6};
+    const double s = best_seconds(*be, [&] { gptq_on_backend(*be, in, opt, out); }, 3);
+    rows.push_back({"GPTQ solve fp32", fmt::format("{}×{}, g128", d, n), s, 4.0 / 3.0 * n * n * n + static_cast<double>(d) * n * n,
+                    fp32, "fp32"});
   }
 
   std::printf("\n%-26s %-18s %10s %9s %12s\n", "op", "shape", "ms", "TFLOP/s", "of peak");

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # On a machine with an NVIDIA GPU: build qlab with the CUDA backend, run the CUDA parity
 # tests (CPU as the reference; a skip counts as a failure here), then the backend benchmark,
-# which prints one table of times and ratios to the GEMM peaks it measures.
+# which prints one table of times and ratios to the GEMM peaks it measures (the 7B block's
+# shapes, the factorizations and the whole GPTQ solve of a 4096×4096 and a 4096×11008 linear).
 #
 #   experiments/bench/gpu_check.sh [cuda:N]      BUILD_DIR (default build-cuda), CUDA_ARCH (e.g. 90)
 set -euo pipefail

@@ -98,6 +98,30 @@ typedef struct qlab_param {   /* a resolved value: the field of its type is set 
   const char *s;              /* STRING */
 } qlab_param;
 
+/* The options of the host's GPTQ solve (qlab_linalg.gptq_solve): gptq's own parameters. */
+typedef struct qlab_gptq_options {
+  double  damp_frac;         /* dampening as a fraction of mean(diag H) */
+  int32_t block_size;        /* columns per lazy-update block */
+  int32_t act_order;         /* 0/1: columns by descending diag(H) */
+  int32_t static_groups;     /* 0/1: every group fitted before any update */
+  int32_t fit_on_updated;    /* 0/1: groups fitted on fully updated columns (else IST-DASLab's reference) */
+  int32_t mse;               /* 0/1: GPTQ's MSE shrink search for every row/group's range */
+  int32_t max_damp_retries;  /* ×10 dampening steps when H + damp·I is not positive definite */
+} qlab_gptq_options;
+
+typedef struct qlab_gptq_result {
+  double  loss;              /* Σ (w − q)² / Hinv_jj² / 2, the reference's printed error */
+  double  damp;              /* dampening added to the diagonal */
+  int32_t damp_retries, n_dead;
+  double  time_factor_s, time_solve_s;
+} qlab_gptq_result;
+
+/* gptq_solve's answer when it does not run these options here: the plugin runs its own loop. */
+#define QLAB_LINALG_UNSUPPORTED (-2)
+
+struct qlab_linear_in;     /* below: gptq_solve takes them */
+struct qlab_quantize_out;
+
 /* Host linear algebra, on host memory; each returns 0 or a non-zero error code. */
 typedef struct qlab_linalg {
   void *ctx;
@@ -110,6 +134,16 @@ typedef struct qlab_linalg {
   int32_t (*potri)(void *ctx, qlab_view a, int32_t upper);
   /* b ← op(t)⁻¹ · b (left) or b · op(t)⁻¹ (right) for triangular t */
   int32_t (*trsm)(void *ctx, qlab_cview t, qlab_view b, int32_t upper, int32_t left);
+  /* GPTQ's whole solve (IST-DASLab semantics) on the run's compute backend, so W and H⁻¹ stay
+     in device memory: fills out's dequant, codes, scales, zeros and g_idx (not its metrics)
+     and res. NULL when the host has no such backend (the CPU); QLAB_LINALG_UNSUPPORTED when
+     it does not run these options or this format, so the plugin runs its own loop; another
+     non-zero code with a message in err on failure (H not positive definite after the retries).
+     Appended last, so the members above keep their offsets: a plugin built before it never
+     reads it, and QLAB_PLUGIN_ABI_VERSION stays 2. A plugin reading it needs a host that fills
+     it: hosts built before it end the table at trsm. */
+  int32_t (*gptq_solve)(void *ctx, const struct qlab_linear_in *in, const qlab_gptq_options *opt,
+                        struct qlab_quantize_out *out, qlab_gptq_result *res, qlab_error *err);
 } qlab_linalg;
 
 typedef struct qlab_stats {   /* of one linear input; what was not asked for is {0} */
