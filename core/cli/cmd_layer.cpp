@@ -7,6 +7,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "backend/linalg.h"
 #include "cli/commands.h"
 #include "cli/device_args.h"
 #include "config/experiment.h"
@@ -116,7 +117,7 @@ Command add_layer(CLI::App& app) {
     const Matrix original = linear.weight;
     std::map<std::string, double> metrics;
     for (auto& t : pipeline.transforms) transform_linear(linear, 0, run.format, *t, stats, metrics);
-    QuantizedLinear q = quantize_linear(linear, 0, run.format, *pipeline.quantizer, stats);
+    QuantizedLinear q = quantize_linear(linear, 0, run.format, *pipeline.quantizer, stats, false, linalg_for(device.get()));
     for (const auto& [k, v] : q.metrics) metrics[k] = v;
     metrics["rel_output_error"] = relative_output_error(original, q.dequant, hessian_sum);
     metrics["weight_mse"] = weight_mse(original, q.dequant);

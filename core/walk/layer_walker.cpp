@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "backend/device_activation_store.h"
+#include "backend/linalg.h"
 #include "data/memory_budget.h"
 #include "forward/block_forward.h"
 #include "forward/device_block.h"
@@ -44,6 +45,7 @@ struct Walk {
   Pipeline& pipeline;
   ActivationPlan& act;
   StatsCache* cache;
+  const qlab_linalg* la;  // the quantizer's table: its gptq_solve runs on the run's device
   int64_t total_tokens = 0;
 };
 
@@ -110,7 +112,7 @@ void quantize_stage(Block& block, const Block& reference, const std::vector<cons
       const size_t g = stats->group_of.at(p->id);
       const auto t0 = Clock::now();
       QuantizedLinear q = quantize_linear(l, block.index, *p->format, *w.pipeline.quantizer, stats->collectors[g]->view(stats->hessian(g)),
-                                          w.plan.fp16_scales);
+                                          w.plan.fp16_scales, w.la);
       const double seconds = since(t0);
       result.linears.push_back(measure_linear(block.index, linear_named(reference, p->id), q, *p->format, seconds,
                                               stats->hessian(g), metrics[p->id]));
@@ -292,7 +294,7 @@ LayerPlan walk_layers(const WeightSource& source, const LayerPlan& plan, const s
   if (static_cast<int64_t>(plan.blocks.size()) != n_blocks)
     fail("{}: the plan has {} block(s), the model {}", source.path(), plan.blocks.size(), n_blocks);
   const ModelConfig& config = source.config();
-  Walk w{config, plan, pipeline, act, cache};
+  Walk w{config, plan, pipeline, act, cache, linalg_for(memory.device)};
   const std::unique_ptr<ActivationStore> store = calibration_store(source, plan, calibration, memory);
   ActivationStore& x = *store;
   {

@@ -57,8 +57,8 @@ bool transform_linear(Linear& l, int block, const qlab_format& format, PluginIns
   return true;
 }
 
-QuantizedLinear quantize_linear(const Linear& l, int block, const qlab_format& f, PluginInstance& quantizer,
-                                const qlab_stats& stats, bool fp16_scales) {
+QuantizedLinear quantize_linear(const Linear& l, int block, const qlab_format& f, PluginInstance& quantizer, const qlab_stats& stats,
+                                bool fp16_scales, const qlab_linalg* la) {
   QuantizedLinear q;
   q.name = l.name;
   q.bits = f.bits;
@@ -82,7 +82,7 @@ QuantizedLinear quantize_linear(const Linear& l, int block, const qlab_format& f
   in.weight = cview(l.weight);
   in.stats = stats;
   in.format = f;
-  in.la = cpu_linalg();
+  in.la = la ? la : cpu_linalg();
   in.n_threads = thread_count();
   LinearTensorService files(l.name, rows, cols);
   files.attach(in);

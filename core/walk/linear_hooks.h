@@ -25,7 +25,9 @@ bool transform_linear(Linear& l, int block, const qlab_format& format, PluginIns
 
 // fp16_scales: a uniform grid's scales are rounded to fp16, as GPTQ/AWQ/GGUF checkpoints
 // store them, and the weight is rebuilt from them, so the run evaluates what it exports.
+// la: the linear-algebra table the plugin gets (linalg_for(device): its gptq_solve runs on
+// the run's device); null = cpu_linalg().
 QuantizedLinear quantize_linear(const Linear& l, int block, const qlab_format& format, PluginInstance& quantizer,
-                                const qlab_stats& stats, bool fp16_scales = false);
+                                const qlab_stats& stats, bool fp16_scales = false, const qlab_linalg* la = nullptr);
 
 }  // namespace qlab
