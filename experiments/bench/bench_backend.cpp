@@ -4,7 +4,10 @@
 // as a ratio to the peak of the precision it uses, and the whole GPTQ solve of a 4096×4096
 // and a 4096×11008 linear. experiments/bench/gpu_check.sh runs it.
 //
-//   qlab_bench_backend [cpu|cuda|cuda:N]
+// With a model directory (make_synthetic.py llama-2-7b --blocks 1), also the whole forward
+// pass of its block 0 through the seam (forward/device_block.h) on one 2048-token segment.
+//
+//   qlab_bench_backend [cpu|cuda|cuda:N] [MODEL_DIR]
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -16,6 +19,8 @@
 #include "backend/backend_select.h"
 #include "backend/gptq_on_backend.h"
 #include "bench_common.h"
+#include "forward/device_block.h"
+#include "format/model_loader.h"
 #include "util/error.h"
 
 using namespace qlab;
@@ -74,6 +79,23 @@ int main(int argc, char** argv) try {
   {
     const double s = best_seconds(*be, [&] { be->causal_attention(q, q, q, 32, 32, 128, 0, attn); }, 3);
     rows.push_back({"7B block attention fp32", "2048 tok, 32×128", s, 2.0 * t * t * d, fp32, "fp32"});
+  }
+
+  // The block's whole forward pass through the seam: norms, linears, RoPE, attention, SwiGLU,
+  // residuals, against the fp32 peak (linear FLOPs plus the causal attention's 2·T²·d).
+  if (argc > 2) {
+    const std::unique_ptr<WeightSource> source = open_weight_source(argv[2]);
+    const Block block = source->load_block(0);
+    const DeviceBlock resident(*be, block);
+    const int64_t dim = source->config().dim;
+    DeviceBuffer h = be->upload(random_matrix(t, dim, 1.0f, 12)), work = be->alloc(t, dim);
+    const double s = best_seconds(*be, [&] {
+      be->copy(h, work);
+      device_block_forward(resident, source->config(), work);
+    }, 3);
+    double flops = 2.0 * t * t * dim;
+    for (const Linear* l : block.linears()) flops += 2.0 * t * static_cast<double>(l->weight.size());
+    rows.push_back({"block forward (seam) fp32", fmt::format("{} tok, d {}", t, dim), s, flops, fp32, "fp32"});
   }
 
   // Hessian accumulation: 16 segments of 2048 tokens into a 4096-wide H (n(n+1)·k useful FLOPs).
