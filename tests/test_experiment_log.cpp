@@ -98,3 +98,19 @@ TEST_CASE("grid points and identities are written through the log's own methods,
   CHECK(h5::attr_int(r.id(), "identity.group_size") == 128);
   CHECK(h5::attr_string(r.id(), "quant.bits") == "3");
 }
+
+TEST_CASE("the log names the backend a session computed on: cpu by default, the device and GEMM precision when given", "[log][device]") {
+  TempDir dir;
+  const std::string path = (dir / "backend.h5").string();
+  {
+    ExperimentLog log = ExperimentLog::create(path, "x", "text");
+    ExperimentLog read = ExperimentLog::open_read(path);
+    CHECK(h5::attr_string(read.file(), "backend") == "cpu");
+    CHECK(h5::attr_string(read.file(), "gemm_precision") == "fp32");
+    log.write_backend("cuda:1", "NVIDIA H200, sm_90, 139 GiB", "tf32");
+  }
+  ExperimentLog read = ExperimentLog::open_read(path);
+  CHECK(h5::attr_string(read.file(), "backend") == "cuda:1");
+  CHECK(h5::attr_string(read.file(), "backend_device") == "NVIDIA H200, sm_90, 139 GiB");
+  CHECK(h5::attr_string(read.file(), "gemm_precision") == "tf32");
+}
