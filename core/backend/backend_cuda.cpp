@@ -1,5 +1,8 @@
 #include "backend/backend_cuda.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <cusolverDn.h>
@@ -176,11 +179,35 @@ class CudaBackend final : public Backend {
           "packed attention kernel");
     synchronize();
   }
+  // Attention as GEMMs, as the CPU tiles it: per chunk of query rows, the scores of every head
+  // (cuBLAS, one strided-batched call per kv head: its query heads share K), a causal softmax
+  // kernel, then P·V (again per kv head). Chunks keep the score slab within 256 MiB; a chunk
+  // ending at row r1 reads keys [0, pos0 + r1) only.
   void causal_attention_impl(const DeviceBuffer& q, const DeviceBuffer& k, const DeviceBuffer& v, int64_t n_heads,
                              int64_t n_kv_heads, int64_t head_dim, int64_t pos0, DeviceBuffer& out) override {
-    check(cuda::causal_attention(q.data(), k.data(), v.data(), out.data(), q.rows(), n_heads, n_kv_heads, head_dim, pos0, nullptr,
-                                 nullptr, stream_),
-          "attention kernel");
+    const int64_t n_q = q.rows(), group = n_heads / n_kv_heads, q_ld = q.cols(), kv_ld = k.cols();
+    const int64_t max_keys = pos0 + n_q;
+    const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(n_q, (int64_t{1} << 26) / (n_heads * max_keys)));
+    const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim)), one = 1.0f, zero = 0.0f;
+    float* scores = static_cast<float*>(scratch_b_.get(sizeof(float) * static_cast<size_t>(n_heads * chunk * max_keys)));
+    for (int64_t r0 = 0; r0 < n_q; r0 += chunk) {
+      const int64_t rows = std::min(chunk, n_q - r0), keys = pos0 + r0 + rows;
+      for (int64_t kvh = 0; kvh < n_kv_heads; ++kvh) {  // Sᵀ = K·Qᵀ (column-major), for the group's heads
+        check(cublasSgemmStridedBatched(blas_, CUBLAS_OP_T, CUBLAS_OP_N, dim(keys), dim(rows), dim(head_dim), &scale,
+                                        k.data() + kvh * head_dim, dim(kv_ld), 0, q.data() + r0 * q_ld + kvh * group * head_dim,
+                                        dim(q_ld), head_dim, &zero, scores + kvh * group * rows * keys, dim(keys), rows * keys,
+                                        dim(group)),
+              "cublasSgemmStridedBatched (scores)");
+      }
+      check(cuda::causal_softmax(scores, n_heads, rows, keys, pos0 + r0 + 1, stream_), "causal_softmax kernel");
+      for (int64_t kvh = 0; kvh < n_kv_heads; ++kvh) {  // Outᵀ = Vᵀ·Pᵀ
+        check(cublasSgemmStridedBatched(blas_, CUBLAS_OP_N, CUBLAS_OP_N, dim(head_dim), dim(rows), dim(keys), &one,
+                                        v.data() + kvh * head_dim, dim(kv_ld), 0, scores + kvh * group * rows * keys, dim(keys),
+                                        rows * keys, &zero, out.data() + r0 * q_ld + kvh * group * head_dim, dim(q_ld), head_dim,
+                                        dim(group)),
+              "cublasSgemmStridedBatched (P·V)");
+      }
+    }
   }
   void silu_mul_impl(DeviceBuffer& a, const DeviceBuffer& gate) override {
     check(cuda::silu_mul(a.data(), gate.data(), a.size(), stream_), "silu_mul kernel");

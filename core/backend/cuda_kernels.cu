@@ -120,6 +120,24 @@ __global__ void attention_kernel(const float* q, const float* k, const float* v,
   }
 }
 
+// Block (row i, head h) of a rows × ld score slab per head: softmax over the first
+// first_visible + i keys (causal), zeros beyond.
+__global__ void causal_softmax_kernel(float* s, int64_t rows, int64_t ld, int64_t first_visible) {
+  __shared__ float red[32];
+  const int64_t i = blockIdx.x, h = blockIdx.y, visible = first_visible + i;
+  float* row = s + (h * rows + i) * ld;
+  float m = -INFINITY;
+  for (int64_t j = threadIdx.x; j < visible; j += blockDim.x) m = fmaxf(m, row[j]);
+  m = block_reduce<true>(m, red);
+  float sum = 0.0f;
+  for (int64_t j = threadIdx.x; j < visible; j += blockDim.x) {
+    row[j] = expf(row[j] - m);
+    sum += row[j];
+  }
+  const float inv = 1.0f / block_reduce<false>(sum, red);
+  for (int64_t j = threadIdx.x; j < ld; j += blockDim.x) row[j] = j < visible ? row[j] * inv : 0.0f;
+}
+
 __global__ void silu_mul_kernel(float* a, const float* g, int64_t n) {
   const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
   if (i < n) a[i] *= g[i] / (1.0f + expf(-g[i]));
@@ -353,6 +371,12 @@ cudaError_t causal_attention(const float* q, const float* k, const float* v, flo
   const dim3 grid(static_cast<unsigned>(n_q), static_cast<unsigned>(n_heads));
   attention_kernel<<<grid, 128, smem, stream>>>(q, k, v, out, n_heads, n_heads / n_kv_heads, head_dim, pos0, tree_start,
                                                 subtree_end, scale);
+  return cudaGetLastError();
+}
+
+cudaError_t causal_softmax(float* scores, int64_t n_heads, int64_t rows, int64_t ld, int64_t first_visible, cudaStream_t stream) {
+  const dim3 grid(static_cast<unsigned>(rows), static_cast<unsigned>(n_heads));
+  causal_softmax_kernel<<<grid, kThreads, 0, stream>>>(scores, rows, ld, first_visible);
   return cudaGetLastError();
 }
 

@@ -24,6 +24,9 @@ cudaError_t rope(float* x, int64_t rows, int64_t n_heads, int64_t head_dim, int6
 cudaError_t causal_attention(const float* q, const float* k, const float* v, float* out, int64_t n_q, int64_t n_heads,
                              int64_t n_kv_heads, int64_t head_dim, int64_t pos0, const int32_t* tree_start,
                              const int32_t* subtree_end, cudaStream_t stream);
+// scores: n_heads slabs of rows × ld (head h's row i at (h·rows + i)·ld); row i keeps a
+// softmax over its first first_visible + i entries and zeros after them (causal mask).
+cudaError_t causal_softmax(float* scores, int64_t n_heads, int64_t rows, int64_t ld, int64_t first_visible, cudaStream_t stream);
 cudaError_t silu_mul(float* a, const float* gate, int64_t n, cudaStream_t stream);
 cudaError_t relu(float* a, int64_t n, cudaStream_t stream);
 // *sum ← Σ (a − b)² over n values (b null: Σ a²), the differences in float, the sum in double.
