@@ -113,4 +113,5 @@ TEST_CASE("the log names the backend a session computed on: cpu by default, the 
   CHECK(h5::attr_string(read.file(), "backend") == "cuda:1");
   CHECK(h5::attr_string(read.file(), "backend_device") == "NVIDIA H200, sm_90, 139 GiB");
   CHECK(h5::attr_string(read.file(), "gemm_precision") == "tf32");
+  CHECK_THAT(h5::attr_string(read.file(), "backend_host_stages"), Catch::Contains("quantizers other than GPTQ's solve"));
 }

@@ -371,6 +371,10 @@ void ExperimentLog::write_backend(const std::string& name, const std::string& de
     h5::set_attr(root, "backend", name);
     h5::set_attr(root, "backend_device", device);
     h5::set_attr(root, "gemm_precision", gemm_precision);
+    // The explicit host round trips of a device run (README, "What runs where").
+    h5::set_attr(root, "backend_host_stages",
+                 std::string("activation fake-quantization; abs_mean/abs_max/rows statistics; group and linear transforms "
+                             "(AWQ, SmoothQuant, clip); quantizers other than GPTQ's solve; head; per-linear error"));
   });
 }
 

@@ -104,7 +104,8 @@ class ExperimentLog {
   EvalRecord read_eval(const std::string& group_path, const std::string& dataset) const;
 
   // Where this session computes: "backend" ("cpu", "cuda:0"), "backend_device" (the
-  // hardware) and "gemm_precision" at the root; a resumed log records its latest session.
+  // hardware), "gemm_precision" and "backend_host_stages" (what a device run still does on
+  // the host) at the root; a resumed log records its latest session.
   void write_backend(const std::string& name, const std::string& device, const std::string& gemm_precision);
   void set_grid_points(int64_t n);  // runs in the whole grid: what `qlab merge` expects
   // identity.model of a float group ("float", "float_m1": one per model of the grid).
