@@ -69,8 +69,11 @@ TEST_CASE("GPTQ walked on a backend, 2 of 6 segments resident, gives the host wa
   auto be = make_backend("cpu");
   const std::string toml = "[quant]\nbits = 3\ngroup_size = 16\n[[pipeline]]\nplugin = \"gptq\"\n";
   const Walked host = walk(toml, {}, dir.path());
-  check_same(walk(toml, {.device = be.get(), .max_device_memory = room_for(2)}, dir.path()), host);
-  check_same(walk(toml, {.device = be.get()}, dir.path()), host);
+  int64_t resident = -1;
+  check_same(walk(toml, {.device = be.get(), .max_device_memory = room_for(2), .device_resident_segments = &resident}, dir.path()), host);
+  CHECK(resident == 2);
+  check_same(walk(toml, {.device = be.get(), .device_resident_segments = &resident}, dir.path()), host);
+  CHECK(resident == 6);
   CHECK(host.errors.size() == 5 * 8);
   CHECK(host.errors[0] > 1e-3);  // 3-bit weights: a real error to agree on
 }
@@ -81,7 +84,10 @@ TEST_CASE("AWQ's search and per-token W8A8 propagation on a backend take host ro
   const std::string toml =
       "[quant]\nbits = 4\ngroup_size = 16\nact_bits = 8\nact_scheme = \"per_token\"\n"
       "[[pipeline]]\nplugin = \"awq\"\n[[pipeline]]\nplugin = \"rtn\"\n";
-  check_same(walk(toml, {.device = be.get(), .max_device_memory = room_for(3)}, dir.path()), walk(toml, {}, dir.path()));
+  int64_t resident = -1;
+  check_same(walk(toml, {.device = be.get(), .max_device_memory = room_for(3), .device_resident_segments = &resident}, dir.path()),
+             walk(toml, {}, dir.path()));
+  CHECK(resident == 3);
 }
 
 TEST_CASE("a device too small for two blocks and a stage's Hessians is refused naming the flag", "[device][walker][bad-input]") {

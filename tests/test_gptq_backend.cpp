@@ -187,8 +187,15 @@ TEST_CASE("gptq on the CPU backend matches the plugin's own loop", "[gptq][backe
     CHECK(got.res.damp == want.metric("damp"));
     CHECK(got.res.damp_retries == 0);
     check_same(got.q, got.res.loss, want, want.metric("loss"));
-    CHECK(got.q.scales == want.scales);  // fitted on the same values, before or inside the loop
-    CHECK(got.q.zeros == want.zeros);
+    // Fitted on the same values, but a group fitted inside the loop reads W after lazy updates
+    // the plugin sums as NT and the backend as NN: equal here, not guaranteed by every BLAS.
+    const auto close = [](const std::vector<float>& a, const std::vector<float>& b) {
+      int64_t same = 0;
+      for (size_t i = 0; i < a.size(); ++i) same += a[i] == b[i];
+      return a.size() == b.size() && double(same) >= 0.995 * double(a.size());
+    };
+    CHECK(close(got.q.scales, want.scales));
+    CHECK(close(got.q.zeros, want.zeros));
   }
 }
 

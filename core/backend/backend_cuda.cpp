@@ -125,7 +125,7 @@ class CudaBackend final : public Backend {
     const void* bd = b.data();
     cudaDataType_t type = CUDA_R_32F;
     cublasComputeType_t compute = p == Precision::tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
-    if (p == Precision::fp16 || p == Precision::bf16) {  // round copies of the inputs; accumulate in fp32
+    if ((p == Precision::fp16 || p == Precision::bf16) && a.size() > 0 && b.size() > 0) {  // round copies; accumulate in fp32
       type = p == Precision::fp16 ? CUDA_R_16F : CUDA_R_16BF;
       auto round = p == Precision::fp16 ? cuda::round_to_fp16 : cuda::round_to_bf16;
       void* a16 = scratch_a_.get(2 * static_cast<size_t>(a.size()));

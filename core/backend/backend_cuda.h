@@ -1,6 +1,8 @@
 // The CUDA backend (built when QLAB_CUDA is ON): device buffers from cudaMalloc, GEMM and
 // SYRK from cuBLAS, Cholesky/inverse from cuSOLVER, triangular solves from cuBLAS, and the
 // elementwise ops, norms, RoPE and attention from cuda_kernels.cu. One stream per backend.
+// The device is made current when the backend is created and when it allocates; kernels and
+// cuBLAS run on the thread's current device, so a command uses one CUDA backend at a time.
 #pragma once
 #include <memory>
 #include <string>

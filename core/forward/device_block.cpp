@@ -1,5 +1,7 @@
 #include "forward/device_block.h"
 
+#include <algorithm>
+
 #include "forward/rope.h"
 #include "model/arch.h"
 #include "util/error.h"
@@ -48,8 +50,14 @@ double DeviceBlock::bytes(const Block& block) {
 }
 
 double device_forward_work_bytes(const ModelConfig& c, int64_t tokens) {
+  const double t = static_cast<double>(tokens), d = static_cast<double>(c.dim), f = static_cast<double>(c.hidden_dim);
   const double kv = static_cast<double>(c.n_kv_heads * c.head_dim), q = static_cast<double>(c.n_heads * c.head_dim);
-  return 4.0 * static_cast<double>(tokens) * (2.0 * static_cast<double>(c.dim) + 3.0 * q + 2.0 * kv + 2.0 * static_cast<double>(c.hidden_dim));
+  const double buffers = 4.0 * t * (2.0 * d + 3.0 * q + 2.0 * kv + 2.0 * f);
+  // The CUDA backend's scratch: the attention's score slab (capped at 2^26 floats) and, under
+  // --gemm-precision fp16/bf16, 16-bit copies of a linear's input and weight.
+  const double scores = 4.0 * std::min(static_cast<double>(int64_t{1} << 26), static_cast<double>(c.n_heads) * t * t);
+  const double copies = 2.0 * (t * std::max(d, f) + d * f);
+  return buffers + scores + copies;
 }
 
 namespace {

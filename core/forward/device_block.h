@@ -41,7 +41,8 @@ class DeviceBlock {
 };
 
 // Device bytes one forward of `tokens` rows allocates beside x (norm output, q/k/v, attention,
-// the MLP's up/gate), what the residency budget reserves.
+// the MLP's up/gate, the CUDA backend's attention scores and 16-bit GEMM copies): what the
+// residency budget reserves.
 double device_forward_work_bytes(const ModelConfig& config, int64_t tokens);
 
 // Called with each linear's input, on the device, just before the linear runs.

@@ -297,6 +297,11 @@ LayerPlan walk_layers(const WeightSource& source, const LayerPlan& plan, const s
   Walk w{config, plan, pipeline, act, cache, linalg_for(memory.device)};
   const std::unique_ptr<ActivationStore> store = calibration_store(source, plan, calibration, memory);
   ActivationStore& x = *store;
+  if (const auto* dx = dynamic_cast<const DeviceActivationStore*>(store.get())) {
+    if (memory.device_resident_segments) *memory.device_resident_segments = dx->resident_segments();
+    if (show_progress)
+      fmt::print(stderr, "{}: {} of {} calibration segments resident\n", memory.device->name(), dx->resident_segments(), x.size());
+  }
   {
     const Model outer = source.load_outer();
     const VocabRows rows = [&](VocabTable t, std::span<const int32_t> ids) { return source.vocab_rows(t, ids); };

@@ -50,6 +50,7 @@ struct WalkMemory {
   // max_device_memory (0 = 90% of its free memory) resident; null = the host's kernels.
   Backend* device = nullptr;
   uint64_t max_device_memory = 0;
+  int64_t* device_resident_segments = nullptr;  // out, when given: calibration segments kept on the device
 };
 LayerPlan walk_layers(const WeightSource& source, const LayerPlan& plan, const std::vector<std::vector<int32_t>>& calibration,
                       Pipeline& pipeline, ActivationPlan& act, BlockSink& sink, bool show_progress = true,

@@ -19,6 +19,10 @@ StatsCollector::StatsCollector(uint32_t mask, int64_t in, int64_t total_tokens, 
 void StatsCollector::add_sequence(const Matrix& x) {
   const int64_t t = x.rows(), in = x.cols();
   if (in != in_) fail("statistics: input has {} features, expected {}", in, in_);
+  if (!device_h_.empty()) {  // sequences went to a device before: continue from their sum
+    h_ = device_h_.download();
+    device_h_ = DeviceBuffer();
+  }
   if (h_.size() > 0) syrk_upper_tn(in, t, 1.0f, x.data(), in, h_.data(), in);
   add_host_statistics(x);
 }
