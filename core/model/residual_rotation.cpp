@@ -1,0 +1,71 @@
+#include "model/residual_rotation.h"
+
+#include "model/arch.h"
+#include "util/error.h"
+
+namespace qlab {
+
+namespace {
+// W·diag(g): the norm's per-channel weight moved into the linear's input columns.
+void fold_into(Linear& l, const Vector& g) {
+  if (l.weight.size() == 0) return;
+  l.weight.array().rowwise() *= g.transpose().array();
+}
+
+void check_orthogonal_size(const Matrix& q, int64_t dim) {
+  if (q.rows() != dim || q.cols() != dim) fail("rotation: a {}×{} matrix for a residual stream of width {}", q.rows(), q.cols(), dim);
+}
+
+void rotate_reader(Linear& l, const Matrix& q) {  // y = x·Wᵀ with x → x·Q: W ← W·Q
+  if (l.weight.size() > 0) l.weight = (l.weight * q).eval();
+}
+
+void rotate_writer(Linear& l, const Matrix& q) {  // y → y·Q: W ← Qᵀ·W, b ← b·Q
+  if (l.weight.size() == 0) return;
+  l.weight = (q.transpose() * l.weight).eval();
+  if (l.bias.size() > 0) l.bias = (q.transpose() * l.bias).eval();
+}
+}  // namespace
+
+void check_rotatable(const ModelConfig& c) {
+  if (arch_of(c.arch).norm != NormKind::rms || !c.pre_norm)
+    fail("rotating the residual stream needs pre-norm RMSNorm blocks (the LLaMA family); {} uses {}", c.arch,
+         arch_of(c.arch).norm != NormKind::rms ? "LayerNorm, whose mean subtraction does not commute with a rotation" : "post-norm blocks");
+}
+
+void fold_block_norms(Block& b) {
+  for (Linear* l : {&b.q, &b.k, &b.v}) fold_into(*l, b.attn_norm.weight);
+  for (Linear* l : {&b.gate, &b.up}) fold_into(*l, b.mlp_norm.weight);
+  b.attn_norm.weight.setOnes();
+  b.mlp_norm.weight.setOnes();
+}
+
+void fold_final_norm(Model& outer) {
+  if (outer.final_norm.weight.size() == 0) return;
+  fold_into(outer.lm_head, outer.final_norm.weight);
+  outer.final_norm.weight.setOnes();
+}
+
+void rotate_block(Block& b, const Matrix& q) {
+  check_orthogonal_size(q, b.q.in_features());
+  for (Linear* l : {&b.q, &b.k, &b.v, &b.gate, &b.up}) rotate_reader(*l, q);
+  for (Linear* l : {&b.o, &b.down}) rotate_writer(*l, q);
+}
+
+void rotate_outer(Model& outer, const Matrix& q) {
+  check_orthogonal_size(q, outer.config.dim);
+  outer.embed_tokens = (outer.embed_tokens * q).eval();
+  rotate_reader(outer.lm_head, q);
+}
+
+void rotate_model(Model& m, const Matrix& q) {
+  check_rotatable(m.config);
+  for (Block& b : m.blocks) {
+    fold_block_norms(b);
+    rotate_block(b, q);
+  }
+  fold_final_norm(m);
+  rotate_outer(m, q);
+}
+
+}  // namespace qlab
