@@ -211,7 +211,7 @@ RunConfig build_run(const std::string& file, const toml::table& t) {
     read_calibration(file, base, *c, r);
   if (const toml::table* e = section("eval", {"data", "seq_len", "max_segments", "tasks", "task_data", "harness", "task_limit", "max_length", "overlong"}, false)) read_eval(file, base, *e, r);
   if (const toml::table* q = section("quant", {"bits", "group_size", "sym", "range", "act_bits", "act_scheme", "act_calibrator",
-                                              "act_percentile", "act_outlier_threshold", "scale_dtype"}, false))
+                                              "act_percentile", "act_outlier_threshold", "act_clip_ratio", "kv_bits", "scale_dtype"}, false))
     read_quant(file, *q, r);
   if (const toml::table* w = section("walker", {"propagate", "activations", "true_sequential"}, false)) read_walker(file, *w, r);
   if (r.act.scheme == ActScheme::static_range && r.act.enabled() && r.calibration.data.empty())

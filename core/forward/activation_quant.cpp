@@ -1,5 +1,6 @@
 #include "forward/activation_quant.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -57,7 +58,7 @@ void fake_quantize_input(const ActivationQuant& q, float static_absmax, const st
 #pragma omp parallel for schedule(static)
       for (int64_t r = 0; r < rows; ++r) {
         float* row = x.data() + r * cols;
-        round_row(row, cols, std::max(absmax(row, cols, keep), tiny) / qmax, qmax, keep);
+        round_row(row, cols, std::max(absmax(row, cols, keep) * q.clip_ratio, tiny) / qmax, qmax, keep);
       }
       return;
     case ActScheme::per_tensor:
@@ -66,6 +67,7 @@ void fake_quantize_input(const ActivationQuant& q, float static_absmax, const st
       if (q.scheme == ActScheme::per_tensor) {
         range = 0.0f;
         for (int64_t r = 0; r < rows; ++r) range = std::max(range, absmax(x.data() + r * cols, cols, keep));
+        range *= q.clip_ratio;
       } else if (!(range > 0.0f) || !std::isfinite(range)) {
         fail("{}: static activation quantization has no calibrated input range (got {}); the range is set by "
              "calibration in `qlab run`", linear, range);
@@ -76,6 +78,20 @@ void fake_quantize_input(const ActivationQuant& q, float static_absmax, const st
       return;
     }
   }
+}
+
+void fake_quantize_kv(Matrix& x, int64_t head_dim, int32_t bits) {
+  const float maxq = static_cast<float>((1 << bits) - 1);
+  const int64_t groups = x.cols() / head_dim;
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < x.rows(); ++r)
+    for (int64_t g = 0; g < groups; ++g) {
+      float* v = x.data() + r * x.cols() + g * head_dim;
+      float lo = v[0], hi = v[0];
+      for (int64_t j = 1; j < head_dim; ++j) lo = std::min(lo, v[j]), hi = std::max(hi, v[j]);
+      const float scale = std::max(hi - lo, 1e-5f) / maxq, zero = std::nearbyint(-lo / scale);
+      for (int64_t j = 0; j < head_dim; ++j) v[j] = (std::clamp(std::nearbyint(v[j] / scale) + zero, 0.0f, maxq) - zero) * scale;
+    }
 }
 
 }  // namespace qlab

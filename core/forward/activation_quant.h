@@ -23,6 +23,11 @@ struct ActivationQuant {
   ActScheme scheme = ActScheme::per_token;
   // LLM.int8(): input columns with any |x| above this stay in float (0 = off; the paper uses 6.0).
   float outlier_threshold = 0.0f;
+  // Dynamic ranges are absmax · clip_ratio (QuaRot's W4A4 uses 0.9); values beyond are clipped.
+  float clip_ratio = 1.0f;
+  // KV cache: keys (after RoPE) and values quantized per token per head, asymmetric with a
+  // group of head_dim, as QuaRot evaluates a 4-bit cache (0 = off).
+  int32_t kv_bits = 0;
 
   bool enabled() const { return bits > 0; }
 };
@@ -35,11 +40,15 @@ struct ActivationPlan {
   std::map<std::string, float> input_absmax;  // static_range: linear id → calibrated range
 
   bool enabled() const { return scheme.enabled(); }
+  bool kv_enabled() const { return scheme.kv_bits > 0; }
   float absmax_of(const std::string& linear) const;  // 0 when none was calibrated
 };
 
 ActScheme parse_act_scheme(const std::string& name);  // per_token | per_tensor | static
 const char* act_scheme_name(ActScheme s);
+
+// Asymmetric min/max fake-quantization of every head_dim-wide group of every row (K/V cache).
+void fake_quantize_kv(Matrix& x, int64_t head_dim, int32_t bits);
 
 // Symmetric absmax fake-quantization of `x` in place. `static_absmax` is the calibrated
 // range (used only by ActScheme::static_range; values beyond it are clipped).

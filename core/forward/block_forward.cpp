@@ -138,6 +138,10 @@ Matrix attention(const Block& b, const ModelConfig& c, const Matrix& h, int64_t 
     apply_rope(q, c.n_heads, c.head_dim, pos0, inv_freq);
     apply_rope(k_new, c.n_kv_heads, c.head_dim, pos0, inv_freq);
   }
+  if (ctx.act && ctx.act->kv_enabled()) {  // the cache holds quantized keys and values
+    fake_quantize_kv(k_new, c.head_dim, ctx.act->scheme.kv_bits);
+    fake_quantize_kv(v_new, c.head_dim, ctx.act->scheme.kv_bits);
+  }
   if (packed) {
     packed_attention(q, k_new, v_new, c.n_heads, c.n_kv_heads, c.head_dim, *packed, attn);
   } else if (kv) {
@@ -169,6 +173,7 @@ Matrix mlp(const Block& b, const ModelConfig& c, const Matrix& h, const LinearCo
   } else {
     up = up.cwiseMax(0.0f);
   }
+  if (b.down_hadamard) hadamard_rows(*b.down_hadamard, up);
   run_linear(b.down, up, out, ctx);
   return out;
 }

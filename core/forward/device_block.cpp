@@ -121,6 +121,13 @@ DeviceBuffer attention(const DeviceBlock& b, const Context& ctx, const DeviceBuf
     ctx.be.rope(q, c.n_heads, c.head_dim, 0, inv_freq);
     ctx.be.rope(k, c.n_kv_heads, c.head_dim, 0, inv_freq);
   }
+  if (ctx.act && ctx.act->kv_enabled()) {  // the KV quantizer is host code: a round trip, as the input quantizers
+    for (DeviceBuffer* t : {&k, &v}) {
+      Matrix m = t->download();
+      fake_quantize_kv(m, c.head_dim, ctx.act->scheme.kv_bits);
+      t->upload(m);
+    }
+  }
   DeviceBuffer attn = ctx.be.alloc(h.rows(), c.n_heads * c.head_dim);
   if (ctx.packed)
     ctx.be.packed_attention(q, k, v, c.n_heads, c.n_kv_heads, c.head_dim, *ctx.packed, attn);
@@ -135,6 +142,11 @@ DeviceBuffer mlp(const DeviceBlock& b, const Context& ctx, const DeviceBuffer& h
     ctx.be.silu_mul(up, run_linear(b.linear(Slot::gate), h, ctx));
   else
     ctx.be.relu(up);
+  if (b.host().down_hadamard) {  // the online transform, on the host (a logged round trip)
+    Matrix m = up.download();
+    hadamard_rows(*b.host().down_hadamard, m);
+    up.upload(m);
+  }
   return run_linear(b.linear(Slot::down), up, ctx);
 }
 }  // namespace

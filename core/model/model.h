@@ -4,10 +4,12 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "tensor/hadamard.h"
 #include "tensor/tensor.h"
 
 namespace qlab {
@@ -90,6 +92,10 @@ struct Block {
   Norm q_norm, k_norm;            // Qwen3: per-head RMSNorm of q and k before RoPE; empty otherwise
   Linear q, k, v, o;              // self_attn.{q,k,v,o}_proj
   Linear gate, up, down;          // mlp.{gate,up,down}_proj (gate empty for a ReLU MLP)
+  // QuaRot's online Hadamard: every forward pass turns down_proj's input x into x·H, and the
+  // weight holds W·H, so the block's function is unchanged while x·H has no outlier channel.
+  // Null: none (every model as loaded).
+  std::shared_ptr<const HadamardPlan> down_hadamard;
 
   const Arch& architecture() const;  // *arch; throws when the block was built without one
   Linear& linear(Slot slot);

@@ -58,6 +58,13 @@ void rotate_outer(Model& outer, const Matrix& q) {
   rotate_reader(outer.lm_head, q);
 }
 
+void add_online_down_hadamard(Block& b, uint64_t seed) {
+  if (b.down_hadamard) fail("block {}: down_proj already has an online Hadamard", b.index);
+  auto plan = std::make_shared<const HadamardPlan>(plan_hadamard(b.down.in_features(), seed));
+  hadamard_rows(*plan, b.down.weight);  // each row w ← w·H
+  b.down_hadamard = std::move(plan);
+}
+
 void rotate_model(Model& m, const Matrix& q) {
   check_rotatable(m.config);
   for (Block& b : m.blocks) {

@@ -26,6 +26,11 @@ void rotate_block(Block& block, const Matrix& q);
 // Embeddings and lm_head (the final norm folded).
 void rotate_outer(Model& outer, const Matrix& q);
 
+// QuaRot's online Hadamard before down_proj: W_down ← W_down·H and the forward pass applies H
+// to down's input (Block::down_hadamard). `seed` only matters for widths needing the random
+// orthogonal factor (tensor/hadamard.h).
+void add_online_down_hadamard(Block& block, uint64_t seed = 0);
+
 // All of it on a model in memory.
 void rotate_model(Model& model, const Matrix& q);
 
