@@ -18,6 +18,7 @@
 #include "format/model_loader.h"
 #include "forward/device_block.h"
 #include "forward/forward.h"
+#include "model/residual_rotation.h"
 #include "support/compare.h"
 #include "support/hf_dir.h"
 #include "support/llama2c_file.h"
@@ -59,6 +60,18 @@ TEST_CASE("seam block forward equals block_forward: LLaMA, OPT pre- and post-nor
   TempDir dir;
   SECTION("stories260K (LLaMA, grouped-query attention)") {
     CHECK(seam_vs_host(*be, load_model(kStories), 70) < 1e-5);
+  }
+  SECTION("stories260K rotated, with QuaRot's online Hadamard before down_proj, under W4A4 and KV4") {
+    Model m = load_model(kStories);
+    rotate_model(m, randomized_hadamard(64, 2));
+    for (Block& b : m.blocks) add_online_down_hadamard(b);
+    ActivationPlan act;
+    act.scheme.bits = 4;
+    act.scheme.clip_ratio = 0.9f;
+    act.scheme.kv_bits = 4;
+    CHECK(seam_vs_host(*be, m, 60) < 1e-5);
+    // 4-bit rounding turns GEMM-order ulps into a code step now and then: a looser bound.
+    CHECK(seam_vs_host(*be, m, 60, &act) < 1e-3);
   }
   SECTION("OPT-125M style: biases, learned positions, ReLU") {
     write_hf_dir(dir / "opt", opt_config({32, 64, 2, 4, 50, 64, 32, true}), random_opt({32, 64, 2, 4, 50, 64, 32, true}, 5));

@@ -6,6 +6,8 @@
 #include <catch2/catch.hpp>
 #include <random>
 
+#include "backend/backend_select.h"
+#include "support/skip.h"
 #include "tensor/hadamard.h"
 #include "util/error.h"
 
@@ -29,6 +31,18 @@ Eigen::MatrixXd explicit_matrix(const HadamardPlan& p) {
   Eigen::MatrixXd h(p.n, p.n);
   for (int64_t b = 0; b < p.base; ++b)
     for (int64_t c = 0; c < p.base; ++c) h.block(b * p.pow2, c * p.pow2, p.pow2, p.pow2) = double(p.base_matrix(b, c)) * s;
+  return h;
+}
+
+// The first `cols` columns of the same matrix, from the Sylvester entry (−1)^popcount(j & j').
+Eigen::MatrixXd explicit_columns(const HadamardPlan& p, int64_t cols) {
+  Eigen::MatrixXd h(p.n, cols);
+  for (int64_t c = 0; c < cols; ++c)
+    for (int64_t r = 0; r < p.n; ++r) {
+      const int64_t b = r / p.pow2, j = r % p.pow2, b2 = c / p.pow2, j2 = c % p.pow2;
+      const double s = __builtin_popcountll(static_cast<uint64_t>(j & j2)) % 2 ? -1.0 : 1.0;
+      h(r, c) = double(p.base_matrix(b, b2)) * s / std::sqrt(double(p.pow2));
+    }
   return h;
 }
 
@@ -78,4 +92,33 @@ TEST_CASE("the widths of LLaMA-family MLPs get QuaRot's bases, others the docume
   // One seed, one matrix; another seed, another.
   CHECK(plan_hadamard(172, 1).base_matrix == plan_hadamard(172, 1).base_matrix);
   CHECK(plan_hadamard(172, 1).base_matrix != plan_hadamard(172, 2).base_matrix);
+}
+
+TEST_CASE("the backend's Hadamard op equals x times the explicit matrix", "[hadamard][backend]") {
+  auto be = make_backend("cpu");
+  for (int64_t n : {64, 172, 11008}) {
+    const HadamardPlan p = plan_hadamard(n, 5);
+    const Matrix x = random_rows(3, n);
+    DeviceBuffer xd = be->upload(x);
+    be->hadamard(xd, p);
+    // Against x·H with H's entries written out (11008² doubles would be 0.9 GiB: 300 columns).
+    const Eigen::MatrixXd h = explicit_columns(p, std::min<int64_t>(n, 300));
+    const Eigen::MatrixXd want = x.cast<double>() * h;
+    CHECK((xd.download().cast<double>().leftCols(h.cols()) - want).cwiseAbs().maxCoeff() < 1e-5 * want.cwiseAbs().maxCoeff());
+  }
+  DeviceBuffer wrong = be->alloc(2, 63);
+  CHECK_THROWS_WITH(be->hadamard(wrong, plan_hadamard(64)), "hadamard: rows of width 63, the transform is 64 wide");
+}
+
+TEST_CASE("cuda parity: the Hadamard op (shared-memory butterflies, batched base GEMM)", "[hadamard][cuda]") {
+  QLAB_NEED_CUDA();
+  for (int64_t n : {64, 4096, 172, 11008, 14336}) {
+    const HadamardPlan p = plan_hadamard(n, 5);
+    const Matrix x = random_rows(7, n);
+    DeviceBuffer c = cpu->upload(x), g = gpu->upload(x);
+    cpu->hadamard(c, p);
+    gpu->hadamard(g, p);
+    const Matrix want = c.download();
+    CHECK((g.download() - want).cwiseAbs().maxCoeff() < 1e-5 * want.cwiseAbs().maxCoeff());
+  }
 }

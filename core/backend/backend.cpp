@@ -146,6 +146,13 @@ void Backend::causal_attention(const DeviceBuffer& q, const DeviceBuffer& k, con
   causal_attention_impl(q, k, v, n_heads, n_kv_heads, head_dim, pos0, out);
 }
 
+void Backend::hadamard(DeviceBuffer& x, const HadamardPlan& plan) {
+  check_owner(this, "hadamard", x);
+  if (x.cols() != plan.n) fail("hadamard: rows of width {}, the transform is {} wide", x.cols(), plan.n);
+  if (x.empty()) return;
+  hadamard_impl(x, plan);
+}
+
 void Backend::silu_mul(DeviceBuffer& a, const DeviceBuffer& gate) {
   check_owner(this, "silu_mul", a);
   check_owner(this, "silu_mul", gate);

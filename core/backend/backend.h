@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "forward/packed_attention.h"
+#include "tensor/hadamard.h"
 #include "tensor/half.h"
 #include "tensor/tensor.h"
 #include "util/name_table.h"
@@ -131,6 +132,8 @@ class Backend {
   // T rows at positions pos0.., k and v hold positions 0..pos0+T−1.
   void causal_attention(const DeviceBuffer& q, const DeviceBuffer& k, const DeviceBuffer& v, int64_t n_heads,
                         int64_t n_kv_heads, int64_t head_dim, int64_t pos0, DeviceBuffer& out);
+  // Every row ← row·H for the plan's Hadamard matrix (tensor/hadamard.h), in O(n·(log n + base)).
+  void hadamard(DeviceBuffer& x, const HadamardPlan& plan);
   void silu_mul(DeviceBuffer& a, const DeviceBuffer& gate);  // a *= silu(gate) (SwiGLU)
   void relu(DeviceBuffer& a);
   void add(DeviceBuffer& x, const DeviceBuffer& y);            // x += y (the residual)
@@ -196,6 +199,7 @@ class Backend {
   virtual void causal_attention_impl(const DeviceBuffer& q, const DeviceBuffer& k, const DeviceBuffer& v,
                                      int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, int64_t pos0,
                                      DeviceBuffer& out) = 0;
+  virtual void hadamard_impl(DeviceBuffer& x, const HadamardPlan& plan) = 0;
   virtual void silu_mul_impl(DeviceBuffer& a, const DeviceBuffer& gate) = 0;
   virtual void relu_impl(DeviceBuffer& a) = 0;
   virtual void add_impl(DeviceBuffer& x, const DeviceBuffer& y) = 0;

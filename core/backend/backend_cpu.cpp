@@ -112,6 +112,7 @@ class CpuBackend final : public Backend {
                              int64_t n_kv_heads, int64_t head_dim, int64_t pos0, DeviceBuffer& out) override {
     qlab::causal_attention(mat(q), mat(k), mat(v), n_heads, n_kv_heads, head_dim, pos0, mat(out));
   }
+  void hadamard_impl(DeviceBuffer& x, const HadamardPlan& plan) override { hadamard_rows(plan, mat(x)); }
   void silu_mul_impl(DeviceBuffer& a, const DeviceBuffer& gate) override { qlab::silu_mul(mat(a), mat(gate)); }
   void relu_impl(DeviceBuffer& a) override { mat(a) = mat(a).cwiseMax(0.0f); }
   void add_impl(DeviceBuffer& x, const DeviceBuffer& y) override { mat(x) += mat(y); }

@@ -209,6 +209,26 @@ class CudaBackend final : public Backend {
       }
     }
   }
+  // The Sylvester part in shared memory (one thread block per row and base index), then the
+  // base's mixing X ← H_baseᵀ·X of every row as one strided-batched GEMM into scratch.
+  void hadamard_impl(DeviceBuffer& x, const HadamardPlan& plan) override {
+    if (plan.pow2 > (int64_t{1} << 14))
+      fail("hadamard on {}: a Sylvester block of {} is beyond the kernel's 2^14 (one block in shared memory)", name(), plan.pow2);
+    const float norm = 1.0f / std::sqrt(static_cast<float>(plan.pow2));
+    check(cuda::fwht_blocks(x.data(), x.rows() * plan.base, plan.pow2, norm, stream_), "fwht kernel");
+    if (plan.base == 1) return;
+    const int64_t base = plan.base, pow2 = plan.pow2;
+    auto* h = static_cast<float*>(scratch_layout_.get(sizeof(float) * static_cast<size_t>(base * base)));
+    check(cudaMemcpyAsync(h, plan.base_matrix.data(), sizeof(float) * base * base, cudaMemcpyHostToDevice, stream_), "cudaMemcpy (base)");
+    auto* y = static_cast<float*>(scratch_b_.get(sizeof(float) * static_cast<size_t>(x.size())));
+    const float one = 1.0f, zero = 0.0f;
+    // Per row: Yᵀ = Xᵀ·H_base in column-major terms (X row-major base × pow2).
+    check(cublasSgemmStridedBatched(blas_, CUBLAS_OP_N, CUBLAS_OP_T, dim(pow2), dim(base), dim(base), &one, x.data(), dim(pow2),
+                                    plan.n, h, dim(base), 0, &zero, y, dim(pow2), plan.n, dim(x.rows())),
+          "cublasSgemmStridedBatched (hadamard base)");
+    check(cudaMemcpyAsync(x.data(), y, bytes(x), cudaMemcpyDeviceToDevice, stream_), "cudaMemcpy (hadamard)");
+    synchronize();  // plan.base_matrix (host) must outlive the copy
+  }
   void silu_mul_impl(DeviceBuffer& a, const DeviceBuffer& gate) override {
     check(cuda::silu_mul(a.data(), gate.data(), a.size(), stream_), "silu_mul kernel");
   }

@@ -138,6 +138,25 @@ __global__ void causal_softmax_kernel(float* s, int64_t rows, int64_t ld, int64_
   for (int64_t j = threadIdx.x; j < ld; j += blockDim.x) row[j] = j < visible ? row[j] * inv : 0.0f;
 }
 
+// One thread block per pow2-block, staged in shared memory; the butterflies of a stage pair
+// index i (bit h clear) with i + h.
+__global__ void fwht_kernel(float* x, int64_t pow2, float norm) {
+  extern __shared__ float v[];
+  float* block = x + blockIdx.x * pow2;
+  for (int64_t i = threadIdx.x; i < pow2; i += blockDim.x) v[i] = block[i];
+  __syncthreads();
+  for (int64_t h = 1; h < pow2; h *= 2) {
+    for (int64_t t = threadIdx.x; t < pow2 / 2; t += blockDim.x) {
+      const int64_t i = (t / h) * 2 * h + t % h;
+      const float a = v[i], b = v[i + h];
+      v[i] = a + b;
+      v[i + h] = a - b;
+    }
+    __syncthreads();
+  }
+  for (int64_t i = threadIdx.x; i < pow2; i += blockDim.x) block[i] = v[i] * norm;
+}
+
 __global__ void silu_mul_kernel(float* a, const float* g, int64_t n) {
   const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
   if (i < n) a[i] *= g[i] / (1.0f + expf(-g[i]));
@@ -377,6 +396,17 @@ cudaError_t causal_attention(const float* q, const float* k, const float* v, flo
 cudaError_t causal_softmax(float* scores, int64_t n_heads, int64_t rows, int64_t ld, int64_t first_visible, cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>(rows), static_cast<unsigned>(n_heads));
   causal_softmax_kernel<<<grid, kThreads, 0, stream>>>(scores, rows, ld, first_visible);
+  return cudaGetLastError();
+}
+
+cudaError_t fwht_blocks(float* x, int64_t n_blocks, int64_t pow2, float norm, cudaStream_t stream) {
+  if (pow2 > (int64_t{1} << 14)) return cudaErrorInvalidValue;
+  const size_t smem = sizeof(float) * static_cast<size_t>(pow2);
+  if (smem > 48 * 1024) {
+    const cudaError_t e = cudaFuncSetAttribute(fwht_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+    if (e != cudaSuccess) return e;
+  }
+  fwht_kernel<<<static_cast<unsigned>(n_blocks), kThreads, smem, stream>>>(x, pow2, norm);
   return cudaGetLastError();
 }
 

@@ -27,6 +27,9 @@ cudaError_t causal_attention(const float* q, const float* k, const float* v, flo
 // scores: n_heads slabs of rows × ld (head h's row i at (h·rows + i)·ld); row i keeps a
 // softmax over its first first_visible + i entries and zeros after them (causal mask).
 cudaError_t causal_softmax(float* scores, int64_t n_heads, int64_t rows, int64_t ld, int64_t first_visible, cudaStream_t stream);
+// In place on n_blocks contiguous blocks of pow2 (a power of two ≤ 2^14) values: the
+// Walsh–Hadamard butterflies, then × norm.
+cudaError_t fwht_blocks(float* x, int64_t n_blocks, int64_t pow2, float norm, cudaStream_t stream);
 cudaError_t silu_mul(float* a, const float* gate, int64_t n, cudaStream_t stream);
 cudaError_t relu(float* a, int64_t n, cudaStream_t stream);
 // *sum ← Σ (a − b)² over n values (b null: Σ a²), the differences in float, the sum in double.

@@ -142,11 +142,7 @@ DeviceBuffer mlp(const DeviceBlock& b, const Context& ctx, const DeviceBuffer& h
     ctx.be.silu_mul(up, run_linear(b.linear(Slot::gate), h, ctx));
   else
     ctx.be.relu(up);
-  if (b.host().down_hadamard) {  // the online transform, on the host (a logged round trip)
-    Matrix m = up.download();
-    hadamard_rows(*b.host().down_hadamard, m);
-    up.upload(m);
-  }
+  if (b.host().down_hadamard) ctx.be.hadamard(up, *b.host().down_hadamard);
   return run_linear(b.linear(Slot::down), up, ctx);
 }
 }  // namespace
