@@ -6,18 +6,24 @@
 #include <fstream>
 #include <iterator>
 
+#include "config/experiment.h"
 #include "eval/perplexity.h"
 #include "format/hf_loader.h"
 #include "format/model_loader.h"
 #include "forward/forward.h"
 #include "model/residual_rotation.h"
+#include "model/rotated_source.h"
 #include "qlab/grid.hpp"
+#include "plan/layer_plan.h"
 #include "support/compare.h"
+#include "support/experiment_file.h"
 #include "support/hf_dir.h"
 #include "support/llama2c_file.h"
 #include "tensor/hadamard.h"
 #include "tokenizer/tokenizer_loader.h"
 #include "util/error.h"
+#include "walk/layer_walker.h"
+#include "walk/pipeline.h"
 
 using namespace qlab;
 using namespace qlab::test;
@@ -105,4 +111,51 @@ TEST_CASE("W4A4: rotation with the online Hadamard keeps the float function and 
   WARN("KV8 " << kv8 << ", KV4 " << kv4);
   CHECK(std::abs(kv8 / fp - 1) < 0.01);
   CHECK(kv4 > kv8 * 1.1);
+}
+
+TEST_CASE("a streamed source read through the rotation gives the same perplexity, block-major", "[rotation]") {
+  const std::unique_ptr<WeightSource> source = open_weight_source(source_dir() / "datasets/stories260K/stories260K.bin");
+  const RotatedSource rotated(*source, randomized_hadamard(64, 4), true, 0);
+  CHECK(rotated.load_block(1).down_hadamard != nullptr);
+  CHECK(rotated.load_outer().final_norm.weight == Vector::Ones(64));
+  std::vector<int32_t> ids;
+  for (int i = 0; i < 128 * 4; ++i) ids.push_back((i * 37 + i / 5) % 512);
+  const PerplexityOptions opts{.seq_len = 128, .progress = false};
+  CHECK(std::abs(perplexity(rotated, ids, opts).ppl / perplexity(*source, ids, opts).ppl - 1) < 1e-4);
+}
+
+namespace {
+// A model walked by `pipeline_toml` (W4 per channel, A4 per token clipped at 0.9) from
+// `source`, with the walked blocks in place.
+Model walk_w4a4(const WeightSource& source, const std::string& pipeline_toml, const std::filesystem::path& dir, ActivationPlan& act) {
+  Experiment ex = load_experiment(write_bundled_experiment(
+      dir / "exp.toml", "[quant]\nbits = 4\ngroup_size = 0\nsym = true\nact_bits = 4\nact_clip_ratio = 0.9\n" + pipeline_toml));
+  const RunConfig& run = ex.runs.at(0);
+  PluginRegistry reg = PluginRegistry::discover({});
+  Pipeline pipeline = build_pipeline(run, reg);
+  const LayerPlan plan = resolve_plan(run, source.config(), source.linears(), pipeline.needs());
+  std::vector<std::vector<int32_t>> calib(8, std::vector<int32_t>(128));
+  const std::vector<int32_t> text = eval_ids();
+  for (size_t s = 0; s < calib.size(); ++s)
+    for (size_t t = 0; t < 128; ++t) calib[s][t] = text.at(4096 + s * 128 + t);  // past the 8 × 256 evaluated tokens
+  act = ActivationPlan{run.act, {}};
+  Model model = source.load_model();
+  CallbackSink sink([&](const BlockResult& r, const Block& block, const ActivationPlan&) { model.blocks.at(size_t(r.block)) = block; });
+  walk_layers(source, plan, calib, pipeline, act, sink, false);
+  return model;
+}
+}  // namespace
+
+TEST_CASE("W4A4 on the rotated stream: GPTQ beats RTN, both walked from a rotated source", "[rotation][w4a4][walker]") {
+  TempDir dir;
+  const std::unique_ptr<WeightSource> source = open_weight_source(source_dir() / "datasets/stories260K/stories260K.bin");
+  const RotatedSource rotated(*source, randomized_hadamard(64, 1), true, 0);
+  const std::vector<int32_t> ids = eval_ids();
+  ActivationPlan act;
+  const double rtn = ppl(walk_w4a4(rotated, "[[pipeline]]\nplugin = \"rtn\"\n", dir.path(), act), ids, &act);
+  const double gptq = ppl(walk_w4a4(rotated, "[[pipeline]]\nplugin = \"gptq\"\n", dir.path(), act), ids, &act);
+  const double plain_gptq = ppl(walk_w4a4(*source, "[[pipeline]]\nplugin = \"gptq\"\n", dir.path(), act), ids, &act);
+  WARN("W4A4 per-channel weights: rotation+RTN " << rtn << ", rotation+GPTQ " << gptq << ", GPTQ without rotation " << plain_gptq);
+  CHECK(gptq < rtn);
+  CHECK(gptq < plain_gptq);
 }

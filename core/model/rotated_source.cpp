@@ -1,0 +1,36 @@
+#include "model/rotated_source.h"
+
+#include "model/residual_rotation.h"
+#include "util/error.h"
+
+namespace qlab {
+
+RotatedSource::RotatedSource(const WeightSource& inner, Matrix q, bool online_down_hadamard, uint64_t seed)
+    : inner_(inner), q_(std::move(q)), online_(online_down_hadamard), seed_(seed) {
+  check_rotatable(inner.config());
+  if (q_.rows() != inner.config().dim || q_.cols() != inner.config().dim)
+    fail("{}: a {}×{} rotation for a residual stream of width {}", inner.path(), q_.rows(), q_.cols(), inner.config().dim);
+  final_norm_ = inner.load_outer().final_norm.weight;
+}
+
+Block RotatedSource::load_block(int64_t i) const {
+  Block b = inner_.load_block(i);
+  fold_block_norms(b);
+  rotate_block(b, q_);
+  if (online_) add_online_down_hadamard(b, seed_);
+  return b;
+}
+
+Model RotatedSource::load_outer() const {
+  Model outer = inner_.load_outer();
+  if (outer.final_norm.weight.size() > 0) outer.final_norm.weight.setOnes();  // folded into the head rows
+  return outer;
+}
+
+Matrix RotatedSource::vocab_rows(VocabTable table, std::span<const int32_t> ids) const {
+  Matrix rows = inner_.vocab_rows(table, ids);
+  if (table == VocabTable::head && final_norm_.size() > 0) rows.array().rowwise() *= final_norm_.transpose().array();
+  return rows * q_;
+}
+
+}  // namespace qlab
