@@ -20,7 +20,7 @@ const std::string kFixtures = QLAB_FIXTURE_DIR;
 }
 
 TEST_CASE("plugin ABI layout is pinned (x86-64 Linux)", "[plugin][abi]") {
-  CHECK(QLAB_PLUGIN_ABI_VERSION == 2);
+  CHECK(QLAB_PLUGIN_ABI_VERSION == 3);
   CHECK(QLAB_MAX_METRICS == 16);
   CHECK(sizeof(qlab_view) == 32);
   CHECK(sizeof(qlab_cview) == 32);
@@ -38,7 +38,14 @@ TEST_CASE("plugin ABI layout is pinned (x86-64 Linux)", "[plugin][abi]") {
   CHECK(sizeof(qlab_quantize_out) == 352);
   CHECK(sizeof(qlab_group_in) == 168);
   CHECK(sizeof(qlab_transform_out) == 296);
-  CHECK(sizeof(qlab_plugin) == 112);
+  CHECK(sizeof(qlab_plugin) == 120);
+  CHECK(offsetof(qlab_plugin, transform_model) == 112);  // appended: the v2 members keep their offsets
+  CHECK(sizeof(qlab_model_in) == 120);
+  CHECK(offsetof(qlab_model_in, la) == 96);
+  CHECK(offsetof(qlab_model_in, hadamard) == 104);
+  CHECK(sizeof(qlab_model_out) == 312);
+  CHECK(offsetof(qlab_model_out, online_seed) == 40);
+  CHECK(offsetof(qlab_model_out, n_metrics) == 304);
   CHECK(offsetof(qlab_view, row_stride) == 24);
   CHECK(offsetof(qlab_param_decl, help) == 16);
   CHECK(offsetof(qlab_param_decl, default_int) == 24);
@@ -99,19 +106,26 @@ TEST_CASE("plugin ABI layout is pinned (x86-64 Linux)", "[plugin][abi]") {
 TEST_CASE("the loader refuses a plugin built for another ABI, naming the file and both versions", "[plugin][abi]") {
   const std::string path = kFixtures + "/bad_abi/libqlab_future.so";
   REQUIRE_THROWS_WITH(PluginRegistry::load_library(path),
-                      Catch::Contains("libqlab_future.so") && Catch::Contains("plugin ABI 3, this qlab expects 2"));
+                      Catch::Contains("libqlab_future.so") && Catch::Contains("plugin ABI 4, this qlab expects 3"));
   // On the search path it is skipped; an experiment naming it gets the same reason.
   PluginRegistry reg = PluginRegistry::discover({kFixtures + "/bad_abi"});
-  REQUIRE_THROWS_WITH(reg.get("future"), Catch::Contains("libqlab_future.so") && Catch::Contains("plugin ABI 3, this qlab expects 2"));
+  REQUIRE_THROWS_WITH(reg.get("future"), Catch::Contains("libqlab_future.so") && Catch::Contains("plugin ABI 4, this qlab expects 3"));
 }
 
 TEST_CASE("a plugin built against ABI 1 is refused by its version, before its v1 layout is read", "[plugin][abi]") {
   const std::string path = kFixtures + "/v1_abi/libqlab_old.so";
   REQUIRE_THROWS_WITH(PluginRegistry::load_library(path),
-                      Catch::EndsWith("libqlab_old.so: plugin ABI 1, this qlab expects 2; rebuild it against plugins/sdk"));
+                      Catch::EndsWith("libqlab_old.so: plugin ABI 1, this qlab expects 3; rebuild it against plugins/sdk"));
   PluginRegistry reg = PluginRegistry::discover({kFixtures + "/v1_abi"});
   CHECK(reg.find("old") == nullptr);
-  REQUIRE_THROWS_WITH(reg.get("old"), Catch::Contains("libqlab_old.so: plugin ABI 1, this qlab expects 2"));
+  REQUIRE_THROWS_WITH(reg.get("old"), Catch::Contains("libqlab_old.so: plugin ABI 1, this qlab expects 3"));
+}
+
+TEST_CASE("a wave-1 plugin (ABI 2) is refused with what version 3 changed", "[plugin][abi]") {
+  const std::string path = kFixtures + "/v2_abi/libqlab_wave1.so";
+  REQUIRE_THROWS_WITH(PluginRegistry::load_library(path),
+                      Catch::Contains("libqlab_wave1.so: plugin ABI 2, this qlab expects 3; rebuild it against plugins/sdk (version 3 adds "
+                                      "the model-scope hook transform_model"));
 }
 
 TEST_CASE("a declared default outside its own choices is refused at load, naming the file and parameter", "[plugin]") {
@@ -168,7 +182,7 @@ TEST_CASE("broken libraries on the plugin path are skipped unless their plugin i
                                          Catch::Contains("invalid ELF header"));
   CHECK_THROWS_WITH(reg.get("needs_gone"), Catch::StartsWith("plugin 'needs_gone' is in a library that cannot be used: ") &&
                                                Catch::Contains("libqlab_fixture_gone.so: cannot open shared object file"));
-  CHECK_THROWS_WITH(reg.get("future"), Catch::Contains("libqlab_future.so: plugin ABI 3, this qlab expects 2; rebuild it against plugins/sdk"));
+  CHECK_THROWS_WITH(reg.get("future"), Catch::Contains("libqlab_future.so: plugin ABI 4, this qlab expects 3; rebuild it against plugins/sdk"));
   CHECK_THROWS_WITH(reg.get("nothing"), Catch::Contains("unknown plugin 'nothing'") && Catch::Contains("skipped ") &&
                                             Catch::Contains("libqlab_text.so"));
   SECTION("the CLI: a run using rtn goes on with a warning, `qlab plugins` lists the broken libraries") {

@@ -51,4 +51,10 @@ void PluginInstance::quantize(const qlab_linear_in& in, qlab_quantize_out& out) 
   check(plugin_.descriptor->quantize(self_, &in, &out, &err), "quantize", in.name, err);
 }
 
+void PluginInstance::transform_model(const qlab_model_in& in, qlab_model_out& out) {
+  qlab_error err{};
+  const Watch watch(fmt::format("the model transform hook of plugin '{}'", name()));
+  check(plugin_.descriptor->transform_model(self_, &in, &out, &err), "transform_model", "the model", err);
+}
+
 }  // namespace qlab

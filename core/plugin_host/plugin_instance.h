@@ -24,6 +24,7 @@ class PluginInstance {
 
   void transform(const qlab_group_in& in, qlab_transform_out& out);
   void quantize(const qlab_linear_in& in, qlab_quantize_out& out);
+  void transform_model(const qlab_model_in& in, qlab_model_out& out);
 
  private:
   void check_format(const qlab_format& f, const std::string& layer) const;

@@ -78,6 +78,7 @@ std::string LoadedPlugin::hooks() const {
   };
   add(descriptor->transform != nullptr, "transform");
   add(descriptor->quantize != nullptr, "quantize");
+  add(descriptor->transform_model != nullptr, "transform_model");
   return out;
 }
 
@@ -88,11 +89,17 @@ LoadedPlugin PluginRegistry::load_library(const std::filesystem::path& path) {
   const qlab_plugin* d = entry();
   if (!d) fail("{}: qlab_plugin_entry returned no descriptor", path.string());
   if (d->abi_version != QLAB_PLUGIN_ABI_VERSION)  // read before any other field
-    fail("{}: plugin ABI {}, this qlab expects {}; rebuild it against plugins/sdk", path.string(), d->abi_version,
-         QLAB_PLUGIN_ABI_VERSION);
+    fail("{}: plugin ABI {}, this qlab expects {}; rebuild it against plugins/sdk{}", path.string(), d->abi_version,
+         QLAB_PLUGIN_ABI_VERSION,
+         d->abi_version == 2 ? " (version 3 adds the model-scope hook transform_model and grows qlab_plugin and qlab_linalg: "
+                               "a version-2 library would be read past its end)"
+                             : "");
   if (!d->name || !*d->name || !d->version || !d->summary || !d->create || !d->destroy)
     fail("{}: plugin descriptor lacks a name, version, summary, create or destroy", path.string());
-  if (!d->transform && !d->quantize) fail("{}: plugin '{}' provides no hook", path.string(), d->name);
+  if (!d->transform && !d->quantize && !d->transform_model) fail("{}: plugin '{}' provides no hook", path.string(), d->name);
+  if (d->transform_model && (d->transform || d->quantize || d->scope != QLAB_SCOPE_MODEL))
+    fail("{}: plugin '{}' has a model-scope hook beside other hooks or without QLAB_SCOPE_MODEL; a model transform is a plugin of its own",
+         path.string(), d->name);
   if (d->transform && d->scope != QLAB_SCOPE_GROUP && d->scope != QLAB_SCOPE_LINEAR)
     fail("{}: plugin '{}' has a transform hook but no valid scope", path.string(), d->name);
   check_params(path, *d);

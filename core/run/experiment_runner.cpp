@@ -31,6 +31,7 @@
 #include "util/watchdog.h"
 #include "util/error.h"
 #include "walk/layer_walker.h"
+#include "walk/model_transform.h"
 #include "walk/pipeline.h"
 #include "walk/stats_cache.h"
 
@@ -233,19 +234,28 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
                                             pipeline.quantizer->params().describe()});
       for (const auto& t : pipeline.transforms)
         log.write_plugin(t->name(), t->plugin().path, t->descriptor().version, t->plugin().sha256, t->params().describe());
-      const LayerPlan plan = resolve_plan(run, source->config(), source->linears(), pipeline.needs());
+      // A model-scope transform (rotate) changes what the run walks: the source read through it.
+      const std::optional<ModelTransform> model_transform = run_model_transform(pipeline, *source);
+      const auto& ex_runs = run.exports.runs;
+      if (model_transform && !run.exports.formats.empty() &&
+          (ex_runs.empty() || std::find(ex_runs.begin(), ex_runs.end(), run.run_id) != ex_runs.end()))
+        fail("[export] of a run whose pipeline transforms the model ({}) is not supported yet: its online Hadamard and "
+             "rotated embeddings have no Hugging Face or GGUF form here", model_transform->plugin);
+      const std::unique_ptr<WeightSource> rotated = model_transform ? transformed_source(*source, *model_transform) : nullptr;
+      const WeightSource& walked = rotated ? *rotated : *source;
+      const LayerPlan plan = resolve_plan(run, walked.config(), walked.linears(), pipeline.needs());
       // The quantized model goes block by block to its packed checkpoint, which --resume
       // restores finished blocks from.
       BlockCheckpoint checkpoint(log_path, run.run_id);
       ActivationPlan act{run.act, {}};
       const FinishedBlocks restored{finished, [&](int64_t b, ActivationPlan& ranges) {
-                                      Block block = source->load_block(b);
+                                      Block block = walked.load_block(b);
                                       checkpoint.restore(b, block, ranges);
                                       return block;
                                     }};
       if (opt.progress) fmt::print(stderr, "{}: {}\n", run.run_id, run.sweep_point.empty() ? ex.name : setting_text(run.sweep_point));
       RunSink sink(log, run.run_id, checkpoint);
-      LayerPlan executed = walk_layers(*source, plan, calibration.segments, pipeline, act, sink, opt.progress,
+      LayerPlan executed = walk_layers(walked, plan, calibration.segments, pipeline, act, sink, opt.progress,
                                        ex.runs.size() > 1 ? &stats_cache : nullptr,  // nothing to share with one run
                                        restored, {opt.max_memory, spill_dir, opt.device, opt.max_device_memory});
       // Blocks restored by --resume were walked by an earlier process under the same
@@ -253,7 +263,7 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
       executed.blocks.insert(executed.blocks.begin(), plan.blocks.begin(), plan.blocks.begin() + finished);
       log.write_plan(run.run_id, plan_text(executed));
       // Evaluation reads the quantized model back from its packed blocks, one block at a time.
-      const PackedBlockSource quantized(*source, checkpoint);
+      const PackedBlockSource quantized(walked, checkpoint);
       for (const std::string& spec : run.eval_data)
         log.write_eval("runs/" + run.run_id, evaluate(quantized, *tok, spec, run, opt, &act));
       evaluate_tasks_into(log, "runs/" + run.run_id, quantized, *tok, run, opt, &act);

@@ -42,7 +42,9 @@ std::vector<Checked> check(const RunConfig& run, const PluginRegistry& registry)
     const qlab_plugin& d = *p->descriptor;
     if (last && !d.quantize)
       fail("{}: pipeline[{}] ({}) is last but has no quantize hook; a pipeline ends with one quantizer (e.g. rtn)", e.where, i, e.plugin);
-    if (!last && !d.transform)
+    if (d.transform_model && i != 0)
+      fail("{}: pipeline[{}] ({}) transforms the whole model before the walk; put it first", e.where, i, e.plugin);
+    if (!last && !d.transform && !d.transform_model)
       fail("{}: pipeline[{}] ({}) is a quantizer but not last; put transforms first and one quantizer at the end", e.where, i, e.plugin);
     ResolvedParams params = resolve_params(d, e.params, fmt::format("pipeline[{}]", i));
     check_support(run, e, i, d);

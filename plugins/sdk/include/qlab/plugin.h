@@ -21,6 +21,13 @@
  * host prefills g_idx; a transform says when it declined on purpose (declined); a group
  * names its producer's kind; host services take a qlab_error; per-linear files are read
  * by the host (read_linear_tensor); more than QLAB_MAX_METRICS metrics is an error.
+ *
+ * Version 3 (from 2; the design's "ABI v2"): a model-scope transform hook (transform_model,
+ * scope QLAB_SCOPE_MODEL), called once before the walk with the architecture's description;
+ * it returns an orthogonal rotation of the residual stream, which the host folds into the
+ * weights after folding the RMSNorms (QuaRot), and the online transforms the forward pass
+ * must apply (qlab_online); the host's randomized-Hadamard service (qlab_model_in.hadamard);
+ * qlab_linalg.gptq_solve. A version-2 library is refused with the rebuild instruction.
  */
 #ifndef QLAB_PLUGIN_H
 #define QLAB_PLUGIN_H
@@ -31,7 +38,7 @@
 extern "C" {
 #endif
 
-#define QLAB_PLUGIN_ABI_VERSION 2
+#define QLAB_PLUGIN_ABI_VERSION 3
 
 #if defined(_WIN32)
 #define QLAB_EXPORT __declspec(dllexport)
@@ -59,7 +66,7 @@ enum qlab_stat {
 };
 
 /* What a transform hook is called on. */
-enum qlab_scope { QLAB_SCOPE_GROUP = 1, QLAB_SCOPE_LINEAR = 2 };
+enum qlab_scope { QLAB_SCOPE_GROUP = 1, QLAB_SCOPE_LINEAR = 2, QLAB_SCOPE_MODEL = 3 };
 
 /* What produces a scalable group's shared input: a transform folds its scale there. */
 enum qlab_producer {
@@ -230,6 +237,43 @@ typedef struct qlab_transform_out {
   int32_t    n_metrics;
 } qlab_transform_out;
 
+/* Online transforms a model-scope transform can ask the forward pass for (bit mask). */
+enum qlab_online {
+  QLAB_ONLINE_DOWN_HADAMARD = 1  /* x ← x·H before every block's down_proj, H the Hadamard of
+                                    its width (host: tensor/hadamard.h); the host folds H into
+                                    down_proj's weight, so the function is unchanged */
+};
+
+enum qlab_norm_kind { QLAB_NORM_RMS = 0, QLAB_NORM_LAYER = 1 };
+
+/* The model as a model-scope transform sees it: the residual stream (width dim), who reads
+   it (the linears fed by a norm of the stream, and lm_head) and who writes it (the linears
+   whose output is added to it), by role ("self_attn.q_proj"). */
+typedef struct qlab_model_in {
+  const char        *family;       /* "llama", "qwen3", "opt", … */
+  int64_t            dim, hidden_dim, n_layers, n_heads, n_kv_heads, head_dim, vocab_size;
+  int32_t            norm_kind;    /* qlab_norm_kind */
+  int32_t            pre_norm;
+  int32_t            n_readers, n_writers;
+  const char *const *readers;
+  const char *const *writers;
+  const qlab_linalg *la;
+  /* host service: QuaRot's randomized Hadamard diag(±1)·H of width n, the signs drawn from
+     `seed`, into out (n × n); non-zero with a message naming the width when none can be built */
+  int32_t (*hadamard)(void *host, int64_t n, uint64_t seed, qlab_view out, qlab_error *err);
+  void              *host;
+} qlab_model_in;
+
+typedef struct qlab_model_out {
+  qlab_view   rotation;       /* dim × dim, prefilled identity; applied when wrote_rotation: must be
+                                 orthogonal (the host checks QᵀQ = I) */
+  int32_t     wrote_rotation;
+  uint32_t    online;         /* qlab_online mask */
+  uint64_t    online_seed;    /* draws the random orthogonal factor of a width no Hadamard form covers */
+  qlab_metric metrics[QLAB_MAX_METRICS];
+  int32_t     n_metrics;
+} qlab_model_out;
+
 /* How a plugin enters the method name published tables use (`qlab report --against`). */
 enum qlab_naming {
   QLAB_NAMING_OWN      = 0,  /* the method is this plugin's (its name, or method_name's) */
@@ -255,6 +299,7 @@ typedef struct qlab_plugin {
   /* hooks: NULL = not provided; which are non-NULL is the plugin's kind */
   int32_t (*transform)(void *self, const qlab_group_in *in, qlab_transform_out *out, qlab_error *err);
   int32_t (*quantize)(void *self, const qlab_linear_in *in, qlab_quantize_out *out, qlab_error *err);
+  int32_t (*transform_model)(void *self, const qlab_model_in *in, qlab_model_out *out, qlab_error *err);
 } qlab_plugin;
 
 typedef const qlab_plugin *(*qlab_plugin_entry_fn)(void);

@@ -208,6 +208,9 @@ struct Adapter {
   static int32_t quantize(void* self, const qlab_linear_in* in, qlab_quantize_out* out, qlab_error* err) {
     return guard(err, [&] { static_cast<P*>(self)->quantize(*in, *out); });
   }
+  static int32_t transform_model(void* self, const qlab_model_in* in, qlab_model_out* out, qlab_error* err) {
+    return guard(err, [&] { static_cast<P*>(self)->transform_model(*in, *out); });
+  }
   static const char* method_name(const qlab_param* values, int32_t n) {
     try {
       return P::method_name(Params(values, n));
@@ -237,6 +240,10 @@ struct Adapter {
       p.destroy = &destroy;
       if constexpr (requires(P& x, const qlab_group_in& i, qlab_transform_out& o) { x.transform(i, o); }) p.transform = &transform;
       if constexpr (requires(P& x, const qlab_linear_in& i, qlab_quantize_out& o) { x.quantize(i, o); }) p.quantize = &quantize;
+      if constexpr (requires(P& x, const qlab_model_in& i, qlab_model_out& o) { x.transform_model(i, o); }) {
+        p.transform_model = &transform_model;
+        p.scope = QLAB_SCOPE_MODEL;
+      }
       return p;
     }();
     return &d;
