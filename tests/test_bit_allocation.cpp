@@ -1,0 +1,71 @@
+// Budgeted mixed precision (plan/bit_allocation.h): a hand case whose optimum is known, random
+// instances against brute force over every combination, and the budget errors.
+#include <catch2/catch.hpp>
+#include <random>
+
+#include "plan/bit_allocation.h"
+#include "util/error.h"
+
+using namespace qlab;
+
+namespace {
+LinearChoices menu(const std::string& name, int64_t n, std::vector<double> errors) {
+  LinearChoices l{name, n, {}};
+  const double bits[] = {2, 3, 4, 8};
+  for (size_t i = 0; i < errors.size(); ++i) l.options.push_back({"w" + std::to_string(int(bits[i])), bits[i], errors[i]});
+  return l;
+}
+
+// The least total error over every combination within the budget.
+double brute_force(const std::vector<LinearChoices>& ls, double target) {
+  double budget = 0, best = 1e300;
+  for (const auto& l : ls) budget += target * double(l.n_weights);
+  std::vector<size_t> c(ls.size(), 0);
+  for (;;) {
+    double bits = 0, err = 0;
+    for (size_t l = 0; l < ls.size(); ++l) bits += double(ls[l].n_weights) * ls[l].options[c[l]].bits_per_weight, err += ls[l].options[c[l]].error;
+    if (bits <= budget * (1 + 1e-12)) best = std::min(best, err);
+    size_t k = 0;
+    while (k < c.size() && ++c[k] == ls[k].options.size()) c[k++] = 0;
+    if (k == c.size()) return best;
+  }
+}
+}  // namespace
+
+TEST_CASE("the sensitive linear gets the bits: a hand case", "[allocation]") {
+  // Equal sizes, 3 bits on average: (4, 2) costs 1 + 2 = 3, (3, 3) 4 + 1 = 5, (2, 4) 8 + 0.5.
+  const BitAllocation a = allocate_bits({menu("a", 100, {8, 4, 1}), menu("b", 100, {2, 1, 0.5})}, 3.0);
+  CHECK(a.choice == std::vector<size_t>{2, 0});
+  CHECK(a.total_error == 3.0);
+  CHECK(a.average_bits == 3.0);
+}
+
+TEST_CASE("random menus: within budget, never worse than uniform, within 2% of brute force on average", "[allocation]") {
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<double> u(0.1, 1.0);
+  double ours = 0, optimum = 0;
+  for (int trial = 0; trial < 40; ++trial) {
+    std::vector<LinearChoices> ls;
+    for (int l = 0; l < 5; ++l) {  // errors falling with bits, sizes uneven, as linears are
+      const double e2 = u(rng) * 10, e3 = e2 * u(rng) * 0.6, e4 = e3 * u(rng) * 0.6, e8 = e4 * 0.01;
+      ls.push_back(menu("l" + std::to_string(l), int64_t(1 + rng() % 4) * 1000, {e2, e3, e4, e8}));
+    }
+    const double target = 2.2 + 2.0 * u(rng);
+    const BitAllocation a = allocate_bits(ls, target);
+    CHECK(a.average_bits <= target * (1 + 1e-9));
+    const double uniform3 = [&] { double e = 0; for (auto& l : ls) e += l.options[1].error; return e; }();
+    if (target >= 3.0) CHECK(a.total_error <= uniform3);
+    const double best = brute_force(ls, target);
+    CHECK(a.total_error >= best * (1 - 1e-12));
+    ours += a.total_error;
+    optimum += best;
+  }
+  CHECK(ours <= 1.02 * optimum);
+}
+
+TEST_CASE("a budget outside the menu's range is refused naming the range", "[allocation][bad-input]") {
+  const std::vector<LinearChoices> ls = {menu("a", 10, {3, 2, 1, 0.1}), menu("b", 30, {3, 2, 1, 0.1})};
+  CHECK_THROWS_WITH(allocate_bits(ls, 1.5), "a budget of 1.5 bits per weight is below the cheapest allocation, 2.0000 (every linear in its smallest format)");
+  CHECK_THROWS_WITH(allocate_bits(ls, 9), Catch::Contains("above the most expensive allocation, 8.0000"));
+  CHECK_THROWS_WITH(allocate_bits({LinearChoices{"c", 5, {}}}, 3), "bit allocation: c has no format to choose from");
+}
