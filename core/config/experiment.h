@@ -65,6 +65,14 @@ struct TaskSpec {
   std::string overlong = "fail";   // fail, keep-tail (zeroshot/request_tokens.h)
 };
 
+// [allocate]: budgeted mixed precision (run/allocation_pass.h). One format per linear from
+// `menu`, chosen to minimise the summed sensitivity within an average of target_bits.
+struct AllocationSpec {
+  double target_bits = 0;
+  std::vector<qlab_format> menu;             // bits, group_size, sym; range from [quant]
+  std::string sensitivity = "output_error";  // output_error (measured) or hessian_trace (HAWQ's proxy)
+};
+
 struct RunConfig {
   std::string run_id;                              // "r0000", in sweep expansion order
   SweepPoint sweep_point;                          // axis → value (TOML text)
@@ -82,6 +90,7 @@ struct RunConfig {
   bool true_sequential = false;
   std::vector<PipelineEntry> pipeline;
   std::vector<OverrideRule> overrides;
+  std::optional<AllocationSpec> allocate;
   ExportSpec exports;
 };
 

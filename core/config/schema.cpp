@@ -37,7 +37,7 @@ E parse_name(const NameTable<E, N>& table, const std::string& file, const toml::
   return table.parse(get<std::string>(file, t, key, section, fallback), fmt::format("{}: {}.{}", at(file, t), section, key));
 }
 
-const std::set<std::string> kTop = {"name", "model", "calibration", "eval", "quant", "walker", "pipeline", "override", "sweep", "export"};
+const std::set<std::string> kTop = {"name", "model", "calibration", "eval", "quant", "walker", "pipeline", "override", "allocate", "sweep", "export"};
 
 void read_calibration(const std::string& file, const std::filesystem::path& base, const toml::table& c, RunConfig& r) {
   r.calibration.data = resolve_spec(base, get<std::string>(file, c, "data", "calibration", ""));
@@ -186,6 +186,29 @@ void read_overrides(const std::string& file, const toml::node& o, RunConfig& r) 
   }
 }
 
+void read_allocate(const std::string& file, const toml::table& a, RunConfig& r) {
+  AllocationSpec spec;
+  spec.target_bits = get<double>(file, a, "target_bits", "allocate", 0.0);
+  if (!(spec.target_bits > 0)) fail("{}: allocate.target_bits (average bits per weight, e.g. 3.25) is required and positive", at(file, a));
+  spec.sensitivity = get<std::string>(file, a, "sensitivity", "allocate", "output_error");
+  if (spec.sensitivity != "output_error" && spec.sensitivity != "hessian_trace")
+    fail("{}: allocate.sensitivity '{}' is not output_error or hessian_trace", at(file, a), spec.sensitivity);
+  const toml::array* menu = a["formats"].as_array();
+  if (!menu || menu->size() < 2)
+    fail("{}: allocate.formats needs two or more formats, e.g. [{{bits = 3, group_size = 128}}, {{bits = 4, group_size = 128}}]", at(file, a));
+  for (const toml::node& n : *menu) {
+    if (!n.is_table()) fail("{}: allocate.formats entries are tables {{bits = …, group_size = …}}", at(file, n));
+    const toml::table& f = *n.as_table();
+    check_keys(file, f, "an allocate format", {"bits", "group_size", "sym"});
+    qlab_format q = r.format;
+    q.bits = checked_bits(get<int64_t>(file, f, "bits", "allocate.formats", 4), at(file, n), "allocate.formats bits");
+    if (f.contains("group_size")) q.group_size = checked_group_size(get<int64_t>(file, f, "group_size", "allocate.formats", 0), at(file, n), "allocate.formats group_size");
+    if (f.contains("sym")) q.sym = get<bool>(file, f, "sym", "allocate.formats", false) ? 1 : 0;
+    spec.menu.push_back(q);
+  }
+  r.allocate = spec;
+}
+
 }  // namespace
 
 RunConfig build_run(const std::string& file, const toml::table& t) {
@@ -218,6 +241,7 @@ RunConfig build_run(const std::string& file, const toml::table& t) {
     fail("{}: quant.act_scheme = \"static\" calibrates activation ranges on calibration data, but there is no [calibration] data", file);
   read_pipeline(file, t, r);
   if (const toml::node* o = t.get("override")) read_overrides(file, *o, r);
+  if (const toml::table* a = section("allocate", {"target_bits", "formats", "sensitivity"}, false)) read_allocate(file, *a, r);
   if (const toml::table* e = section("export", {"runs", "formats", "dir", "float_dtype", "checkpoint_format", "requantize"}, false))
     read_export(file, base, *e, r);
   return r;

@@ -35,6 +35,7 @@ struct LinearRow {
   int32_t block = 0, bits = 0, group_size = 0;
   int64_t n_rows = 0, n_cols = 0;
   double rel_output_error = 0, weight_mse = 0, time_quantize_s = 0, bits_per_weight = 0;
+  double hessian_trace = 0;  // tr(H) of the linear's input: the bit allocation's proxy, not logged
   std::map<std::string, double> metrics;  // "<plugin>.<metric>"
 };
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -15,6 +16,7 @@
 #include "eval/perplexity.h"
 #include "export/export_run.h"
 #include "log/experiment_log.h"
+#include "log/h5.h"
 #include "log/task_log.h"
 #include "eval/block_major_model.h"
 #include "zeroshot/zeroshot_eval.h"
@@ -30,6 +32,7 @@
 #include "util/parallel.h"
 #include "util/watchdog.h"
 #include "util/error.h"
+#include "run/allocation_pass.h"
 #include "walk/layer_walker.h"
 #include "walk/model_transform.h"
 #include "walk/pipeline.h"
@@ -79,6 +82,31 @@ void evaluate_tasks_into(ExperimentLog& log, const std::string& group, const Wei
                            .overlong = kOverlongPolicies.parse(run.tasks.overlong, "eval.overlong"), .max_memory = opt.max_memory,
                            .progress = opt.progress, .device = opt.device, .max_device_memory = opt.max_device_memory};
   write_task_results(log, group, evaluate_tasks(BlockMajorModel(model), tok, zo, act));
+}
+
+// A run's allocation: its budget, what it spent and each linear's format in the log, and an
+// experiment file beside the log that walks exactly this allocation (a new file, or one an
+// earlier attempt of this run wrote).
+void write_allocation(ExperimentLog& log, const std::string& log_path, const RunConfig& run, const AllocationResult& a) {
+  log.update([&](hid_t f) {
+    h5::Handle g = h5::open_group(f, "runs/" + run.run_id);
+    h5::set_attr(g.id(), "allocation.target_bits", run.allocate->target_bits);
+    h5::set_attr(g.id(), "allocation.average_bits", a.allocation.average_bits);
+    h5::set_attr(g.id(), "allocation.sensitivity", run.allocate->sensitivity);
+    h5::set_attr(g.id(), "allocation.experiment", a.experiment_toml);
+  });
+  const std::string path = fmt::format("{}.{}.allocation.toml", log_path, run.run_id);
+  const std::string header = fmt::format("# qlab: the bit allocation of {} {}, {:.4f} bits per weight\n", log_path, run.run_id,
+                                         a.allocation.average_bits);
+  if (std::filesystem::exists(path)) {
+    std::ifstream in(path);
+    std::string first;
+    std::getline(in, first);
+    if (first.rfind("# qlab: the bit allocation of " + log_path + " " + run.run_id, 0) != 0)
+      fail("{}: exists and was not written by this run; refusing to replace it", path);
+  }
+  std::ofstream(path) << header << a.experiment_toml;
+  fmt::print(stderr, "{}: allocation at {:.4f} bits per weight written to {}\n", run.run_id, a.allocation.average_bits, path);
 }
 
 int64_t abort_after_block() {  // testing hook: die like a killed process after this block is logged
@@ -243,7 +271,16 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
              "rotated embeddings have no Hugging Face or GGUF form here", model_transform->plugin);
       const std::unique_ptr<WeightSource> rotated = model_transform ? transformed_source(*source, *model_transform) : nullptr;
       const WeightSource& walked = rotated ? *rotated : *source;
-      const LayerPlan plan = resolve_plan(run, walked.config(), walked.linears(), pipeline.needs());
+      // [allocate]: a first pass picks each linear's format; the walk then follows those overrides.
+      RunConfig effective = run;
+      if (run.allocate) {
+        const AllocationResult a = run_allocation(run, ex.config_text, walked, calibration.segments, registry, opt.progress,
+                                                  {opt.max_memory, spill_dir, opt.device, opt.max_device_memory});
+        effective.overrides.insert(effective.overrides.end(), a.overrides.begin(), a.overrides.end());
+        effective.allocate.reset();
+        write_allocation(log, log_path, run, a);
+      }
+      const LayerPlan plan = resolve_plan(effective, walked.config(), walked.linears(), pipeline.needs());
       // The quantized model goes block by block to its packed checkpoint, which --resume
       // restores finished blocks from.
       BlockCheckpoint checkpoint(log_path, run.run_id);

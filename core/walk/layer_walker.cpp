@@ -88,6 +88,7 @@ LinearRow measure_linear(int32_t block, const Linear& original, const QuantizedL
   row.n_cols = original.in_features();
   row.rel_output_error = relative_output_error(original.weight, q.dequant, hessian);
   row.weight_mse = weight_mse(original.weight, q.dequant);
+  row.hessian_trace = hessian.trace();
   row.time_quantize_s = seconds;
   row.bits_per_weight = q.bits_per_weight;
   row.metrics = metrics;
