@@ -3,10 +3,17 @@
 #include <catch2/catch.hpp>
 #include <random>
 
+#include <filesystem>
+
+#include "config/experiment.h"
 #include "plan/bit_allocation.h"
+#include "run/experiment_runner.h"
+#include "support/experiment_file.h"
+#include "support/llama2c_file.h"
 #include "util/error.h"
 
 using namespace qlab;
+using namespace qlab::test;
 
 namespace {
 LinearChoices menu(const std::string& name, int64_t n, std::vector<double> errors) {
@@ -68,4 +75,32 @@ TEST_CASE("a budget outside the menu's range is refused naming the range", "[all
   CHECK_THROWS_WITH(allocate_bits(ls, 1.5), "a budget of 1.5 bits per weight is below the cheapest allocation, 2.0000 (every linear in its smallest format)");
   CHECK_THROWS_WITH(allocate_bits(ls, 9), Catch::Contains("above the most expensive allocation, 8.0000"));
   CHECK_THROWS_WITH(allocate_bits({LinearChoices{"c", 5, {}}}, 3), "bit allocation: c has no format to choose from");
+}
+
+TEST_CASE("qlab run with an allocate table at 3.25 bits: between uniform 3 and 4 bits in size, better than uniform 3 in perplexity", "[allocation][run]") {
+  TempDir dir;
+  const std::string quant = "[quant]\nbits = 3\ngroup_size = 32\n[[pipeline]]\nplugin = \"gptq\"\n";
+  const std::string body = quant +
+                           "[allocate]\ntarget_bits = 3.25\nformats = [{bits = 2, group_size = 32}, {bits = 3, group_size = 32}, "
+                           "{bits = 4, group_size = 32}]\n"
+                           "[sweep]\nmode = \"grid\"\n\"quant.bits\" = [3]\n";
+  const auto run = [&](const std::string& name, const std::string& text) {
+    Experiment ex = load_experiment(write_bundled_experiment(dir / (name + ".toml"), text));
+    const ExperimentSummary s = run_experiment(ex, RunOptions{(dir / (name + ".h5")).string(), false, {}, false});
+    REQUIRE(s.runs.at(0).status == "done");
+    return s.runs.at(0);
+  };
+  const RunSummary w3 = run("w3", quant), w4 = run("w4", "[quant]\nbits = 4\ngroup_size = 32\n[[pipeline]]\nplugin = \"gptq\"\n");
+  const RunSummary mixed = run("mixed", body);
+  WARN("bits/ppl: w3 " << w3.bits_per_weight << "/" << w3.ppl.at(0).second << ", allocated " << mixed.bits_per_weight << "/"
+                       << mixed.ppl.at(0).second << ", w4 " << w4.bits_per_weight << "/" << w4.ppl.at(0).second);
+  CHECK(mixed.bits_per_weight > w3.bits_per_weight);
+  CHECK(mixed.bits_per_weight < w4.bits_per_weight);
+  CHECK(mixed.ppl.at(0).second < w3.ppl.at(0).second);
+  // The experiment file it wrote walks the same allocation without [allocate].
+  const std::string reuse = (dir / "mixed.h5").string() + ".r0000.allocation.toml";
+  REQUIRE(std::filesystem::exists(reuse));
+  Experiment again = load_experiment(reuse);
+  CHECK(!again.runs.at(0).allocate);
+  CHECK(again.runs.at(0).overrides.size() >= 5 * 7);
 }

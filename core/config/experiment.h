@@ -66,7 +66,8 @@ struct TaskSpec {
 };
 
 // [allocate]: budgeted mixed precision (run/allocation_pass.h). One format per linear from
-// `menu`, chosen to minimise the summed sensitivity within an average of target_bits.
+// `menu`, chosen to minimise the summed sensitivity within an average of target_bits code
+// bits per weight (scales not counted, as papers state averages).
 struct AllocationSpec {
   double target_bits = 0;
   std::vector<qlab_format> menu;             // bits, group_size, sym; range from [quant]

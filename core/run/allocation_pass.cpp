@@ -77,7 +77,10 @@ AllocationResult run_allocation(const RunConfig& run, const std::string& config_
       const double error = spec.sensitivity == "output_error"
                                ? r.rel_output_error
                                : r.hessian_trace * r.weight_mse * static_cast<double>(r.n_rows);  // tr(H)/n_in · ‖ΔW‖²
-      c.options.push_back({format_label(spec.menu[i]), r.bits_per_weight, error});
+      // The budget counts code bits (3.25 = a quarter of the weights one bit wider than 3), as
+      // mixed-precision papers state averages; storage with scales is what the log's
+      // bits_per_weight reports.
+      c.options.push_back({format_label(spec.menu[i]), static_cast<double>(spec.menu[i].bits), error});
     }
     choices.push_back(std::move(c));
   }

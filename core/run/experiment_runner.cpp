@@ -89,11 +89,11 @@ void evaluate_tasks_into(ExperimentLog& log, const std::string& group, const Wei
 // earlier attempt of this run wrote).
 void write_allocation(ExperimentLog& log, const std::string& log_path, const RunConfig& run, const AllocationResult& a) {
   log.update([&](hid_t f) {
-    h5::Handle g = h5::open_group(f, "runs/" + run.run_id);
-    h5::set_attr(g.id(), "allocation.target_bits", run.allocate->target_bits);
-    h5::set_attr(g.id(), "allocation.average_bits", a.allocation.average_bits);
-    h5::set_attr(g.id(), "allocation.sensitivity", run.allocate->sensitivity);
-    h5::set_attr(g.id(), "allocation.experiment", a.experiment_toml);
+    h5::Handle g = h5::group(f, "runs/" + run.run_id + "/allocation");  // its own group: the run's attributes are its settings
+    h5::set_attr(g.id(), "target_bits", run.allocate->target_bits);
+    h5::set_attr(g.id(), "average_bits", a.allocation.average_bits);
+    h5::set_attr(g.id(), "sensitivity", run.allocate->sensitivity);
+    h5::set_attr(g.id(), "experiment", a.experiment_toml);
   });
   const std::string path = fmt::format("{}.{}.allocation.toml", log_path, run.run_id);
   const std::string header = fmt::format("# qlab: the bit allocation of {} {}, {:.4f} bits per weight\n", log_path, run.run_id,
