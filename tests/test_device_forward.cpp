@@ -61,10 +61,10 @@ TEST_CASE("seam block forward equals block_forward: LLaMA, OPT pre- and post-nor
   SECTION("stories260K (LLaMA, grouped-query attention)") {
     CHECK(seam_vs_host(*be, load_model(kStories), 70) < 1e-5);
   }
-  SECTION("stories260K rotated, with QuaRot's online Hadamard before down_proj, under W4A4 and KV4") {
+  SECTION("stories260K rotated, with QuaRot's online Hadamards (down_proj, value/output, query/key), under W4A4 and KV4") {
     Model m = load_model(kStories);
     rotate_model(m, randomized_hadamard(64, 2));
-    for (Block& b : m.blocks) add_online_down_hadamard(b);
+    for (Block& b : m.blocks) add_online_hadamards(b, m.config, {.down = true, .value_output = true, .query_key = true});
     ActivationPlan act;
     act.scheme.bits = 4;
     act.scheme.clip_ratio = 0.9f;

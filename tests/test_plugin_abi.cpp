@@ -46,6 +46,10 @@ TEST_CASE("plugin ABI layout is pinned (x86-64 Linux)", "[plugin][abi]") {
   CHECK(sizeof(qlab_model_out) == 312);
   CHECK(offsetof(qlab_model_out, online_seed) == 40);
   CHECK(offsetof(qlab_model_out, n_metrics) == 304);
+  // The online transforms are a bit mask a compiled plugin returns: the values are ABI.
+  CHECK(QLAB_ONLINE_DOWN_HADAMARD == 1);
+  CHECK(QLAB_ONLINE_VALUE_OUTPUT_HADAMARD == 2);
+  CHECK(QLAB_ONLINE_QUERY_KEY_HADAMARD == 4);
   CHECK(offsetof(qlab_view, row_stride) == 24);
   CHECK(offsetof(qlab_param_decl, help) == 16);
   CHECK(offsetof(qlab_param_decl, default_int) == 24);

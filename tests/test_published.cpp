@@ -24,7 +24,7 @@ TEST_CASE("every published table parses, with a citation and the papers' values"
     CHECK(t.citation.size() >= 3);
     CHECK(t.rows.size() >= 9);
   }
-  CHECK(files == 10);
+  CHECK(files == 12);
   PublishedTable g = read_published((source_dir() / "results/published/gptq_table3_opt_wikitext2.csv").string());
   auto find = [&](const std::string& model, const std::string& method, int64_t bits) {
     for (const PublishedRow& r : g.rows)
@@ -42,7 +42,7 @@ TEST_CASE("every published table parses, with a citation and the papers' values"
       if (r.model == model && r.method == method && r.task == task) return std::pair(r.metric, r.value);
     return std::pair(std::string(), -1.0);
   };
-  CHECK(value("meta-llama/Llama-2-7b-hf", "quarot", "arc_challenge") == std::pair(std::string("acc_norm"), 0.4087));
+  CHECK(value("meta-llama/Llama-2-7b-hf", "quarot+gptq", "arc_challenge") == std::pair(std::string("acc_norm"), 0.4087));
   CHECK(value("meta-llama/Llama-2-70b-hf", "fp16", "winogrande") == std::pair(std::string("acc"), 0.7798));
   PublishedTable h = read_published((source_dir() / "results/published/harness_opt125m_zeroshot.csv").string());
   CHECK(h.rows.front().task == "lambada_openai");
@@ -78,6 +78,10 @@ TEST_CASE("models match by directory name, methods by pipeline", "[published]") 
   CHECK(method_name(r, reg) == "nf4");
   r.pipeline = {{"clip", {}, "t"}, {"gptq", {{"act_order", {true, "t"}}}, "t"}};
   CHECK(method_name(r, reg) == "gptq-r");
+  r.pipeline = {{"rotate", {}, "t"}, {"gptq", {}, "t"}};
+  CHECK(method_name(r, reg) == "quarot+gptq");
+  r.pipeline = {{"rotate", {}, "t"}, {"rtn", {}, "t"}};
+  CHECK(method_name(r, reg) == "quarot+rtn");
   CHECK(dataset_protocol("wikitext2_wiki.test.raw") == "wikitext2");
   CHECK(dataset_protocol("ptb-old_ptb.valid.txt") == "ptb-old");
 }

@@ -187,6 +187,8 @@ void read_overrides(const std::string& file, const toml::node& o, RunConfig& r) 
 }
 
 void read_allocate(const std::string& file, const toml::table& a, RunConfig& r) {
+  // enabled = false: a zip sweep's uniform points beside its budgeted ones, in one log and plot.
+  if (!get<bool>(file, a, "enabled", "allocate", true)) return;
   AllocationSpec spec;
   spec.target_bits = get<double>(file, a, "target_bits", "allocate", 0.0);
   if (!(spec.target_bits > 0)) fail("{}: allocate.target_bits (average bits per weight, e.g. 3.25) is required and positive", at(file, a));
@@ -241,7 +243,7 @@ RunConfig build_run(const std::string& file, const toml::table& t) {
     fail("{}: quant.act_scheme = \"static\" calibrates activation ranges on calibration data, but there is no [calibration] data", file);
   read_pipeline(file, t, r);
   if (const toml::node* o = t.get("override")) read_overrides(file, *o, r);
-  if (const toml::table* a = section("allocate", {"target_bits", "formats", "sensitivity"}, false)) read_allocate(file, *a, r);
+  if (const toml::table* a = section("allocate", {"enabled", "target_bits", "formats", "sensitivity"}, false)) read_allocate(file, *a, r);
   if (const toml::table* e = section("export", {"runs", "formats", "dir", "float_dtype", "checkpoint_format", "requantize"}, false))
     read_export(file, base, *e, r);
   return r;

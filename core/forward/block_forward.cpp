@@ -138,6 +138,10 @@ Matrix attention(const Block& b, const ModelConfig& c, const Matrix& h, int64_t 
     apply_rope(q, c.n_heads, c.head_dim, pos0, inv_freq);
     apply_rope(k_new, c.n_kv_heads, c.head_dim, pos0, inv_freq);
   }
+  if (b.qk_hadamard) {  // per head, after RoPE, before the K cache is quantized
+    hadamard_heads(*b.qk_hadamard, q);
+    hadamard_heads(*b.qk_hadamard, k_new);
+  }
   if (ctx.act && ctx.act->kv_enabled()) {  // the cache holds quantized keys and values
     fake_quantize_kv(k_new, c.head_dim, ctx.act->scheme.kv_bits);
     fake_quantize_kv(v_new, c.head_dim, ctx.act->scheme.kv_bits);
@@ -155,6 +159,8 @@ Matrix attention(const Block& b, const ModelConfig& c, const Matrix& h, int64_t 
   } else {
     causal_attention(q, k_new, v_new, c.n_heads, c.n_kv_heads, c.head_dim, 0, attn);
   }
+  if (b.value_head_hadamard) hadamard_heads(*b.value_head_hadamard, attn);
+  if (b.o_hadamard) hadamard_rows(*b.o_hadamard, attn);
   run_linear(b.o, attn, out, ctx);
   return out;
 }

@@ -102,6 +102,14 @@ void per_head_rms_norm(const Context& ctx, const DeviceNorm& n, DeviceBuffer& x)
   x = std::move(out);
 }
 
+// Every head_dim slice of x's rows ← slice·H (the rows read as (T·heads) × head_dim).
+void hadamard_heads(const Context& ctx, const HadamardPlan& plan, DeviceBuffer& x) {
+  const int64_t rows = x.rows(), cols = x.cols();
+  x.reshape(rows * cols / plan.n, plan.n);
+  ctx.be.hadamard(x, plan);
+  x.reshape(rows, cols);
+}
+
 DeviceBuffer attention(const DeviceBlock& b, const Context& ctx, const DeviceBuffer& h) {
   const ModelConfig& c = ctx.c;
   DeviceBuffer q = run_linear(b.linear(Slot::q), h, ctx);
@@ -121,6 +129,10 @@ DeviceBuffer attention(const DeviceBlock& b, const Context& ctx, const DeviceBuf
     ctx.be.rope(q, c.n_heads, c.head_dim, 0, inv_freq);
     ctx.be.rope(k, c.n_kv_heads, c.head_dim, 0, inv_freq);
   }
+  if (const auto& plan = b.host().qk_hadamard) {
+    hadamard_heads(ctx, *plan, q);
+    hadamard_heads(ctx, *plan, k);
+  }
   if (ctx.act && ctx.act->kv_enabled()) {  // the KV quantizer is host code: a round trip, as the input quantizers
     for (DeviceBuffer* t : {&k, &v}) {
       Matrix m = t->download();
@@ -133,6 +145,8 @@ DeviceBuffer attention(const DeviceBlock& b, const Context& ctx, const DeviceBuf
     ctx.be.packed_attention(q, k, v, c.n_heads, c.n_kv_heads, c.head_dim, *ctx.packed, attn);
   else
     ctx.be.causal_attention(q, k, v, c.n_heads, c.n_kv_heads, c.head_dim, 0, attn);
+  if (b.host().value_head_hadamard) hadamard_heads(ctx, *b.host().value_head_hadamard, attn);
+  if (b.host().o_hadamard) ctx.be.hadamard(attn, *b.host().o_hadamard);
   return run_linear(b.linear(Slot::o), attn, ctx);
 }
 

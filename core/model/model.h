@@ -96,6 +96,10 @@ struct Block {
   // weight holds W·H, so the block's function is unchanged while x·H has no outlier channel.
   // Null: none (every model as loaded).
   std::shared_ptr<const HadamardPlan> down_hadamard;
+  // Its attention counterparts (model/residual_rotation.h): on the value/output path a per-head
+  // Hadamard of the attention output (undoing the Hᵀ folded into v_proj) and then the full one
+  // on o_proj's input (W_o holds it); the per-head one on q and k after RoPE (q·kᵀ keeps it).
+  std::shared_ptr<const HadamardPlan> value_head_hadamard, o_hadamard, qk_hadamard;
 
   const Arch& architecture() const;  // *arch; throws when the block was built without one
   Linear& linear(Slot slot);

@@ -65,6 +65,35 @@ void add_online_down_hadamard(Block& b, uint64_t seed) {
   b.down_hadamard = std::move(plan);
 }
 
+void add_online_value_output_hadamard(Block& b, const ModelConfig& c, uint64_t seed) {
+  if (b.o_hadamard) fail("block {}: o_proj already has an online Hadamard", b.index);
+  auto head = std::make_shared<const HadamardPlan>(plan_hadamard(c.head_dim, seed));
+  const Matrix head_t = hadamard_matrix(*head).transpose();
+  // v = x·W_vᵀ; each head v_h·Hᵀ = x·(W_vᵀ)_h·Hᵀ, and the bias likewise.
+  Matrix wt = b.v.weight.transpose();
+  Matrix heads = Eigen::Map<Matrix>(wt.data(), wt.rows() * wt.cols() / c.head_dim, c.head_dim) * head_t;
+  b.v.weight = Eigen::Map<Matrix>(heads.data(), wt.rows(), wt.cols()).transpose();
+  if (b.v.bias.size() > 0) {
+    Matrix bias = Eigen::Map<Matrix>(b.v.bias.data(), b.v.bias.size() / c.head_dim, c.head_dim) * head_t;
+    b.v.bias = Eigen::Map<Vector>(bias.data(), b.v.bias.size());
+  }
+  auto full = std::make_shared<const HadamardPlan>(plan_hadamard(b.o.in_features(), seed));
+  hadamard_rows(*full, b.o.weight);
+  b.value_head_hadamard = std::move(head);
+  b.o_hadamard = std::move(full);
+}
+
+void add_online_query_key_hadamard(Block& b, const ModelConfig& c, uint64_t seed) {
+  if (b.qk_hadamard) fail("block {}: q and k already have an online Hadamard", b.index);
+  b.qk_hadamard = std::make_shared<const HadamardPlan>(plan_hadamard(c.head_dim, seed));
+}
+
+void add_online_hadamards(Block& b, const ModelConfig& c, const OnlineHadamards& online) {
+  if (online.down) add_online_down_hadamard(b, online.seed);
+  if (online.value_output) add_online_value_output_hadamard(b, c, online.seed);
+  if (online.query_key) add_online_query_key_hadamard(b, c, online.seed);
+}
+
 void rotate_model(Model& m, const Matrix& q) {
   check_rotatable(m.config);
   for (Block& b : m.blocks) {

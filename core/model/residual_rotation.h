@@ -31,6 +31,26 @@ void rotate_outer(Model& outer, const Matrix& q);
 // orthogonal factor (tensor/hadamard.h).
 void add_online_down_hadamard(Block& block, uint64_t seed = 0);
 
+// QuaRot's value/output path: each value head v_h ← v_h·H_hdᵀ, fused into v_proj's rows (and
+// bias), so the V cache is quantized after a Hadamard; the forward pass turns the attention
+// output a·(I ⊗ H_hdᵀ) back with H_hd per head (Block::value_head_hadamard) and applies the
+// full Hadamard H of o_proj's input width (Block::o_hadamard), W_o ← W_o·H. o_proj so reads
+// a·H, QuaRot's H_heads ⊗ H_hd when both are Sylvester (QuaRot applies the same as one online
+// H_heads ⊗ I after folding H_hd into v and o). The function is unchanged.
+void add_online_value_output_hadamard(Block& block, const ModelConfig& config, uint64_t seed = 0);
+
+// QuaRot's key/query Hadamard: every head of q and k ← head·H_hd after RoPE, before the K
+// cache is quantized (Block::qk_hadamard). q·kᵀ is unchanged (H orthogonal); no weight changes.
+void add_online_query_key_hadamard(Block& block, const ModelConfig& config, uint64_t seed = 0);
+
+// Which online transforms a rotated model's blocks carry (qlab_online in the plugin ABI).
+struct OnlineHadamards {
+  bool down = false, value_output = false, query_key = false;
+  uint64_t seed = 0;
+  bool any() const { return down || value_output || query_key; }
+};
+void add_online_hadamards(Block& block, const ModelConfig& config, const OnlineHadamards& online);
+
 // All of it on a model in memory.
 void rotate_model(Model& model, const Matrix& q);
 

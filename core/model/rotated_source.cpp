@@ -1,12 +1,11 @@
 #include "model/rotated_source.h"
 
-#include "model/residual_rotation.h"
 #include "util/error.h"
 
 namespace qlab {
 
-RotatedSource::RotatedSource(const WeightSource& inner, Matrix q, bool online_down_hadamard, uint64_t seed)
-    : inner_(inner), q_(std::move(q)), online_(online_down_hadamard), seed_(seed) {
+RotatedSource::RotatedSource(const WeightSource& inner, Matrix q, const OnlineHadamards& online)
+    : inner_(inner), q_(std::move(q)), online_(online) {
   check_rotatable(inner.config());
   if (q_.rows() != inner.config().dim || q_.cols() != inner.config().dim)
     fail("{}: a {}×{} rotation for a residual stream of width {}", inner.path(), q_.rows(), q_.cols(), inner.config().dim);
@@ -17,7 +16,7 @@ Block RotatedSource::load_block(int64_t i) const {
   Block b = inner_.load_block(i);
   fold_block_norms(b);
   rotate_block(b, q_);
-  if (online_) add_online_down_hadamard(b, seed_);
+  add_online_hadamards(b, inner_.config(), online_);
   return b;
 }
 

@@ -1,11 +1,12 @@
 // A weight source read through a residual-stream rotation (model/residual_rotation.h): each
-// block is folded and rotated as it is loaded, with QuaRot's online Hadamard before down_proj
-// when asked; the final norm is folded into lm_head's rows and the vocabulary rows leave
+// block is folded and rotated as it is loaded, with QuaRot's online Hadamards (before
+// down_proj, on the value/output path, on q and k) as asked; the final norm is folded into lm_head's rows and the vocabulary rows leave
 // rotated. Nothing is held beyond what the inner source holds: a streamed 70B model stays
 // streamed. What a run with a model-scope transform (the rotate plugin) walks and evaluates.
 #pragma once
 #include <cstdint>
 
+#include "model/residual_rotation.h"
 #include "model/weight_source.h"
 
 namespace qlab {
@@ -13,7 +14,7 @@ namespace qlab {
 class RotatedSource : public WeightSource {
  public:
   // q: dim × dim orthogonal. Fails unless the family is rotatable (check_rotatable).
-  RotatedSource(const WeightSource& inner, Matrix q, bool online_down_hadamard, uint64_t seed);
+  RotatedSource(const WeightSource& inner, Matrix q, const OnlineHadamards& online);
 
   const ModelConfig& config() const override { return inner_.config(); }
   const std::string& path() const override { return inner_.path(); }
@@ -25,8 +26,7 @@ class RotatedSource : public WeightSource {
  private:
   const WeightSource& inner_;
   Matrix q_;
-  bool online_;
-  uint64_t seed_;
+  OnlineHadamards online_;
   Vector final_norm_;  // folded into lm_head's rows (empty: the model has none)
 };
 

@@ -250,7 +250,8 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
     }
 
     const int64_t finished = log.begin_run(run.run_id, run.sweep_point);
-    log.write_run_identity(run.run_id, {run.model_path, method_name(run, registry), run.format.bits, run.act.enabled() ? run.act.bits : 16, run.format.group_size});
+    // A budgeted run is its own series in plots and pairs with no uniform published row.
+    log.write_run_identity(run.run_id, {run.model_path, method_name(run, registry) + (run.allocate ? "+allocate" : ""), run.format.bits, run.act.enabled() ? run.act.bits : 16, run.format.group_size});
     std::string error;
     try {
       const CrashGuard guard(log_path, run.run_id);
@@ -264,11 +265,6 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
         log.write_plugin(t->name(), t->plugin().path, t->descriptor().version, t->plugin().sha256, t->params().describe());
       // A model-scope transform (rotate) changes what the run walks: the source read through it.
       const std::optional<ModelTransform> model_transform = run_model_transform(pipeline, *source);
-      const auto& ex_runs = run.exports.runs;
-      if (model_transform && !run.exports.formats.empty() &&
-          (ex_runs.empty() || std::find(ex_runs.begin(), ex_runs.end(), run.run_id) != ex_runs.end()))
-        fail("[export] of a run whose pipeline transforms the model ({}) is not supported yet: its online Hadamard and "
-             "rotated embeddings have no Hugging Face or GGUF form here", model_transform->plugin);
       const std::unique_ptr<WeightSource> rotated = model_transform ? transformed_source(*source, *model_transform) : nullptr;
       const WeightSource& walked = rotated ? *rotated : *source;
       // [allocate]: a first pass picks each linear's format; the walk then follows those overrides.

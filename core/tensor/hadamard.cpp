@@ -246,6 +246,14 @@ void hadamard_rows(const HadamardPlan& plan, Matrix& x) {
   }
 }
 
+void hadamard_heads(const HadamardPlan& plan, Matrix& x) {
+  const int64_t rows = x.rows(), cols = x.cols();
+  if (cols % plan.n != 0) fail("a per-head Hadamard of width {} on rows of width {}", plan.n, cols);
+  Matrix heads = Eigen::Map<Matrix>(x.data(), rows * cols / plan.n, plan.n);
+  hadamard_rows(plan, heads);
+  x = Eigen::Map<Matrix>(heads.data(), rows, cols);
+}
+
 Matrix hadamard_matrix(const HadamardPlan& plan) {
   Matrix h = Matrix::Identity(plan.n, plan.n);
   hadamard_rows(plan, h);

@@ -30,6 +30,8 @@ HadamardPlan plan_hadamard(int64_t n, uint64_t seed = 0);
 
 // Every row of x (cols = plan.n) ← row · H.
 void hadamard_rows(const HadamardPlan& plan, Matrix& x);
+// Every plan.n-wide slice of every row of x (a head of q, k or v) ← slice · H.
+void hadamard_heads(const HadamardPlan& plan, Matrix& x);
 // H itself (n × n), for tests and for folding into weights.
 Matrix hadamard_matrix(const HadamardPlan& plan);
 // QuaRot's randomized Hadamard Q = diag(s)·H, s a seeded ±1 vector: orthogonal, n × n.

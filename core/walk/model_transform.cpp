@@ -79,16 +79,24 @@ std::optional<ModelTransform> run_model_transform(Pipeline& pipeline, const Weig
   const double off = (t.rotation.transpose() * t.rotation - Matrix::Identity(c.dim, c.dim)).cwiseAbs().maxCoeff();
   if (!(off < 1e-4))
     fail("plugin '{}': the rotation it returned is not orthogonal (max |QᵀQ − I| = {:.3g}, above 1e-4)", t.plugin, off);
-  if (out.online & ~static_cast<uint32_t>(QLAB_ONLINE_DOWN_HADAMARD))
-    fail("plugin '{}' asks for online transforms {:#x}; this qlab knows QLAB_ONLINE_DOWN_HADAMARD (1)", t.plugin, out.online);
-  t.online_down_hadamard = (out.online & QLAB_ONLINE_DOWN_HADAMARD) != 0;
-  t.online_seed = out.online_seed;
-  if (t.online_down_hadamard) plan_hadamard(c.hidden_dim, t.online_seed);  // a width no form covers fails here, named
+  constexpr uint32_t known = QLAB_ONLINE_DOWN_HADAMARD | QLAB_ONLINE_VALUE_OUTPUT_HADAMARD | QLAB_ONLINE_QUERY_KEY_HADAMARD;
+  if (out.online & ~known)
+    fail("plugin '{}' asks for online transforms {:#x}; this qlab knows QLAB_ONLINE_DOWN_HADAMARD (1), "
+         "QLAB_ONLINE_VALUE_OUTPUT_HADAMARD (2) and QLAB_ONLINE_QUERY_KEY_HADAMARD (4)",
+         t.plugin, out.online);
+  t.online.down = (out.online & QLAB_ONLINE_DOWN_HADAMARD) != 0;
+  t.online.value_output = (out.online & QLAB_ONLINE_VALUE_OUTPUT_HADAMARD) != 0;
+  t.online.query_key = (out.online & QLAB_ONLINE_QUERY_KEY_HADAMARD) != 0;
+  t.online.seed = out.online_seed;
+  // A width no form covers fails here, named, before the walk starts.
+  if (t.online.down) plan_hadamard(c.hidden_dim, t.online.seed);
+  if (t.online.value_output) plan_hadamard(c.n_heads * c.head_dim, t.online.seed);
+  if (t.online.value_output || t.online.query_key) plan_hadamard(c.head_dim, t.online.seed);
   return t;
 }
 
 std::unique_ptr<WeightSource> transformed_source(const WeightSource& source, const ModelTransform& t) {
-  return std::make_unique<RotatedSource>(source, t.rotation, t.online_down_hadamard, t.online_seed);
+  return std::make_unique<RotatedSource>(source, t.rotation, t.online);
 }
 
 }  // namespace qlab

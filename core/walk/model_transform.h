@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "model/residual_rotation.h"
 #include "model/weight_source.h"
 #include "walk/pipeline.h"
 
@@ -16,8 +17,7 @@ namespace qlab {
 struct ModelTransform {
   std::string plugin;
   Matrix rotation;                // dim × dim orthogonal; identity when the plugin wrote none
-  bool online_down_hadamard = false;
-  uint64_t online_seed = 0;
+  OnlineHadamards online;
   std::map<std::string, double> metrics;  // "<plugin>.<metric>"
 };
 

@@ -1,5 +1,7 @@
 #include "walk/pipeline.h"
 
+#include <algorithm>
+
 #include "plugin_host/format_support.h"
 #include "util/error.h"
 
@@ -44,6 +46,12 @@ std::vector<Checked> check(const RunConfig& run, const PluginRegistry& registry)
       fail("{}: pipeline[{}] ({}) is last but has no quantize hook; a pipeline ends with one quantizer (e.g. rtn)", e.where, i, e.plugin);
     if (d.transform_model && i != 0)
       fail("{}: pipeline[{}] ({}) transforms the whole model before the walk; put it first", e.where, i, e.plugin);
+    const auto& exported = run.exports.runs;
+    if (d.transform_model && !run.exports.formats.empty() &&
+        (exported.empty() || std::find(exported.begin(), exported.end(), run.run_id) != exported.end()))
+      fail("{}: [export] of a run whose pipeline transforms the model ({}) is not supported yet: its online Hadamards and "
+           "rotated embeddings have no Hugging Face or GGUF form here; export the runs without it (export.runs)",
+           e.where, e.plugin);
     if (!last && !d.transform && !d.transform_model)
       fail("{}: pipeline[{}] ({}) is a quantizer but not last; put transforms first and one quantizer at the end", e.where, i, e.plugin);
     ResolvedParams params = resolve_params(d, e.params, fmt::format("pipeline[{}]", i));

@@ -239,9 +239,13 @@ typedef struct qlab_transform_out {
 
 /* Online transforms a model-scope transform can ask the forward pass for (bit mask). */
 enum qlab_online {
-  QLAB_ONLINE_DOWN_HADAMARD = 1  /* x ← x·H before every block's down_proj, H the Hadamard of
-                                    its width (host: tensor/hadamard.h); the host folds H into
-                                    down_proj's weight, so the function is unchanged */
+  QLAB_ONLINE_DOWN_HADAMARD = 1,         /* x ← x·H before every block's down_proj, H the Hadamard
+                                            of its width (host: tensor/hadamard.h); the host folds
+                                            H into down_proj's weight, so the function is unchanged */
+  QLAB_ONLINE_VALUE_OUTPUT_HADAMARD = 2, /* each value head ← head·H_head_dim (folded into v_proj),
+                                            and x ← x·H before o_proj (folded into o_proj) */
+  QLAB_ONLINE_QUERY_KEY_HADAMARD = 4     /* each head of q and k ← head·H_head_dim after RoPE, before
+                                            the K cache is quantized (q·kᵀ unchanged) */
 };
 
 enum qlab_norm_kind { QLAB_NORM_RMS = 0, QLAB_NORM_LAYER = 1 };
