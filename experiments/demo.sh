@@ -23,5 +23,12 @@ echo "== qlab run experiments/zeroshot.toml: RTN and GPTQ at 4 and 3 bits, six z
 "$qlab" run experiments/zeroshot.toml --out results/runs/zeroshot.h5 --overwrite
 "$qlab" report results/runs/zeroshot.h5 | sed -n '/^## Zero-shot tasks/,$p'
 echo
+echo "== qlab run experiments/w4a4.toml: W4A4 with and without QuaRot's rotation, then W4A4KV4 =="
+"$qlab" run experiments/w4a4.toml --out results/runs/w4a4.h5 --overwrite
+echo
+echo "== qlab run experiments/budget.toml: GPTQ at 2.75, 3.25 and 3.5 average bits beside uniform 2, 3 and 4 =="
+"$qlab" run experiments/budget.toml --out results/runs/budget.h5 --overwrite
+"$qlab" report results/runs/budget.h5 --plot results/runs/budget.png > /dev/null && echo "plot: results/runs/budget.png"
+echo
 echo "== a greedy sample from the float model =="
 "$qlab" generate --model datasets/stories260K/stories260K.bin --prompt "Once upon a time" --max-tokens 60

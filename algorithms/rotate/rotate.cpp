@@ -28,7 +28,8 @@ class Rotate {
       qlab::sdk::bool_param("online_query_key", true, "a Hadamard per head of q and k after RoPE, before the K cache is quantized");
   static constexpr qlab_param_decl params[] = {seed, online_down, online_value_output, online_query_key};
   static constexpr int32_t naming = QLAB_NAMING_OWN;
-  // The published name: rotate → gptq is "quarot+gptq" (QuaRot's tables), rotate → rtn "quarot+rtn".
+  // The published name: rotate → gptq is "quarot+gptq" (QuaRot's tables), rotate → rtn "quarot" (RTN names
+  // no method of its own after a transform, as awq → rtn is "awq").
   static const char* method_name(const qlab::sdk::Params&) { return "quarot"; }
 
   explicit Rotate(const qlab::sdk::Params& p) : seed_(static_cast<uint64_t>(p.get(seed))) {
