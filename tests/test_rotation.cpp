@@ -11,6 +11,8 @@
 #include "format/hf_loader.h"
 #include "format/model_loader.h"
 #include "forward/forward.h"
+#include "log/experiment_log.h"
+#include "log/h5.h"
 #include "model/residual_rotation.h"
 #include "model/rotated_source.h"
 #include "qlab/grid.hpp"
@@ -189,6 +191,15 @@ TEST_CASE("qlab run with the rotate plugin: W4A4 rotate+GPTQ < rotate+RTN and GP
   CHECK(ppl[2] < 0.9 * ppl[0]);  // rotation: a large margin for RTN
   CHECK(ppl[3] < ppl[2]);        // rotation + GPTQ beats rotation + RTN
   CHECK(ppl[3] < ppl[1]);
+  {  // the log says how each run quantized activations and its KV cache
+    ExperimentLog log = ExperimentLog::open_read((dir / "w4a4.h5").string());
+    h5::Handle r = h5::open_group(log.file(), "runs/r0003"), a = h5::open_group(log.file(), "runs/r0003/activation");
+    CHECK(h5::attr_int(a.id(), "bits") == 4);
+    CHECK(h5::attr_string(a.id(), "scheme") == "per_token");
+    CHECK(h5::attr_double(a.id(), "clip_ratio") == Approx(0.9).epsilon(1e-6));
+    CHECK(h5::attr_int(a.id(), "kv_bits") == 0);
+    CHECK(h5::attr_string(r.id(), "identity.method") == "quarot+gptq");
+  }
   // A rotated run has no export format yet: refused before anything runs, naming where.
   Experiment exported = load_experiment(write_bundled_experiment(
       dir / "x.toml", "[quant]\nbits = 4\n[[pipeline]]\nplugin = \"rotate\"\n[[pipeline]]\nplugin = \"rtn\"\n[export]\nformats = [\"gptq\"]\n"));

@@ -252,6 +252,7 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
     const int64_t finished = log.begin_run(run.run_id, run.sweep_point);
     // A budgeted run is its own series in plots and pairs with no uniform published row.
     log.write_run_identity(run.run_id, {run.model_path, method_name(run, registry) + (run.allocate ? "+allocate" : ""), run.format.bits, run.act.enabled() ? run.act.bits : 16, run.format.group_size});
+    log.write_activation_quant(run.run_id, run.act.bits, act_scheme_name(run.act.scheme), run.act.clip_ratio, run.act.kv_bits);
     std::string error;
     try {
       const CrashGuard guard(log_path, run.run_id);
