@@ -75,6 +75,16 @@ TEST_CASE("a budget outside the menu's range is refused naming the range", "[all
   CHECK_THROWS_WITH(allocate_bits(ls, 1.5), "a budget of 1.5 bits per weight is below the cheapest allocation, 2.0000 (every linear in its smallest format)");
   CHECK_THROWS_WITH(allocate_bits(ls, 9), Catch::Contains("above the most expensive allocation, 8.0000"));
   CHECK_THROWS_WITH(allocate_bits({LinearChoices{"c", 5, {}}}, 3), "bit allocation: c has no format to choose from");
+  // In an experiment file, before any weight is read, naming the file.
+  TempDir dir;
+  const auto budget = [&](const std::string& bits) {
+    return write_bundled_experiment(dir / "budget.toml", "[quant]\nbits = 3\n[[pipeline]]\nplugin = \"gptq\"\n[allocate]\ntarget_bits = " + bits +
+                                                             "\nformats = [{bits = 2}, {bits = 4}]\n");
+  };
+  CHECK_THROWS_WITH(load_experiment(budget("1.5")),
+                    Catch::Contains("budget.toml") && Catch::Contains("allocate.target_bits = 1.5 is outside what the formats can average, 2 to 4"));
+  CHECK_THROWS_WITH(load_experiment(budget("4.5")), Catch::Contains("allocate.target_bits = 4.5 is outside"));
+  CHECK(load_experiment(budget("4")).runs.at(0).allocate->target_bits == 4);
 }
 
 TEST_CASE("qlab run with an allocate table at 3.25 bits: between uniform 3 and 4 bits in size, better than uniform 3 in perplexity", "[allocation][run]") {

@@ -208,6 +208,13 @@ void read_allocate(const std::string& file, const toml::table& a, RunConfig& r) 
     if (f.contains("sym")) q.sym = get<bool>(file, f, "sym", "allocate.formats", false) ? 1 : 0;
     spec.menu.push_back(q);
   }
+  // The budget counts code bits, so the reachable averages are [fewest bits, most bits]: a
+  // budget outside fails here, before any walk.
+  const auto [fewest, most] = std::minmax_element(spec.menu.begin(), spec.menu.end(),
+                                                  [](const qlab_format& a, const qlab_format& b) { return a.bits < b.bits; });
+  if (spec.target_bits < fewest->bits || spec.target_bits > most->bits)
+    fail("{}: allocate.target_bits = {} is outside what the formats can average, {} to {} bits per weight", at(file, a),
+         spec.target_bits, fewest->bits, most->bits);
   r.allocate = spec;
 }
 
