@@ -120,4 +120,33 @@ TEST_CASE("Conflicting activation-quantization settings are refused before anyth
   refuse("act_bits = 8\nact_scheme = \"static\"\nact_outlier_threshold = 6.0", "cannot combine with act_scheme = \"static\"");
   refuse("act_bits = 8\nact_scheme = \"per_row\"", "'per_row' is not one of per_token");
   refuse("act_bits = 1", "outside 2..16");
+  refuse("act_bits = 4\nact_clip_ratio = 1.2", "quant.act_clip_ratio = 1.2 is outside (0, 1]");
+  refuse("kv_bits = 1", "quant.kv_bits = 1 is outside 2..8");
+  refuse("kv_bits = 4\nkv_clip_ratio = 0", "quant.kv_clip_ratio = 0 is outside (0, 1]");
+  refuse("kv_clip_ratio = 0.95", "quant.kv_clip_ratio has no effect while quant.kv_bits is 0");
+}
+
+TEST_CASE("QuaRot's clipping: 4-bit per-token inputs at 0.9 of the absmax, a KV group's min and max scaled", "[act]") {
+  Matrix x(1, 3);
+  x << 1.0f, -0.5f, 0.26f;
+  ActivationQuant a4;
+  a4.bits = 4;
+  a4.clip_ratio = 0.9f;
+  fake_quantize_input(a4, 0.0f, "l", x);  // step 0.9/7
+  CHECK(x(0, 0) == Approx(0.9f));               // 7.78 steps clip to 7
+  CHECK(x(0, 1) == Approx(-4.0f * 0.9f / 7.0f));  // -3.89 → -4
+  CHECK(x(0, 2) == Approx(2.0f * 0.9f / 7.0f));   // 2.02 → 2
+  // KV at 2 bits, one group of 4: [0, 3.1] in 3 steps of 3.1/3; clipped at 0.5, [0, 1.55].
+  Matrix kv(1, 4), clipped;
+  kv << 0.0f, 1.0f, 2.0f, 3.1f;
+  clipped = kv;
+  fake_quantize_kv(kv, 4, 2);
+  CHECK(kv(0, 1) == Approx(3.1f / 3.0f));        // 0.97 steps → 1
+  CHECK(kv(0, 2) == Approx(2.0f * 3.1f / 3.0f));  // 1.94 → 2
+  CHECK(kv(0, 3) == Approx(3.1f));
+  fake_quantize_kv(clipped, 4, 2, 0.5f);
+  CHECK(clipped(0, 0) == 0.0f);
+  CHECK(clipped(0, 1) == Approx(2.0f * 1.55f / 3.0f));  // 1.94 → 2
+  CHECK(clipped(0, 2) == Approx(1.55f));                 // 3.87 steps clip to 3
+  CHECK(clipped(0, 3) == Approx(1.55f));
 }

@@ -85,6 +85,14 @@ TEST_CASE("a budget outside the menu's range is refused naming the range", "[all
                     Catch::Contains("budget.toml") && Catch::Contains("allocate.target_bits = 1.5 is outside what the formats can average, 2 to 4"));
   CHECK_THROWS_WITH(load_experiment(budget("4.5")), Catch::Contains("allocate.target_bits = 4.5 is outside"));
   CHECK(load_experiment(budget("4")).runs.at(0).allocate->target_bits == 4);
+  // A format without bits, and a user override that pins what the allocation chooses.
+  const std::string alloc = "[quant]\nbits = 3\n[[pipeline]]\nplugin = \"gptq\"\n[allocate]\ntarget_bits = 3\n";
+  CHECK_THROWS_WITH(load_experiment(write_bundled_experiment(dir / "f.toml", alloc + "formats = [{group_size = 32}, {bits = 4}]\n")),
+                    Catch::Contains("f.toml") && Catch::Contains("an allocate format needs bits"));
+  CHECK_THROWS_WITH(
+      load_experiment(write_bundled_experiment(
+          dir / "o.toml", alloc + "formats = [{bits = 2}, {bits = 4}]\n[[override]]\nmatch = \"*.mlp.down_proj\"\nbits = 8\n")),
+      Catch::Contains("o.toml") && Catch::Contains("[[override]] match '*.mlp.down_proj' sets them too"));
 }
 
 TEST_CASE("qlab run with an allocate table at 3.25 bits: between uniform 3 and 4 bits in size, better than uniform 3 in perplexity", "[allocation][run]") {
@@ -122,7 +130,7 @@ TEST_CASE("a budget sweep by the Hessian-trace proxy, with a uniform point besid
       "[allocate]\ntarget_bits = 3\nsensitivity = \"hessian_trace\"\n"
       "formats = [{bits = 2, group_size = 32}, {bits = 3, group_size = 32}, {bits = 4, group_size = 32}]\n"
       "[sweep]\nmode = \"zip\"\n\"allocate.enabled\" = [false, true, true]\n\"allocate.target_bits\" = [3.0, 2.75, 3.5]\n";
-  Experiment ex = load_experiment(write_bundled_experiment(dir / "budgets.toml", text));
+  Experiment ex = load_experiment(write_bundled_experiment(dir / "budgets.toml", text), {"walker.true_sequential=true"});
   const ExperimentSummary s = run_experiment(ex, RunOptions{(dir / "budgets.h5").string(), false, {}, false});
   REQUIRE(s.runs.size() == 3);
   for (const RunSummary& r : s.runs) REQUIRE(r.status == "done");
@@ -140,5 +148,7 @@ TEST_CASE("a budget sweep by the Hessian-trace proxy, with a uniform point besid
   CHECK(high.bits_per_weight > uniform.bits_per_weight);
   CHECK(high.ppl.at(0).second < low.ppl.at(0).second);
   CHECK_FALSE(std::filesystem::exists((dir / "budgets.h5").string() + ".r0000.allocation.toml"));
-  CHECK(std::filesystem::exists((dir / "budgets.h5").string() + ".r0002.allocation.toml"));
+  // The written experiment keeps --set values (as settings, not comments).
+  const Experiment again = load_experiment((dir / "budgets.h5").string() + ".r0002.allocation.toml");
+  CHECK(again.runs.at(0).true_sequential);
 }

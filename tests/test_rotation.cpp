@@ -5,11 +5,14 @@
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <iterator>
+#include <random>
+#include <Eigen/QR>
 
 #include "config/experiment.h"
 #include "eval/perplexity.h"
 #include "format/hf_loader.h"
 #include "format/model_loader.h"
+#include "export/quantized_run.h"
 #include "forward/forward.h"
 #include "log/experiment_log.h"
 #include "log/h5.h"
@@ -50,13 +53,41 @@ TEST_CASE("the rotated bundled model computes the same function: logits and perp
   CHECK(std::abs(got / want - 1) < 1e-4);
 }
 
+TEST_CASE("a randomized Hadamard rotation is applied through the fast transform, any other densely, with equal results", "[rotation]") {
+  std::mt19937 rng(9);
+  std::normal_distribution<float> normal;
+  for (const int64_t n : {64, 48}) {  // Sylvester, and Paley I (12) ⊗ 4
+    INFO("width " << n);
+    const Matrix q = randomized_hadamard(n, 5);
+    Matrix x = Matrix::NullaryExpr(7, n, [&] { return normal(rng); }), w = Matrix::NullaryExpr(n, 5, [&] { return normal(rng); });
+    Vector b = Vector::NullaryExpr(n, [&] { return normal(rng); });
+    const StreamRotation fast(q, 5), other_seed(q, 6);
+    CHECK(fast.factored());
+    const Matrix x_q = x * q, qt_w = q.transpose() * w;
+    const Vector qt_b = q.transpose() * b;
+    fast.right(x);
+    fast.left_transposed(w);
+    fast.left_transposed(b);
+    CHECK((x - x_q).cwiseAbs().maxCoeff() < 1e-5);
+    CHECK((w - qt_w).cwiseAbs().maxCoeff() < 1e-5);
+    CHECK((b - qt_b).cwiseAbs().maxCoeff() < 1e-5);
+    if (n == 64) CHECK(other_seed.factored());  // a Sylvester plan does not depend on the seed
+  }
+  const Eigen::HouseholderQR<Matrix> qr(Matrix::NullaryExpr(16, 16, [&] { return normal(rng); }));
+  const Matrix dense = qr.householderQ();
+  CHECK_FALSE(StreamRotation(dense).factored());
+  Matrix y = Matrix::Ones(2, 16);
+  StreamRotation(dense).right(y);
+  CHECK((y - Matrix::Ones(2, 16) * dense).cwiseAbs().maxCoeff() < 1e-6);
+}
+
 TEST_CASE("a LayerNorm family is refused naming why", "[rotation][bad-input]") {
   TempDir dir;
   write_hf_dir(dir / "opt", opt_config({32, 64, 2, 4, 50, 64, 32, true}), random_opt({32, 64, 2, 4, 50, 64, 32, true}, 5));
   Model m = load_hf_model(dir / "opt");
-  CHECK_THROWS_WITH(rotate_model(m, Matrix::Identity(32, 32)), Catch::Contains("opt uses LayerNorm, whose mean subtraction does not commute"));
+  CHECK_THROWS_WITH(rotate_model(m, Matrix(Matrix::Identity(32, 32))), Catch::Contains("opt uses LayerNorm, whose mean subtraction does not commute"));
   Model s = load_model(source_dir() / "datasets/stories260K/stories260K.bin");
-  CHECK_THROWS_WITH(rotate_model(s, Matrix::Identity(32, 32)), Catch::Contains("a 32×32 matrix for a residual stream of width 64"));
+  CHECK_THROWS_WITH(rotate_model(s, Matrix(Matrix::Identity(32, 32))), Catch::Contains("a 32×32 matrix for a residual stream of width 64"));
 }
 
 namespace {
@@ -85,7 +116,7 @@ double ppl(const Model& m, const std::vector<int32_t>& ids, const ActivationPlan
 }
 }  // namespace
 
-TEST_CASE("W4A4: rotation with the online Hadamard keeps the float function and beats RTN without it", "[rotation][w4a4]") {
+TEST_CASE("W4A4 and KV4: every online Hadamard keeps the float function, rotation beats RTN without it, per-head Hadamards help KV4", "[rotation][w4a4]") {
   const Model model = load_model(source_dir() / "datasets/stories260K/stories260K.bin");
   const std::vector<int32_t> ids = eval_ids();
   Model rotated = model;
@@ -129,6 +160,13 @@ TEST_CASE("a streamed source read through the rotation gives the same perplexity
   CHECK(block.down_hadamard != nullptr);
   CHECK(block.o_hadamard != nullptr);
   CHECK(block.qk_hadamard != nullptr);
+  // AWQ-style scaling groups across an online Hadamard would change the function: only the
+  // norm groups stay (the bundled model's GQA already rules out v → o).
+  Block plain = source->load_block(1), turned = block;
+  CHECK(plain.scalable_groups(source->config()).size() == 3);
+  const std::vector<ScalableGroup> groups = turned.scalable_groups(source->config());
+  CHECK(groups.size() == 2);
+  for (const ScalableGroup& g : groups) CHECK(g.producer_kind == ProducerKind::norm);
   CHECK(rotated.load_outer().final_norm.weight == Vector::Ones(64));
   std::vector<int32_t> ids;
   for (int i = 0; i < 128 * 4; ++i) ids.push_back((i * 37 + i / 5) % 512);
@@ -186,8 +224,8 @@ TEST_CASE("qlab run with the rotate plugin: W4A4 rotate+GPTQ < rotate+RTN and GP
     ppl.push_back(r.ppl.at(0).second);
   }
   WARN("W4A4 ppl: rtn " << ppl[0] << ", gptq " << ppl[1] << ", rotate+rtn " << ppl[2] << ", rotate+gptq " << ppl[3]);
-  // Measured: rtn 6.87, gptq 6.06, rotate+rtn 5.54, rotate+gptq 5.10 (float 3.90), the rotation
-  // with all three online Hadamards (with only the one before down_proj: 5.37 and 4.93).
+  // Measured: rtn 6.87, gptq 6.06, rotate+rtn 5.41, rotate+gptq 5.04 (float 3.90), the rotation
+  // with all three online Hadamards.
   CHECK(ppl[2] < 0.9 * ppl[0]);  // rotation: a large margin for RTN
   CHECK(ppl[3] < ppl[2]);        // rotation + GPTQ beats rotation + RTN
   CHECK(ppl[3] < ppl[1]);
@@ -199,6 +237,10 @@ TEST_CASE("qlab run with the rotate plugin: W4A4 rotate+GPTQ < rotate+RTN and GP
     CHECK(h5::attr_double(a.id(), "clip_ratio") == Approx(0.9).epsilon(1e-6));
     CHECK(h5::attr_int(a.id(), "kv_bits") == 0);
     CHECK(h5::attr_string(r.id(), "identity.method") == "quarot+gptq");
+    h5::Handle t = h5::open_group(log.file(), "runs/r0003/model_transform");  // which plugin rotated it, and how
+    CHECK(h5::attr_string(t.id(), "plugin") == "rotate");
+    CHECK(h5::attr_int(t.id(), "online_value_output") == 1);
+    CHECK(h5::attr_double(t.id(), "rotate.online_transforms") == 7);
   }
   // A rotated run has no export format yet: refused before anything runs, naming where.
   Experiment exported = load_experiment(write_bundled_experiment(
@@ -206,4 +248,12 @@ TEST_CASE("qlab run with the rotate plugin: W4A4 rotate+GPTQ < rotate+RTN and GP
   CHECK_THROWS_WITH(run_experiment(exported, RunOptions{(dir / "x.h5").string(), false, {}, false}),
                     Catch::Contains("x.toml") && Catch::Contains("[export] of a run whose pipeline transforms the model (rotate) is not supported yet"));
   CHECK_FALSE(std::filesystem::exists(dir / "x.h5"));
+  // Nor can `qlab export` take a kept rotated run: it would rebuild the model unrotated.
+  Experiment kept = load_experiment(write_bundled_experiment(
+      dir / "k.toml", "[quant]\nbits = 4\n[[pipeline]]\nplugin = \"rotate\"\n[[pipeline]]\nplugin = \"rtn\"\n"));
+  RunOptions keep{(dir / "k.h5").string(), false, {}, false};
+  keep.keep_quantized = true;
+  REQUIRE(run_experiment(kept, keep).runs.at(0).status == "done");
+  CHECK_THROWS_WITH(open_quantized_run((dir / "k.h5").string(), "r0000"),
+                    Catch::Contains("k.h5: run r0000 quantized a model rotated by 'rotate'") && Catch::Contains("cannot be exported"));
 }

@@ -38,6 +38,11 @@ void parse_activation_quant(const std::string& file, const toml::table& q, RunCo
   r.act.kv_bits = get<int32_t>(file, q, "kv_bits", "quant", 0);
   if (r.act.kv_bits != 0 && (r.act.kv_bits < 2 || r.act.kv_bits > 8))
     fail("{}: quant.kv_bits = {} is outside 2..8 (0 = an unquantized KV cache)", at(file, q), r.act.kv_bits);
+  r.act.kv_clip_ratio = static_cast<float>(get<double>(file, q, "kv_clip_ratio", "quant", 1.0));
+  if (!(r.act.kv_clip_ratio > 0.0f && r.act.kv_clip_ratio <= 1.0f))
+    fail("{}: quant.kv_clip_ratio = {} is outside (0, 1] (QuaRot's KV cache uses 0.95)", at(file, q), r.act.kv_clip_ratio);
+  if (r.act.kv_bits == 0 && q.contains("kv_clip_ratio"))
+    fail("{}: quant.kv_clip_ratio has no effect while quant.kv_bits is 0 (an unquantized KV cache); set kv_bits", at(file, q));
   if (is_static && r.act.outlier_threshold > 0)
     fail("{}: quant.act_outlier_threshold (LLM.int8()) picks outlier columns per input, dynamically; it cannot combine with act_scheme = \"static\"", at(file, q));
 }

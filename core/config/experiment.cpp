@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <sstream>
 #include <toml++/toml.h>
 
 #include "config/schema.h"
@@ -40,6 +41,9 @@ Experiment load_experiment(const std::string& path, const std::vector<std::strin
     set_path(root, s.substr(0, eq), *v.get("v"), fmt::format("--set {}", s));
     ex.config_text += "\n# --set " + s;
   }
+  std::ostringstream settings;
+  settings << root << "\n";
+  ex.settings_toml = settings.str();
   ex.name = root.get("name") && root.get("name")->is_string() ? *root.get("name")->value<std::string>()
                                                                : std::filesystem::path(path).stem().string();
   check_name(path, ex.name);

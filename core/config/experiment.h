@@ -97,6 +97,7 @@ struct RunConfig {
 
 struct Experiment {
   std::string name, path, config_text;  // config_text: the file verbatim (with --set lines appended)
+  std::string settings_toml;  // the file's settings after --set, as TOML (comments dropped): what derived experiment files start from
   SweepMode sweep_mode = SweepMode::none;
   std::vector<RunConfig> runs;          // in expansion order (a shard keeps some of them)
   size_t grid_points = 0;               // runs in the whole grid

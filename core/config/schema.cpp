@@ -189,6 +189,13 @@ void read_overrides(const std::string& file, const toml::node& o, RunConfig& r) 
 void read_allocate(const std::string& file, const toml::table& a, RunConfig& r) {
   // enabled = false: a zip sweep's uniform points beside its budgeted ones, in one log and plot.
   if (!get<bool>(file, a, "enabled", "allocate", true)) return;
+  // The allocation's rules come after the user's and win; a linear the user pinned to a format
+  // would be measured in that one format for every menu entry and then overwritten.
+  for (const OverrideRule& rule : r.overrides)
+    if (!rule.skip.value_or(false) && (rule.bits || rule.group_size))
+      fail("{}: [allocate] chooses every linear's bits and group size, but [[override]] match '{}' sets them too; "
+           "remove one, or skip the linear (skip = true) to keep it out of the allocation",
+           rule.where, rule.match);
   AllocationSpec spec;
   spec.target_bits = get<double>(file, a, "target_bits", "allocate", 0.0);
   if (!(spec.target_bits > 0)) fail("{}: allocate.target_bits (average bits per weight, e.g. 3.25) is required and positive", at(file, a));
@@ -203,6 +210,7 @@ void read_allocate(const std::string& file, const toml::table& a, RunConfig& r) 
     const toml::table& f = *n.as_table();
     check_keys(file, f, "an allocate format", {"bits", "group_size", "sym"});
     qlab_format q = r.format;
+    if (!f.contains("bits")) fail("{}: an allocate format needs bits, e.g. {{bits = 3, group_size = 128}}", at(file, n));
     q.bits = checked_bits(get<int64_t>(file, f, "bits", "allocate.formats", 4), at(file, n), "allocate.formats bits");
     if (f.contains("group_size")) q.group_size = checked_group_size(get<int64_t>(file, f, "group_size", "allocate.formats", 0), at(file, n), "allocate.formats group_size");
     if (f.contains("sym")) q.sym = get<bool>(file, f, "sym", "allocate.formats", false) ? 1 : 0;
@@ -243,7 +251,7 @@ RunConfig build_run(const std::string& file, const toml::table& t) {
     read_calibration(file, base, *c, r);
   if (const toml::table* e = section("eval", {"data", "seq_len", "max_segments", "tasks", "task_data", "harness", "task_limit", "max_length", "overlong"}, false)) read_eval(file, base, *e, r);
   if (const toml::table* q = section("quant", {"bits", "group_size", "sym", "range", "act_bits", "act_scheme", "act_calibrator",
-                                              "act_percentile", "act_outlier_threshold", "act_clip_ratio", "kv_bits", "scale_dtype"}, false))
+                                              "act_percentile", "act_outlier_threshold", "act_clip_ratio", "kv_bits", "kv_clip_ratio", "scale_dtype"}, false))
     read_quant(file, *q, r);
   if (const toml::table* w = section("walker", {"propagate", "activations", "true_sequential"}, false)) read_walker(file, *w, r);
   if (r.act.scheme == ActScheme::static_range && r.act.enabled() && r.calibration.data.empty())

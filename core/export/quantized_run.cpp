@@ -83,6 +83,12 @@ QuantizedRun open_quantized_run(const std::string& log_path, const std::string& 
   run.group_size = h5::has_attr(g.id(), "identity.group_size") ? h5::attr_int(g.id(), "identity.group_size") : 0;
   run.quantizer = provenance("quantizer");
   run.quantizer_params = provenance("quantizer_params");
+  if (h5::exists(f, "runs/" + run_id + "/model_transform")) {
+    h5::Handle t = h5::open_group(f, "runs/" + run_id + "/model_transform");
+    fail("{}: run {} quantized a model rotated by '{}': its online Hadamards and rotated embeddings have no Hugging Face "
+         "or GGUF form here, so it cannot be exported",
+         log_path, run_id, h5::attr_string(t.id(), "plugin"));
+  }
   run.source = open_weight_source(run.model_path);
   run.blocks = std::make_unique<BlockCheckpoint>(run.log_path, run_id);
   for (int64_t b = 0; b < run.source->n_blocks(); ++b)

@@ -80,7 +80,7 @@ void fake_quantize_input(const ActivationQuant& q, float static_absmax, const st
   }
 }
 
-void fake_quantize_kv(Matrix& x, int64_t head_dim, int32_t bits) {
+void fake_quantize_kv(Matrix& x, int64_t head_dim, int32_t bits, float clip_ratio) {
   const float maxq = static_cast<float>((1 << bits) - 1);
   const int64_t groups = x.cols() / head_dim;
 #pragma omp parallel for schedule(static)
@@ -89,6 +89,8 @@ void fake_quantize_kv(Matrix& x, int64_t head_dim, int32_t bits) {
       float* v = x.data() + r * x.cols() + g * head_dim;
       float lo = v[0], hi = v[0];
       for (int64_t j = 1; j < head_dim; ++j) lo = std::min(lo, v[j]), hi = std::max(hi, v[j]);
+      lo *= clip_ratio;
+      hi *= clip_ratio;
       const float scale = std::max(hi - lo, 1e-5f) / maxq, zero = std::nearbyint(-lo / scale);
       for (int64_t j = 0; j < head_dim; ++j) v[j] = (std::clamp(std::nearbyint(v[j] / scale) + zero, 0.0f, maxq) - zero) * scale;
     }

@@ -28,6 +28,8 @@ struct ActivationQuant {
   // KV cache: keys (after RoPE) and values quantized per token per head, asymmetric with a
   // group of head_dim, as QuaRot evaluates a 4-bit cache (0 = off).
   int32_t kv_bits = 0;
+  // The KV cache's min and max are scaled by this before the grid is fitted (QuaRot's 0.95).
+  float kv_clip_ratio = 1.0f;
 
   bool enabled() const { return bits > 0; }
 };
@@ -47,8 +49,9 @@ struct ActivationPlan {
 ActScheme parse_act_scheme(const std::string& name);  // per_token | per_tensor | static
 const char* act_scheme_name(ActScheme s);
 
-// Asymmetric min/max fake-quantization of every head_dim-wide group of every row (K/V cache).
-void fake_quantize_kv(Matrix& x, int64_t head_dim, int32_t bits);
+// Asymmetric min/max fake-quantization of every head_dim-wide group of every row (K/V cache),
+// the group's min and max scaled by clip_ratio (values beyond clip to the grid's ends).
+void fake_quantize_kv(Matrix& x, int64_t head_dim, int32_t bits, float clip_ratio = 1.0f);
 
 // Symmetric absmax fake-quantization of `x` in place. `static_absmax` is the calibrated
 // range (used only by ActScheme::static_range; values beyond it are clipped).

@@ -143,8 +143,8 @@ Matrix attention(const Block& b, const ModelConfig& c, const Matrix& h, int64_t 
     hadamard_heads(*b.qk_hadamard, k_new);
   }
   if (ctx.act && ctx.act->kv_enabled()) {  // the cache holds quantized keys and values
-    fake_quantize_kv(k_new, c.head_dim, ctx.act->scheme.kv_bits);
-    fake_quantize_kv(v_new, c.head_dim, ctx.act->scheme.kv_bits);
+    fake_quantize_kv(k_new, c.head_dim, ctx.act->scheme.kv_bits, ctx.act->scheme.kv_clip_ratio);
+    fake_quantize_kv(v_new, c.head_dim, ctx.act->scheme.kv_bits, ctx.act->scheme.kv_clip_ratio);
   }
   if (packed) {
     packed_attention(q, k_new, v_new, c.n_heads, c.n_kv_heads, c.head_dim, *packed, attn);

@@ -136,7 +136,7 @@ DeviceBuffer attention(const DeviceBlock& b, const Context& ctx, const DeviceBuf
   if (ctx.act && ctx.act->kv_enabled()) {  // the KV quantizer is host code: a round trip, as the input quantizers
     for (DeviceBuffer* t : {&k, &v}) {
       Matrix m = t->download();
-      fake_quantize_kv(m, c.head_dim, ctx.act->scheme.kv_bits);
+      fake_quantize_kv(m, c.head_dim, ctx.act->scheme.kv_bits, ctx.act->scheme.kv_clip_ratio);
       t->upload(m);
     }
   }

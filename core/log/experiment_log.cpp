@@ -249,13 +249,14 @@ void ExperimentLog::write_run_identity(const std::string& run_id, const RunIdent
 }
 
 void ExperimentLog::write_activation_quant(const std::string& run_id, int64_t bits, const std::string& scheme, double clip_ratio,
-                                           int64_t kv_bits) {
+                                           int64_t kv_bits, double kv_clip_ratio) {
   update([&](hid_t f) {
     h5::Handle g = h5::group(f, "runs/" + run_id + "/activation");  // a group: the run's own attributes are its sweep axes
     h5::set_attr(g.id(), "bits", bits);
     h5::set_attr(g.id(), "scheme", scheme);
     h5::set_attr(g.id(), "clip_ratio", clip_ratio);
     h5::set_attr(g.id(), "kv_bits", kv_bits);
+    h5::set_attr(g.id(), "kv_clip_ratio", kv_clip_ratio);
   });
 }
 

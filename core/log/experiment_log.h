@@ -113,8 +113,9 @@ class ExperimentLog {
   void write_float_identity(const std::string& float_group, const std::string& model);
   void write_run_identity(const std::string& run_id, const RunIdentity& identity);
   // How the run's evaluation quantizes activations and the KV cache: runs/<id>/activation
-  // {bits (0: off), scheme, clip_ratio, kv_bits (0: off)}.
-  void write_activation_quant(const std::string& run_id, int64_t bits, const std::string& scheme, double clip_ratio, int64_t kv_bits);
+  // {bits (0: off), scheme, clip_ratio, kv_bits (0: off), kv_clip_ratio}.
+  void write_activation_quant(const std::string& run_id, int64_t bits, const std::string& scheme, double clip_ratio, int64_t kv_bits,
+                              double kv_clip_ratio);
   // What a run read and which quantizer made its codes: what `qlab export` reads.
   void write_run_provenance(const std::string& run_id, const RunProvenance& provenance);
 

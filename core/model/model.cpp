@@ -91,6 +91,11 @@ std::vector<ScalableGroup> Block::scalable_groups(const ModelConfig& c) {
       bool shapes_match = true;
       for (const Linear* l : g.consumers) shapes_match = shapes_match && l->in_features() == g.producer->out_features();
       if (!shapes_match) continue;  // v → o under grouped-query attention
+      // An online Hadamard between them (a rotated model): a per-channel scale of the
+      // producer's output no longer reaches the consumer's input channel for channel.
+      bool hadamard_between = false;
+      for (const Linear* l : g.consumers) hadamard_between = hadamard_between || (l == &down && down_hadamard) || (l == &o && o_hadamard);
+      if (hadamard_between) continue;
     }
     groups.push_back(g);
   }

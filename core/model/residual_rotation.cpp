@@ -12,18 +12,18 @@ void fold_into(Linear& l, const Vector& g) {
   l.weight.array().rowwise() *= g.transpose().array();
 }
 
-void check_orthogonal_size(const Matrix& q, int64_t dim) {
-  if (q.rows() != dim || q.cols() != dim) fail("rotation: a {}×{} matrix for a residual stream of width {}", q.rows(), q.cols(), dim);
+void check_orthogonal_size(const StreamRotation& q, int64_t dim) {
+  if (q.dim() != dim) fail("rotation: a {0}×{0} matrix for a residual stream of width {1}", q.dim(), dim);
 }
 
-void rotate_reader(Linear& l, const Matrix& q) {  // y = x·Wᵀ with x → x·Q: W ← W·Q
-  if (l.weight.size() > 0) l.weight = (l.weight * q).eval();
+void rotate_reader(Linear& l, const StreamRotation& q) {  // y = x·Wᵀ with x → x·Q: W ← W·Q
+  if (l.weight.size() > 0) q.right(l.weight);
 }
 
-void rotate_writer(Linear& l, const Matrix& q) {  // y → y·Q: W ← Qᵀ·W, b ← b·Q
+void rotate_writer(Linear& l, const StreamRotation& q) {  // y → y·Q: W ← Qᵀ·W, b ← b·Q
   if (l.weight.size() == 0) return;
-  l.weight = (q.transpose() * l.weight).eval();
-  if (l.bias.size() > 0) l.bias = (q.transpose() * l.bias).eval();
+  q.left_transposed(l.weight);
+  if (l.bias.size() > 0) q.left_transposed(l.bias);
 }
 }  // namespace
 
@@ -46,15 +46,15 @@ void fold_final_norm(Model& outer) {
   outer.final_norm.weight.setOnes();
 }
 
-void rotate_block(Block& b, const Matrix& q) {
+void rotate_block(Block& b, const StreamRotation& q) {
   check_orthogonal_size(q, b.q.in_features());
   for (Linear* l : {&b.q, &b.k, &b.v, &b.gate, &b.up}) rotate_reader(*l, q);
   for (Linear* l : {&b.o, &b.down}) rotate_writer(*l, q);
 }
 
-void rotate_outer(Model& outer, const Matrix& q) {
+void rotate_outer(Model& outer, const StreamRotation& q) {
   check_orthogonal_size(q, outer.config.dim);
-  outer.embed_tokens = (outer.embed_tokens * q).eval();
+  q.right(outer.embed_tokens);
   rotate_reader(outer.lm_head, q);
 }
 
@@ -94,7 +94,7 @@ void add_online_hadamards(Block& b, const ModelConfig& c, const OnlineHadamards&
   if (online.query_key) add_online_query_key_hadamard(b, c, online.seed);
 }
 
-void rotate_model(Model& m, const Matrix& q) {
+void rotate_model(Model& m, const StreamRotation& q) {
   check_rotatable(m.config);
   for (Block& b : m.blocks) {
     fold_block_norms(b);

@@ -9,6 +9,7 @@
 // Per part, so a streamed model can be rotated one block at a time as it is loaded.
 #pragma once
 #include "model/model.h"
+#include "model/stream_rotation.h"
 
 namespace qlab {
 
@@ -21,10 +22,10 @@ void fold_block_norms(Block& block);
 // The final norm into lm_head.
 void fold_final_norm(Model& outer);
 
-// q: dim × dim orthogonal. The block's norms must already be folded.
-void rotate_block(Block& block, const Matrix& q);
+// q: dim × dim orthogonal (a dense Matrix converts). The block's norms must already be folded.
+void rotate_block(Block& block, const StreamRotation& q);
 // Embeddings and lm_head (the final norm folded).
-void rotate_outer(Model& outer, const Matrix& q);
+void rotate_outer(Model& outer, const StreamRotation& q);
 
 // QuaRot's online Hadamard before down_proj: W_down ← W_down·H and the forward pass applies H
 // to down's input (Block::down_hadamard). `seed` only matters for widths needing the random
@@ -52,6 +53,6 @@ struct OnlineHadamards {
 void add_online_hadamards(Block& block, const ModelConfig& config, const OnlineHadamards& online);
 
 // All of it on a model in memory.
-void rotate_model(Model& model, const Matrix& q);
+void rotate_model(Model& model, const StreamRotation& q);
 
 }  // namespace qlab

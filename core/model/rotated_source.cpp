@@ -5,10 +5,10 @@
 namespace qlab {
 
 RotatedSource::RotatedSource(const WeightSource& inner, Matrix q, const OnlineHadamards& online)
-    : inner_(inner), q_(std::move(q)), online_(online) {
+    : inner_(inner), q_(std::move(q), online.seed), online_(online) {
   check_rotatable(inner.config());
-  if (q_.rows() != inner.config().dim || q_.cols() != inner.config().dim)
-    fail("{}: a {}×{} rotation for a residual stream of width {}", inner.path(), q_.rows(), q_.cols(), inner.config().dim);
+  if (q_.dim() != inner.config().dim)
+    fail("{0}: a {1}×{1} rotation for a residual stream of width {2}", inner.path(), q_.dim(), inner.config().dim);
   final_norm_ = inner.load_outer().final_norm.weight;
 }
 
@@ -29,7 +29,8 @@ Model RotatedSource::load_outer() const {
 Matrix RotatedSource::vocab_rows(VocabTable table, std::span<const int32_t> ids) const {
   Matrix rows = inner_.vocab_rows(table, ids);
   if (table == VocabTable::head && final_norm_.size() > 0) rows.array().rowwise() *= final_norm_.transpose().array();
-  return rows * q_;
+  q_.right(rows);
+  return rows;
 }
 
 }  // namespace qlab

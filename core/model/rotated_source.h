@@ -13,7 +13,8 @@ namespace qlab {
 
 class RotatedSource : public WeightSource {
  public:
-  // q: dim × dim orthogonal. Fails unless the family is rotatable (check_rotatable).
+  // q: dim × dim orthogonal, applied fast when it is a randomized Hadamard drawn from
+  // online.seed (model/stream_rotation.h). Fails unless the family is rotatable (check_rotatable).
   RotatedSource(const WeightSource& inner, Matrix q, const OnlineHadamards& online);
 
   const ModelConfig& config() const override { return inner_.config(); }
@@ -25,7 +26,7 @@ class RotatedSource : public WeightSource {
 
  private:
   const WeightSource& inner_;
-  Matrix q_;
+  StreamRotation q_;
   OnlineHadamards online_;
   Vector final_norm_;  // folded into lm_head's rows (empty: the model has none)
 };

@@ -91,7 +91,7 @@ LoadedPlugin PluginRegistry::load_library(const std::filesystem::path& path) {
   if (d->abi_version != QLAB_PLUGIN_ABI_VERSION)  // read before any other field
     fail("{}: plugin ABI {}, this qlab expects {}; rebuild it against plugins/sdk{}", path.string(), d->abi_version,
          QLAB_PLUGIN_ABI_VERSION,
-         d->abi_version == 2 ? " (version 3 adds the model-scope hook transform_model and grows qlab_plugin and qlab_linalg: "
+         d->abi_version == 2 ? " (version 3 adds the model-scope hook transform_model and grows qlab_plugin: "
                                "a version-2 library would be read past its end)"
                              : "");
   if (!d->name || !*d->name || !d->version || !d->summary || !d->create || !d->destroy)

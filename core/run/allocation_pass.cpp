@@ -2,9 +2,11 @@
 
 #include <toml++/toml.h>
 
+#include <filesystem>
 #include <map>
 #include <sstream>
 
+#include "config/paths.h"
 #include "config/sweep.h"
 #include "plan/layer_plan.h"
 #include "util/error.h"
@@ -37,12 +39,27 @@ std::map<std::string, LinearRow> measure(const RunConfig& run, const qlab_format
   return rows;
 }
 
+// A resolved path or "kind:path" spec made absolute: the file is written beside the log, not
+// beside the experiment its relative paths were relative to.
+std::string absolute_spec(const std::string& spec) { return spec.empty() ? spec : resolve_spec(std::filesystem::current_path(), spec); }
+std::string absolute_path(const std::string& path) { return std::filesystem::absolute(path).lexically_normal().string(); }
+
 // The experiment as text at this run's grid point, with the allocation's overrides after the
-// user's and no [allocate] or [sweep]: running it walks exactly this allocation.
-std::string experiment_with(const std::string& config_text, const std::string& run_id, const std::vector<OverrideRule>& rules) {
-  toml::table t = toml::parse(config_text);
+// user's, absolute paths and no [allocate] or [sweep]: running it walks exactly this allocation.
+std::string experiment_with(const std::string& settings_toml, const RunConfig& run, const std::vector<OverrideRule>& rules) {
+  toml::table t = toml::parse(settings_toml);
   const Sweep sweep = Sweep::read("the experiment", t);  // removes [sweep]
-  sweep.set_point("the experiment", std::stoul(run_id.substr(1)), t);  // "r0003": grid point 3
+  sweep.set_point("the experiment", std::stoul(run.run_id.substr(1)), t);  // "r0003": grid point 3
+  if (toml::table* m = t["model"].as_table()) {
+    m->insert_or_assign("path", absolute_path(run.model_path));
+    if (!run.tokenizer_path.empty()) m->insert_or_assign("tokenizer", absolute_path(run.tokenizer_path));
+  }
+  if (toml::table* c = t["calibration"].as_table()) c->insert_or_assign("data", absolute_spec(run.calibration.data));
+  if (toml::table* e = t["eval"].as_table()) {
+    toml::array data;
+    for (const std::string& d : run.eval_data) data.push_back(absolute_spec(d));
+    e->insert_or_assign("data", std::move(data));
+  }
   t.erase("allocate");
   toml::array* overrides = t["override"].as_array();
   if (!overrides) {
@@ -60,7 +77,7 @@ std::string experiment_with(const std::string& config_text, const std::string& r
 }
 }  // namespace
 
-AllocationResult run_allocation(const RunConfig& run, const std::string& config_text, const WeightSource& source,
+AllocationResult run_allocation(const RunConfig& run, const std::string& settings_toml, const WeightSource& source,
                                 const std::vector<std::vector<int32_t>>& calibration, const PluginRegistry& registry,
                                 bool progress, const WalkMemory& memory) {
   const AllocationSpec& spec = *run.allocate;
@@ -101,7 +118,7 @@ AllocationResult run_allocation(const RunConfig& run, const std::string& config_
     out.linears.push_back(choices[l].linear);
     out.formats.push_back(format_label(f));
   }
-  out.experiment_toml = experiment_with(config_text, run.run_id, out.overrides);
+  out.experiment_toml = experiment_with(settings_toml, run, out.overrides);
   return out;
 }
 

@@ -28,7 +28,7 @@ struct AllocationResult {
   std::string experiment_toml;          // the experiment with these overrides and without [allocate]/[sweep]
 };
 
-AllocationResult run_allocation(const RunConfig& run, const std::string& config_text, const WeightSource& source,
+AllocationResult run_allocation(const RunConfig& run, const std::string& settings_toml, const WeightSource& source,
                                 const std::vector<std::vector<int32_t>>& calibration, const PluginRegistry& registry,
                                 bool progress, const WalkMemory& memory);
 

@@ -84,6 +84,20 @@ void evaluate_tasks_into(ExperimentLog& log, const std::string& group, const Wei
   write_task_results(log, group, evaluate_tasks(BlockMajorModel(model), tok, zo, act));
 }
 
+// A run's model-scope transform: which plugin rotated the model, the online Hadamards it asked
+// for and its metrics. `qlab export` reads the group to refuse a rotated run.
+void write_model_transform(ExperimentLog& log, const std::string& run_id, const ModelTransform& t) {
+  log.update([&](hid_t f) {
+    h5::Handle g = h5::group(f, "runs/" + run_id + "/model_transform");  // its own group: the run's attributes are its settings
+    h5::set_attr(g.id(), "plugin", t.plugin);
+    h5::set_attr(g.id(), "online_down", int64_t{t.online.down});
+    h5::set_attr(g.id(), "online_value_output", int64_t{t.online.value_output});
+    h5::set_attr(g.id(), "online_query_key", int64_t{t.online.query_key});
+    h5::set_attr(g.id(), "online_seed", static_cast<int64_t>(t.online.seed));
+    for (const auto& [name, value] : t.metrics) h5::set_attr(g.id(), name, value);
+  });
+}
+
 // A run's allocation: its budget, what it spent and each linear's format in the log, and an
 // experiment file beside the log that walks exactly this allocation (a new file, or one an
 // earlier attempt of this run wrote).
@@ -252,7 +266,8 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
     const int64_t finished = log.begin_run(run.run_id, run.sweep_point);
     // A budgeted run is its own series in plots and pairs with no uniform published row.
     log.write_run_identity(run.run_id, {run.model_path, method_name(run, registry) + (run.allocate ? "+allocate" : ""), run.format.bits, run.act.enabled() ? run.act.bits : 16, run.format.group_size});
-    log.write_activation_quant(run.run_id, run.act.bits, act_scheme_name(run.act.scheme), run.act.clip_ratio, run.act.kv_bits);
+    log.write_activation_quant(run.run_id, run.act.bits, act_scheme_name(run.act.scheme), run.act.clip_ratio, run.act.kv_bits,
+                               run.act.kv_clip_ratio);
     std::string error;
     try {
       const CrashGuard guard(log_path, run.run_id);
@@ -266,12 +281,13 @@ ExperimentSummary run_experiment(const Experiment& ex, const RunOptions& opt) {
         log.write_plugin(t->name(), t->plugin().path, t->descriptor().version, t->plugin().sha256, t->params().describe());
       // A model-scope transform (rotate) changes what the run walks: the source read through it.
       const std::optional<ModelTransform> model_transform = run_model_transform(pipeline, *source);
+      if (model_transform) write_model_transform(log, run.run_id, *model_transform);
       const std::unique_ptr<WeightSource> rotated = model_transform ? transformed_source(*source, *model_transform) : nullptr;
       const WeightSource& walked = rotated ? *rotated : *source;
       // [allocate]: a first pass picks each linear's format; the walk then follows those overrides.
       RunConfig effective = run;
       if (run.allocate) {
-        const AllocationResult a = run_allocation(run, ex.config_text, walked, calibration.segments, registry, opt.progress,
+        const AllocationResult a = run_allocation(run, ex.settings_toml, walked, calibration.segments, registry, opt.progress,
                                                   {opt.max_memory, spill_dir, opt.device, opt.max_device_memory});
         effective.overrides.insert(effective.overrides.end(), a.overrides.begin(), a.overrides.end());
         effective.allocate.reset();

@@ -20,7 +20,7 @@ struct HadamardPlan {
   enum class Kind { sylvester, paley1, paley2, random_orthogonal };
   int64_t n = 0, pow2 = 1, base = 1;  // n = base · pow2
   Kind kind = Kind::sylvester;
-  Matrix base_matrix;                 // base × base, orthonormal (symmetric except random_orthogonal)
+  Matrix base_matrix;                 // base × base, orthonormal (Paley I is not symmetric: transpose explicitly)
   std::string describe() const;       // "172 = 43 × 4: random orthogonal 43 ⊗ Sylvester 4"
 };
 

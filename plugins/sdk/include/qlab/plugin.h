@@ -26,8 +26,9 @@
  * scope QLAB_SCOPE_MODEL), called once before the walk with the architecture's description;
  * it returns an orthogonal rotation of the residual stream, which the host folds into the
  * weights after folding the RMSNorms (QuaRot), and the online transforms the forward pass
- * must apply (qlab_online); the host's randomized-Hadamard service (qlab_model_in.hadamard);
- * qlab_linalg.gptq_solve. A version-2 library is refused with the rebuild instruction.
+ * must apply (qlab_online); the host's randomized-Hadamard service (qlab_model_in.hadamard).
+ * (qlab_linalg.gptq_solve was appended under version 2.) A version-2 library is refused with
+ * the rebuild instruction.
  */
 #ifndef QLAB_PLUGIN_H
 #define QLAB_PLUGIN_H
@@ -146,9 +147,9 @@ typedef struct qlab_linalg {
      and res. NULL when the host has no such backend (the CPU); QLAB_LINALG_UNSUPPORTED when
      it does not run these options or this format, so the plugin runs its own loop; another
      non-zero code with a message in err on failure (H not positive definite after the retries).
-     Appended last, so the members above keep their offsets: a plugin built before it never
-     reads it, and QLAB_PLUGIN_ABI_VERSION stays 2. A plugin reading it needs a host that fills
-     it: hosts built before it end the table at trsm. */
+     Appended last under version 2, so the members above keep their offsets: a plugin built
+     before it never reads it. A plugin reading it needs a host that fills it: hosts built
+     before it end the table at trsm. */
   int32_t (*gptq_solve)(void *ctx, const struct qlab_linear_in *in, const qlab_gptq_options *opt,
                         struct qlab_quantize_out *out, qlab_gptq_result *res, qlab_error *err);
 } qlab_linalg;
@@ -242,8 +243,10 @@ enum qlab_online {
   QLAB_ONLINE_DOWN_HADAMARD = 1,         /* x ← x·H before every block's down_proj, H the Hadamard
                                             of its width (host: tensor/hadamard.h); the host folds
                                             H into down_proj's weight, so the function is unchanged */
-  QLAB_ONLINE_VALUE_OUTPUT_HADAMARD = 2, /* each value head ← head·H_head_dim (folded into v_proj),
-                                            and x ← x·H before o_proj (folded into o_proj) */
+  QLAB_ONLINE_VALUE_OUTPUT_HADAMARD = 2, /* each value head ← head·H_head_dimᵀ (folded into v_proj, so
+                                            the V cache is quantized rotated), the attention output
+                                            turned back per head, then x ← x·H before o_proj (folded
+                                            into o_proj) */
   QLAB_ONLINE_QUERY_KEY_HADAMARD = 4     /* each head of q and k ← head·H_head_dim after RoPE, before
                                             the K cache is quantized (q·kᵀ unchanged) */
 };
